@@ -1,0 +1,1 @@
+"""explosion-monitor: partner drops to published target metrics."""

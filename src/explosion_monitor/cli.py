@@ -1,0 +1,185 @@
+"""`explosion-monitor`: the command line for engineers. The DAGs call the same functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from explosion_monitor.config import FEEDS, ConfigError, get_settings
+
+app = typer.Typer(help="Partner drops to published target metrics for the Offensief tegen explosies.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+warehouse_app = typer.Typer(help="The embedded PostgreSQL warehouse.", no_args_is_help=True)
+app.add_typer(warehouse_app, name="warehouse")
+out = Console()
+err = Console(stderr=True)
+
+
+@warehouse_app.command("start")
+def warehouse_start() -> None:
+    """Start the embedded warehouse (or check WAREHOUSE_URL) and set up what the pipeline needs."""
+    from explosion_monitor import warehouse
+    from explosion_monitor.schema import connect_ready
+
+    settings = get_settings()
+    with connect_ready(settings):
+        pass
+    info = warehouse.status(settings)
+    out.print(f"Warehouse ready at {info.get('url') or warehouse.redact(settings.warehouse_url or '')}")
+
+
+@warehouse_app.command("stop")
+def warehouse_stop() -> None:
+    """Stop the embedded warehouse (does nothing with WAREHOUSE_URL)."""
+    from explosion_monitor import warehouse
+
+    warehouse.stop(get_settings())
+    out.print("Warehouse stopped.")
+
+
+@warehouse_app.command("status")
+def warehouse_status() -> None:
+    """Show whether the embedded warehouse runs, where, and on which port."""
+    from explosion_monitor import warehouse
+
+    for key, value in warehouse.status(get_settings()).items():
+        out.print(f"{key}: {value}")
+
+
+@app.command()
+def sample(seed: Annotated[int, typer.Option(help="Seed; the same seed gives the same files.")] = 2025) -> None:
+    """Write realistic sample deliveries for all three feeds into the buckets' incoming/."""
+    from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.sample import write_samples
+
+    settings = get_settings()
+    buckets = {feed: get_bucket(feed, settings) for feed in FEEDS}
+    for bucket in buckets.values():
+        bucket.ensure()
+    files = write_samples(lambda feed, name, data: buckets[feed].put_incoming(name, data), seed=seed)
+    for f in files:
+        out.print(f"{f.feed:13} {f.name:45} expect {f.expect:11} {f.why}")
+    out.print(f"{len(files)} files written under {settings.buckets}")
+
+
+def _ingest_with_progress(feeds: list[str]) -> list:
+    from rich.progress import Progress
+
+    from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.ingest import ingest_pending
+
+    settings = get_settings()
+    total = sum(len(get_bucket(f, settings).list_incoming()) for f in feeds)
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("Ingesting drops", total=total)
+        return ingest_pending(feeds, settings, on_file=lambda _: progress.advance(task))
+
+
+def _print_outcomes(outcomes: list) -> None:
+    table = Table(title="Drops processed")
+    for col in ("feed", "file", "outcome", "rows", "errors", "note"):
+        table.add_column(col)
+    for o in outcomes:
+        table.add_row(o.feed, o.name, o.status, str(o.rows), str(o.errors), (o.message or "")[:80])
+    out.print(table)
+
+
+@app.command()
+def ingest(feed: Annotated[list[str] | None, typer.Option(help="Only this feed (repeatable).")] = None) -> None:
+    """Validate and load every file waiting in incoming/ now, without building the marts."""
+    _print_outcomes(_ingest_with_progress(feed or list(FEEDS)))
+
+
+@app.command()
+def run() -> None:
+    """Process every pending drop, then build, check and publish."""
+    outcomes = _ingest_with_progress(list(FEEDS))
+    _print_outcomes(outcomes)
+    missing = "the dbt build, the quality gate and publication are not built yet (see the dbt and gates issues)"
+    err.print(f"Ingest done; {missing}.")
+
+
+@app.command()
+def status(
+    feed: Annotated[str | None, typer.Option(help="Only this feed.")] = None,
+    limit: Annotated[int, typer.Option(help="How many files, newest first.")] = 50,
+) -> None:
+    """Per-file outcomes from the ledger."""
+    from explosion_monitor import ledger
+    from explosion_monitor.schema import connect_ready
+
+    with connect_ready() as conn:
+        rows = ledger.rows(conn, feed, limit)
+    table = Table(title="Ledger: one row per dropped file")
+    for col in ("id", "feed", "file", "status", "rows", "errors", "warn", "arrived", "message"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["file_id"]), r["feed"], r["object_key"], r["status"], str(r["rows_loaded"]),
+            str(r["error_count"]), str(r["warning_count"]), f"{r['arrived_at']:%Y-%m-%d %H:%M}",
+            (r["message"] or "")[:60],
+        )
+    out.print(table)
+
+
+@app.command()
+def report() -> None:
+    """Write reports/target_progress.html from the published marts."""
+    err.print("The report is not built yet: it needs the published marts (see the gates issue).")
+    raise typer.Exit(2)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    import psycopg
+
+    from explosion_monitor.buckets import BucketError
+    from explosion_monitor.warehouse import WarehouseError
+
+    return (ConfigError, WarehouseError, BucketError, psycopg.OperationalError)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        app(standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("Aborted.")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into sentences
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, _user_errors()):
+            err.print(f"[red]Error:[/red] {exc}")
+            sys.exit(1)
+        log = _crash_log(exc)
+        err.print(f"[red]Unexpected error:[/red] {type(exc).__name__}: {exc}. Details were written to {log}.")
+        sys.exit(1)
+
+
+def _crash_log(exc: BaseException) -> str:
+    try:
+        settings = get_settings()
+        path = settings.data_dir / "logs" / "cli-errors.log"
+    except ConfigError:
+        return "(no log: configuration error)"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(f"--- {dt.datetime.now(dt.timezone.utc).isoformat()}\n")
+        fh.write("".join(traceback.format_exception(exc)))
+    return str(path)
+
+
+if __name__ == "__main__":
+    main()

