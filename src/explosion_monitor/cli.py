@@ -85,7 +85,8 @@ def _ingest_with_progress(feeds: list[str]) -> list:
 def _print_outcomes(outcomes: list) -> None:
     table = Table(title="Drops processed")
     for col in ("feed", "file", "outcome", "rows", "errors", "note"):
-        table.add_column(col)
+        wide = col in ("file", "note")
+        table.add_column(col, overflow="fold", no_wrap=not wide, min_width=12 if wide else None)
     for o in outcomes:
         table.add_row(o.feed, o.name, o.status, str(o.rows), str(o.errors), (o.message or "")[:80])
     out.print(table)
@@ -119,11 +120,12 @@ def status(
         rows = ledger.rows(conn, feed, limit)
     table = Table(title="Ledger: one row per dropped file")
     for col in ("id", "feed", "file", "status", "rows", "errors", "warn", "arrived", "message"):
-        table.add_column(col)
+        wide = col in ("file", "message")
+        table.add_column(col, overflow="fold", no_wrap=not wide, min_width=12 if wide else None)
     for r in rows:
         table.add_row(
             str(r["file_id"]), r["feed"], r["object_key"], r["status"], str(r["rows_loaded"]),
-            str(r["error_count"]), str(r["warning_count"]), f"{r['arrived_at']:%Y-%m-%d %H:%M}",
+            str(r["error_count"]), str(r["warning_count"]), f"{r['arrived_at']:%m-%d %H:%M}",
             (r["message"] or "")[:60],
         )
     out.print(table)

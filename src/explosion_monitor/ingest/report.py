@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from explosion_monitor.contracts import Contract
 from explosion_monitor.ingest.xlsx import FORMULA
 
 MAX_LISTED = 200
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)?$")
 MAX_VALUE_CHARS = 60
 
 # code -> (Dutch, English); {col} is the column, {extra} a code-specific detail.
@@ -66,7 +68,7 @@ def safe_value(value: str | None) -> str:
         value = value[len(FORMULA) :]
     shown = value if len(value) <= MAX_VALUE_CHARS else value[:MAX_VALUE_CHARS] + "…"
     shown = shown.encode("unicode_escape").decode("ascii") if not shown.isprintable() else shown
-    if shown[:1] in ("=", "+", "-", "@", "\t", "\r", "|"):
+    if shown[:1] in ("=", "+", "-", "@", "\t", "\r", "|") and not _PLAIN_NUMBER.match(shown):
         shown = "'" + shown
     return f'"{shown}"'
 
