@@ -1,0 +1,162 @@
+"""Benchmark: the full ingest path against raw `psql \\copy`, and memory against file size.
+
+Runs against the embedded warehouse (or WAREHOUSE_URL), in a database of its own that it
+drops afterwards. Last line: `ingest_ratio=<full ÷ raw rows/s> rss_ratio=<5M peak ÷ 100k peak>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from explosion_monitor import warehouse  # noqa: E402
+from explosion_monitor.contracts import get_contract  # noqa: E402
+from explosion_monitor.schema import ensure_schema  # noqa: E402
+
+CODES = ["GM0363", "GM0599", "GM0518", "GM0344", "GM0034", "GM0796", "GM0014", "GM0080"]
+DOELWIT = ["woning", "bedrijf", "voertuig", "geldautomaat", "overig"]
+
+
+def write_csv(path: Path, rows: int, seed: int = 1, dutch: bool = False) -> None:
+    """A police extract. Plain: `,`, UTF-8, ISO dates, true/false, which raw COPY can also read.
+    Dutch: `;`, Windows-1252, Dutch dates, ja/nee, CRLF."""
+    rng = random.Random(seed)
+    cols = get_contract("politie").column_names
+    d, nl = (";", "\r\n") if dutch else (",", "\n")
+    yes, no = ("ja", "nee") if dutch else ("true", "false")
+    with open(path, "w", encoding="cp1252" if dutch else "utf-8", newline="") as fh:
+        fh.write(d.join(cols) + nl)
+        for i in range(rows):
+            day, month = rng.randint(1, 28), rng.randint(1, 12)
+            date = f"{day:02d}-{month:02d}-2024" if dutch else f"2024-{month:02d}-{day:02d}"
+            peil = "15-01-2025" if dutch else "2025-01-15"
+            fh.write(
+                f"PL-{i:08d}{d}{peil}{d}{date}{d}{rng.choice(CODES)}{d}{rng.randint(1000, 9999)}{d}"
+                f"{rng.choice(DOELWIT)}{d}afgegaan{d}zwaar_vuurwerk{d}{yes}{d}{rng.randint(0, 2)}{d}{d}{no}{nl}"
+            )
+
+
+def with_db(url: str, db: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
+def fresh_db(admin: str, name: str) -> str:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = with_db(admin, name)
+    with psycopg.connect(url) as conn:
+        ensure_schema(conn)
+        conn.commit()
+    return url
+
+
+def raw_copy(url: str, path: Path) -> float:
+    """psql \\copy into a typed table with the contract's columns and no indexes."""
+    contract = get_contract("politie")
+    cols = ", ".join(f"{c.name} {c.sql_type}" for c in contract.columns)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("drop table if exists bench_raw_copy")
+        conn.execute(f"create table bench_raw_copy ({cols})")
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    psql = warehouse.pg_bin() / "psql"
+    env = {**os.environ, "PGHOST": parts.hostname, "PGPORT": str(parts.port), "PGUSER": parts.username,
+           "PGPASSWORD": parts.password or "", "PGDATABASE": parts.path.strip("/")}
+    start = time.perf_counter()
+    subprocess.run(
+        [str(psql), "-v", "ON_ERROR_STOP=1", "-qc",
+         f"\\copy bench_raw_copy from '{path}' with (format csv, header true)"],
+        check=True, env=env,
+    )
+    return time.perf_counter() - start
+
+
+CHILD = """
+import sys, time, resource
+from explosion_monitor.ingest import ingest_pending
+start = time.perf_counter()
+out = ingest_pending(["politie"])
+elapsed = time.perf_counter() - start
+assert [o.status for o in out] == ["loaded"], out
+print(elapsed, out[0].rows)
+"""
+
+
+def full_path(url: str, path: Path, buckets: Path) -> tuple[float, int, int]:
+    """The real ingest in a child process: (seconds, rows, peak RSS of that process tree in KiB)."""
+    incoming = buckets / "politie" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    os.link(path, incoming / path.name) if path.stat().st_dev == incoming.stat().st_dev else None
+    if not (incoming / path.name).exists():
+        import shutil
+
+        shutil.copy(path, incoming / path.name)
+    env = {**os.environ, "WAREHOUSE_URL": url, "EXPLOSION_MONITOR_BUCKETS": buckets.as_uri()}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out = proc.stdout.read()
+    if status != 0:
+        raise SystemExit(f"ingest child failed: {out}")
+    seconds, rows = out.split()
+    return float(seconds), int(rows), usage.ru_maxrss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--large", type=int, default=5_000_000)
+    args = parser.parse_args()
+    admin = os.environ.get("WAREHOUSE_URL") or warehouse.start()
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=ROOT / ".data") as tmp:
+        tmpdir = Path(tmp)
+        os.chmod(tmpdir, 0o755)
+        big = tmpdir / "politie_1m.csv"
+        write_csv(big, args.rows)
+        url = fresh_db(admin, "bench_ingest")
+        raw_s = raw_copy(url, big)
+        full_s, rows, _ = full_path(url, big, tmpdir / "b1")
+        assert rows == args.rows
+        raw_rps, full_rps = args.rows / raw_s, args.rows / full_s
+        print(f"raw psql \\copy: {args.rows} rows in {raw_s:.2f} s = {raw_rps:,.0f} rows/s")
+        print(f"full ingest:    {args.rows} rows in {full_s:.2f} s = {full_rps:,.0f} rows/s")
+        big.unlink()
+        messy = tmpdir / "politie_1m_nl.csv"
+        write_csv(messy, args.rows, dutch=True)
+        url = fresh_db(admin, "bench_ingest")
+        nl_s, _, _ = full_path(url, messy, tmpdir / "b2")
+        print(f"full ingest, ';' Windows-1252 Dutch dates: {args.rows / nl_s:,.0f} rows/s")
+        messy.unlink()
+
+        peaks = {}
+        for n in (args.small, args.large):
+            f = tmpdir / f"politie_{n}.csv"
+            write_csv(f, n, seed=n)
+            url = fresh_db(admin, "bench_ingest")
+            seconds, rows, peak = full_path(url, f, tmpdir / f"b{n}")
+            peaks[n] = peak
+            print(f"{n:>9} rows: {seconds:.1f} s, peak RSS {peak / 1024:.0f} MiB")
+            f.unlink()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("drop database if exists bench_ingest with (force)")
+    print(f"ingest_ratio={full_rps / raw_rps:.3f} rss_ratio={peaks[args.large] / peaks[args.small]:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+try:  # tests/ is on sys.path under pytest's default import mode ...
+    from s3server import S3Server, start_s3_server
+except ImportError:  # ... or tests is imported as a package
+    from tests.s3server import S3Server, start_s3_server
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (the juicefs gateway) for the whole test session.
+
+    Point code at it with ``s3_server.apply_env(monkeypatch)``, which sets AWS_ENDPOINT_URL,
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION.
+    """
+    try:
+        server = start_s3_server(tmp_path_factory.mktemp("s3server"))
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- PostgreSQL and buckets ---------------------------------------------------------------------
+import os  # noqa: E402
+
+try:
+    import pg as _pg
+except ImportError:  # pragma: no cover
+    from tests import pg as _pg
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """The superuser URL of the project's embedded PostgreSQL (started if needed), with a template DB."""
+    url = _pg.admin_url()
+    _pg.make_template(url)
+    return url
+
+
+@pytest.fixture
+def warehouse_url(pg_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, bootstrapped database for one test; WAREHOUSE_URL points at it."""
+    url = _pg.fresh_database(pg_admin_url)
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    try:
+        yield url
+    finally:
+        _pg.drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def local_buckets(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
+    root = tmp_path_factory.mktemp("buckets")
+    url = root.as_uri()
+    monkeypatch.setenv("EXPLOSION_MONITOR_BUCKETS", url)
+    return url
+
+
+@pytest.fixture
+def db(warehouse_url: str) -> Iterator["psycopg.Connection"]:
+    import psycopg
+
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        yield conn
+
+
+os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
