@@ -88,7 +88,7 @@ def _create_stage(cur: psycopg.Cursor, width: int) -> None:
     )
 
 
-def _stage_csv(cur: psycopg.Cursor, path: Path, insp: Inspection) -> None:
+def _stage_csv(cur: psycopg.Cursor, path: Path, insp: Inspection) -> int:
     columns = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(insp.header)))
     stmt = sql.SQL(
         "copy stage ({}) from stdin with (format csv, header true, delimiter {}, encoding {})"
@@ -103,27 +103,30 @@ def _stage_csv(cur: psycopg.Cursor, path: Path, insp: Inspection) -> None:
                 remaining -= len(chunk)
                 copy.write(chunk)
             copy.write(insp.newline)
+        return cur.rowcount
     except (pgerrors.DataError, pgerrors.BadCopyFileFormat, pgerrors.CharacterNotInRepertoire,
             pgerrors.UntranslatableCharacter, pgerrors.ProgramLimitExceeded) as exc:
         raise _copy_rejection(exc) from None
 
 
-def _stage_xlsx(cur: psycopg.Cursor, path: Path, contract: Contract) -> list[str]:
+def _stage_xlsx(cur: psycopg.Cursor, path: Path, contract: Contract) -> tuple[list[str], int]:
     names, body = xlsx.read_rows(path)
     header = normalise_header(names, contract)
     _create_stage(cur, len(header))
     columns = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(len(header)))
     try:
+        staged = 0
         with cur.copy(sql.SQL("copy stage (lineno, {}) from stdin").format(columns)) as copy:
             for number, values in body:
                 if any(v is not None and v.strip() for v in values):
                     copy.write_row((number, *values))
+                    staged += 1
     except (KeyError, ValueError, TypeError, OSError) as exc:
         raise Rejected(
             f"Het XLSX-bestand kan niet helemaal worden gelezen ({type(exc).__name__}).",
             f"The XLSX file cannot be read completely ({type(exc).__name__}).",
         ) from None
-    return header
+    return header, staged
 
 
 def _findings(cur: psycopg.Cursor, checks: FileChecks, contract: Contract) -> tuple[list[Finding], int]:
@@ -161,20 +164,22 @@ def _load(
     report.file_format = insp.description
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("set local role em_loader")
+        # Dates are cast with ::date: a four-digit year first is ISO, otherwise day-month-year.
+        cur.execute("set local datestyle = 'ISO, DMY'")
         if insp.kind == "xlsx":
-            header = _stage_xlsx(cur, path, contract)
+            header, staged = _stage_xlsx(cur, path, contract)
             delimiter = ","
         else:
             header, delimiter = insp.header, insp.delimiter
             _create_stage(cur, len(header))
-            _stage_csv(cur, path, insp)
+            staged = _stage_csv(cur, path, insp)
         unknown = [h for h in header if h and h not in contract.column_names]
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:20])
             report.warnings.append((f"onbekende kolommen genegeerd: {shown}", f"unknown columns ignored: {shown}"))
         checks = FileChecks(contract, header, delimiter, arrival_date(obj))
-        staged = cur.execute(checks.count_data_rows()).fetchone()[0]
-        blank = cur.execute("select count(*) from stage").fetchone()[0] - staged
+        blank = cur.execute(checks.count_blank_rows()).fetchone()[0] if insp.kind == "csv" else 0
+        staged -= blank
         if blank:
             report.warnings.append((f"{blank} lege regels overgeslagen", f"{blank} empty rows skipped"))
         cur.execute(checks.insert_valid(entry.file_id, obj.modified))
