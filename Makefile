@@ -42,6 +42,12 @@ demo: install
 test: install
 	$(BIN)/pytest -q
 
+# Airflow 3.3 standalone on 127.0.0.1:8080, metadata in the warehouse server's `airflow` database.
+airflow: install
+	$(EM) warehouse start
+	$(EM) airflow db migrate
+	$(EM) airflow standalone
+
 stress: install
 	$(BIN)/pytest -q -m stress tests/hostile bench
 

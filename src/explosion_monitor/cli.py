@@ -154,6 +154,21 @@ def report() -> None:
     raise typer.Exit(2)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def airflow(ctx: typer.Context) -> None:
+    """Run `airflow ...` against the warehouse server's metadata DB, e.g. `explosion-monitor airflow standalone`."""
+    from explosion_monitor.airflow_env import exec_airflow
+
+    args = list(ctx.args) or ["standalone"]
+    if args[0] == "standalone":
+        settings = get_settings()
+        out.print(
+            f"Airflow on http://127.0.0.1:8080 ; user admin, password in "
+            f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'}"
+        )
+    exec_airflow(args)
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     import psycopg
 
