@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import secrets
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,8 @@ from explosion_monitor.contracts import Contract, all_contracts
 SCHEMAS = ("raw", "ops", "ref", "marts", "open_data")
 # Cluster-wide roles, created only when missing. Logins get passwords from the secrets file.
 ROLES = ("em_loader", "em_transformer", "em_publisher", "bi_reader", "open_data_reader")
+# BI tools log in as these; their passwords are generated into .data/secrets.json (see docs/bi-access.md).
+LOGIN_ROLES = ("bi_reader", "open_data_reader")
 LEDGER_STATUSES = ("claimed", "loaded", "quarantined", "empty", "duplicate", "reingested")
 _LOCK_KEY = 7_301_202_501  # serialises concurrent bootstraps
 
@@ -122,7 +125,7 @@ def _schema_version(settings: Settings) -> str:
     digest = hashlib.sha256()
     for contract in all_contracts().values():
         digest.update(repr(contract).encode())
-    digest.update((LEDGER_DDL + OPS_DDL).encode())
+    digest.update((LEDGER_DDL + OPS_DDL + GRANTS_SQL + repr(LOGIN_ROLES)).encode())
     for name in ("gemeenten_2025.csv", "gemeentelijke_herindelingen.csv"):
         digest.update((_seed_dir(settings) / name).read_bytes())
     return digest.hexdigest()[:16]
@@ -143,7 +146,7 @@ def _municipality_codes(settings: Settings) -> list[tuple[str, str, str | None, 
     return list(rows.values())
 
 
-def _ensure_roles(cur: psycopg.Cursor) -> None:
+def _ensure_roles(cur: psycopg.Cursor, settings: Settings) -> None:
     for role in ROLES:
         cur.execute(
             sql.SQL(
@@ -158,11 +161,31 @@ def _ensure_roles(cur: psycopg.Cursor) -> None:
                 "then execute format('grant %I to %I', {lit}, current_user); end if; end $$"
             ).format(lit=sql.Literal(role))
         )
+    for role in LOGIN_ROLES:
+        _enable_login(cur, settings, role)
 
 
-def _grant(cur: psycopg.Cursor) -> None:
+def _enable_login(cur: psycopg.Cursor, settings: Settings, role: str) -> None:
+    """Give a BI role a login with the password from the secrets file (generated there on first use).
+
+    Only the SCRAM verifier, computed here, is sent to the server: the password never appears in SQL.
+    """
+    from explosion_monitor import warehouse
+
+    name = f"{role}_password"
+    password = warehouse.load_secrets(settings).get(name)
+    if not password:
+        warehouse.save_secret(settings, name, secrets.token_urlsafe(24))
+        password = warehouse.load_secrets(settings)[name]  # whoever saved last wins, for every process
+    verifier = cur.connection.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
     cur.execute(
-        """
+        sql.SQL("alter role {} with login password {}").format(sql.Identifier(role), sql.Literal(verifier.decode()))
+    )
+
+
+# Publisher: creates marts_next/open_data_next and renames them over marts/open_data, so it owns those
+# schemas (while they are still empty) and may create schemas. BI roles read marts and open_data only.
+GRANTS_SQL = """
         revoke all on schema raw, ops, ref, marts, open_data from public;
         grant usage on schema raw, ops, ref to em_loader, em_transformer, em_publisher;
         grant select, insert, delete on all tables in schema raw to em_loader;
@@ -177,8 +200,22 @@ def _grant(cur: psycopg.Cursor) -> None:
         grant usage on schema open_data to open_data_reader;
         grant select on all tables in schema marts, open_data to bi_reader;
         grant select on all tables in schema open_data to open_data_reader;
+        -- dbt builds as em_transformer: it creates its own build schemas (build, build_staging, ...).
+        do $$ begin execute format('grant create on database %I to em_transformer', current_database()); end $$;
+        do $$ begin execute format('grant create on database %I to em_publisher', current_database()); end $$;
+        do $$ begin
+            if not exists (select from pg_class where relnamespace = 'marts'::regnamespace) then
+                alter schema marts owner to em_publisher;
+            end if;
+            if not exists (select from pg_class where relnamespace = 'open_data'::regnamespace) then
+                alter schema open_data owner to em_publisher;
+            end if;
+        end $$;
         """
-    )
+
+
+def _grant(cur: psycopg.Cursor) -> None:
+    cur.execute(GRANTS_SQL)
 
 
 def ensure_schema(conn: psycopg.Connection, settings: Settings | None = None) -> bool:
@@ -207,7 +244,7 @@ def ensure_schema(conn: psycopg.Connection, settings: Settings | None = None) ->
         with cur.copy("copy ref.gemeente_codes (gemeente_code, naam, geldig_tot, opvolger_code) from stdin") as cp:
             for row in _municipality_codes(settings):
                 cp.write_row(row)
-        _ensure_roles(cur)
+        _ensure_roles(cur, settings)
         _grant(cur)
         cur.execute("insert into ops.schema_version (version) values (%s) on conflict do nothing", (version,))
     return True

@@ -1,0 +1,32 @@
+-- One row per dropped file from the loader's ledger: which file ids exist per feed and whether they loaded.
+with
+
+source as (
+
+    select * from {{ source('ops', 'ledger') }}
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        file_id,
+
+        ---------- strings
+        feed,
+        status,
+        object_key as bestandsnaam,
+
+        ---------- numerics
+        rows_loaded as rijen_geladen,
+
+        ---------- timestamps
+        arrived_at as aangekomen_op,
+        finished_at as afgerond_op
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,30 @@
+{{ config(tags=['volledige_historie']) }}
+-- The incrementally maintained current incidents equal a full recomputation from every delivered row
+-- (stg_politie__incidenten). Scans the whole police history, so it runs with the full suite only.
+with
+
+incrementeel as (
+
+    select incident_id, file_id, peildatum, incident_datum, gemeente_code, doelwit, uitkomst, explosief,
+           telt_mee, ingetrokken
+    from {{ ref('int_politie__incidenten_actueel') }}
+
+),
+
+volledig as (
+
+    select incident_id, file_id, peildatum, incident_datum, gemeente_code, doelwit, uitkomst, explosief,
+           telt_mee, ingetrokken
+    from {{ ref('stg_politie__incidenten') }}
+
+),
+
+verschil as (
+
+    (select 'alleen_incrementeel' as waar, * from incrementeel except select 'alleen_incrementeel', * from volledig)
+    union all
+    (select 'alleen_volledig' as waar, * from volledig except select 'alleen_volledig', * from incrementeel)
+
+)
+
+select * from verschil
