@@ -114,13 +114,11 @@ def run() -> None:
     with err.status("dbt build (staging, intermediate, marts, tests)"):
         result = transform.build()
     out.print(f"dbt build: {len(result.nodes)} nodes in {result.elapsed_s:.0f} s, {len(result.warned)} warnings.")
+    publish_command(rollback=False)  # the quality gate, then publication; exits 1 when a blocking check fails
     with connect_ready() as conn:
-        rows = national_progress(conn, transform.DEFAULT_SCHEMA)
-    out.print(progress_table(rows, "Aanslagen met explosieven (incl. pogingen), landelijk — build, not yet published"))
-    err.print(
-        "Not built yet: the quality gate and publication to the marts schema (gates issue), "
-        "and running these stages through the Airflow DAGs (orchestration issue)."
-    )
+        rows = national_progress(conn, "marts")
+    out.print(progress_table(rows, "Aanslagen met explosieven (incl. pogingen), landelijk — gepubliceerd (marts)"))
+    err.print("Not built yet: running these stages through the Airflow DAGs (orchestration issue).")
 
 
 @app.command()
@@ -147,6 +145,33 @@ def status(
     out.print(table)
 
 
+@app.command("publish")
+def publish_command(
+    rollback: Annotated[bool, typer.Option("--rollback", help="Put the previous publication back.")] = False,
+) -> None:
+    """Check the build with the quality gate and publish it to marts/open_data for BI (or roll back)."""
+    from explosion_monitor import publish
+
+    try:
+        if rollback:
+            result = publish.rollback()
+        else:
+            with err.status("Quality gate (expectations/) and publication"):
+                result = publish.gate_and_publish()
+    except publish.PublicationBlocked as exc:
+        err.print(f"[red]{exc}[/red]")
+        err.print(exc.report, markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    except publish.PublishError as exc:
+        err.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(result.message)
+    for line in publish.format_warnings(result.warnings):
+        out.print(f"[yellow]Warning:[/yellow] {line}", markup=True, highlight=False)
+    if result.data_docs:
+        out.print(f"Data Docs: {result.data_docs}")
+
+
 @app.command()
 def report() -> None:
     """Write reports/target_progress.html from the published marts."""
@@ -167,6 +192,78 @@ def airflow(ctx: typer.Context) -> None:
             f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'}"
         )
     exec_airflow(args)
+
+
+# --- orchestration (explosion_monitor.orchestration): the same steps the Airflow DAGs run ---------------
+
+
+def _orchestration_error(exc: Exception) -> None:
+    err.print(f"[red]Error:[/red] {exc}")
+    raise typer.Exit(1)
+
+
+@app.command("dbt-manifest")
+def dbt_manifest() -> None:
+    """Build the dbt manifest.json the Airflow DAGs are rendered from (dbt parse; no database needed)."""
+    from explosion_monitor.orchestration.manifest import ManifestError, build_manifest
+
+    try:
+        path = build_manifest(get_settings())
+    except ManifestError as exc:
+        _orchestration_error(exc)
+    out.print(f"Manifest written to {path}")
+
+
+@app.command("reconcile")
+def reconcile_cmd(
+    grace: Annotated[int, typer.Option(help="Seconds a file must wait unclaimed before it counts as missed.")] = 300,
+) -> None:
+    """Process files in incoming/ that no watcher announced (what the reconcile_incoming DAG does)."""
+    from explosion_monitor.ingest import Outcome
+    from explosion_monitor.orchestration import steps
+
+    _print_outcomes([Outcome(**o) for o in steps.reconcile(grace_s=grace, run_id="cli-reconcile")])
+
+
+@app.command("reingest")
+def reingest_cmd(
+    feed: Annotated[str, typer.Argument(help="politie, verzekeraars or corporaties.")],
+    file: Annotated[str, typer.Argument(help="Ledger file id, or the archive/quarantine URL of the file.")],
+) -> None:
+    """Reprocess one quarantined or archived file after a fix (what the reingest DAG does)."""
+    from explosion_monitor.ingest import Outcome
+    from explosion_monitor.orchestration.reingest import ReingestError, reingest
+
+    try:
+        result = reingest(feed, file, run_id="cli-reingest")
+    except ReingestError as exc:
+        _orchestration_error(exc)
+    _print_outcomes([Outcome(**result["outcome"])])
+    out.print(f"File {result['old_file_id']} ({result['old_status']}) is now marked reingested.")
+    if result["full_refresh"]:
+        out.print("Raw rows were replaced: run `dbt build --full-refresh` (transform.build(full_refresh=True)).")
+
+
+@app.command("rebuild")
+def rebuild_cmd(
+    database: Annotated[str | None, typer.Option(help="Target database (default <warehouse db>_rebuild).")] = None,
+) -> None:
+    """Replay the whole archive into an empty database and compare its marts with the live ones."""
+    from explosion_monitor.orchestration.rebuild import RebuildError, run
+
+    try:
+        result = run(get_settings(), database, run_id="cli-rebuild")
+    except RebuildError as exc:
+        _orchestration_error(exc)
+    compared = result["compare"]
+    out.print(f"Replayed {result['replayed']['files']} files into {result['target_database']}.")
+    for name, info in compared["tables"].items():
+        out.print(f"{name:45} live {info['rows_live']:>8} rebuild {info['rows_rebuild']:>8} "
+                  f"{'equal' if info['equal'] else 'DIFFERENT'}")
+    for difference in compared["differences"]:
+        err.print(f"[red]{difference}[/red]")
+    if not compared["equal"]:
+        raise typer.Exit(1)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
