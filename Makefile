@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test stress bench airflow clean-data lock help
+.PHONY: install demo test stress bench airflow freshness clean-data lock help
 
 help:
 	@echo "make demo   - install, start the embedded warehouse, run the pipeline on sample drops, show progress"
@@ -42,11 +42,20 @@ demo: install
 test: install
 	$(BIN)/pytest -q
 
+# The manifest the DAGs are rendered from (dbt parse, no database); target/parse is never written by builds.
+MANIFEST := dbt_project/target/parse/manifest.json
+$(MANIFEST): $(VENV)/.installed $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml dbt_project/selectors.yml
+	$(EM) dbt-manifest
+
 # Airflow 3.3 standalone on 127.0.0.1:8080, metadata in the warehouse server's `airflow` database.
-airflow: install
+airflow: install $(MANIFEST)
 	$(EM) warehouse start
 	$(EM) airflow db migrate
 	$(EM) airflow standalone
+
+# Drop-to-published latency through airflow standalone (own databases, buckets and port); see bench/freshness.
+freshness: install
+	$(BIN)/python bench/freshness/run.py
 
 stress: install
 	$(BIN)/pytest -q -m stress tests/hostile bench

@@ -14,9 +14,10 @@ from psycopg import sql
 
 from explosion_monitor import warehouse
 from explosion_monitor.config import get_settings
-from explosion_monitor.schema import ensure_schema
+from explosion_monitor.schema import _schema_version, ensure_schema
 
-TEMPLATE = "em_test_template"
+# Named by schema version: concurrent test sessions share it, and a schema change makes a new one.
+TEMPLATE = f"em_test_template_{_schema_version(get_settings())}"
 
 
 def with_db(url: str, db: str) -> str:
@@ -30,11 +31,18 @@ def admin_url() -> str:
 
 def make_template(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(TEMPLATE)))
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(TEMPLATE)))
-    with psycopg.connect(with_db(url, TEMPLATE)) as conn:
+        if conn.execute("select 1 from pg_database where datname = %s", (TEMPLATE,)).fetchone():
+            return
+        building = f"{TEMPLATE}_{uuid.uuid4().hex[:6]}"
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
+    with psycopg.connect(with_db(url, building)) as conn:
         ensure_schema(conn)
         conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(building), sql.Identifier(TEMPLATE)))
+        except psycopg.errors.DuplicateDatabase:  # another session finished first
+            conn.execute(sql.SQL("drop database {}").format(sql.Identifier(building)))
 
 
 def fresh_database(url: str, prefix: str = "em_test") -> str:

@@ -27,6 +27,8 @@ def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(API_PORT),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # The nightly Cosmos DAG reads the warehouse through this Airflow connection.
+        "AIRFLOW_CONN_EXPLOSION_MONITOR_WAREHOUSE": warehouse.start(settings).replace("postgresql://", "postgres://", 1),
         "DO_NOT_TRACK": "1",
         "SCARF_ANALYTICS": "false",
     }

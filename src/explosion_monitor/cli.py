@@ -199,7 +199,7 @@ def airflow(ctx: typer.Context) -> None:
 
 def _orchestration_error(exc: Exception) -> None:
     err.print(f"[red]Error:[/red] {exc}")
-    raise typer.Exit(1)
+    sys.exit(1)  # not typer.Exit: main() runs the app with standalone_mode=False, which returns its code
 
 
 @app.command("dbt-manifest")
@@ -263,7 +263,7 @@ def rebuild_cmd(
     for difference in compared["differences"]:
         err.print(f"[red]{difference}[/red]")
     if not compared["equal"]:
-        raise typer.Exit(1)
+        sys.exit(1)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -280,7 +280,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except (typer.Abort, KeyboardInterrupt):
         err.print("Aborted.")
         sys.exit(130)

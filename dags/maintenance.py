@@ -1,0 +1,16 @@
+"""Airflow DAGs that keep the pipeline whole:
+
+- `reconcile_incoming` (every 10 min): process files the watchers missed;
+- `partner_freshness` (daily): tell partners whose feed is late (dbt source freshness);
+- `reingest` (manual): reprocess one quarantined or archived file after a fix;
+- `rebuild` (manual): replay the whole archive into an empty database and compare the marts.
+
+Logic: explosion_monitor.orchestration.
+"""
+
+from explosion_monitor.orchestration.dags import freshness_dag, rebuild_dag, reconcile_dag, reingest_dag
+
+reconcile_incoming = reconcile_dag()
+partner_freshness = freshness_dag()
+reingest = reingest_dag()
+rebuild = rebuild_dag()

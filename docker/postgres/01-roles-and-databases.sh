@@ -1,0 +1,28 @@
+#!/bin/bash
+# Runs once, when the PostgreSQL volume is empty (docker-entrypoint-initdb.d), as the superuser.
+# Logins and databases; every password comes from the environment (.env), none is committed.
+#   pipeline      owns the warehouse `explosion_monitor`; CREATEROLE for the pipeline's own NOLOGIN roles
+#                 (em_loader, em_transformer, em_publisher, open_data_reader), CREATEDB for the rebuild DAG.
+#   airflow       owns Airflow's metadata database `airflow`.
+#   metabase      owns Metabase's application database `metabase`.
+#   bi_reader     the login Metabase reads the published marts with (the pipeline grants it SELECT).
+#   minio_events  may only insert MinIO's bucket notifications into ops.minio_events.
+set -euo pipefail
+
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+  -v pipeline_pw="$PIPELINE_DB_PASSWORD" -v airflow_pw="$AIRFLOW_DB_PASSWORD" \
+  -v metabase_pw="$METABASE_DB_PASSWORD" -v bi_pw="$BI_READER_PASSWORD" \
+  -v events_pw="$MINIO_EVENTS_DB_PASSWORD" <<'SQL'
+create role pipeline login createrole createdb password :'pipeline_pw';
+create database explosion_monitor owner pipeline;
+create role airflow login password :'airflow_pw';
+create database airflow owner airflow;
+create role metabase login password :'metabase_pw';
+create database metabase owner metabase;
+create role bi_reader login password :'bi_pw';
+grant bi_reader to pipeline with admin option;
+create role minio_events login password :'events_pw';
+SQL
+
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname explosion_monitor \
+  -f /docker-entrypoint-initdb.d/sql/minio_events.sql

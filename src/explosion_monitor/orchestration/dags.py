@@ -1,0 +1,503 @@
+"""The DAG builders: what runs when, with the guard rails every DAG shares.
+
+The files in `dags/` call these builders and hold no logic. Every DAG gets:
+- owner `OWNER` and tags from `TAGS` (a fixed set, checked by tests/test_dags.py);
+- retries on the tasks where retrying is safe (`RETRIES`; 0 where a retry could do harm or cannot help);
+- `doc_md`; `max_active_runs=1` (the stages below serialise on files, the build schema or a database);
+- `task_failed` on every task and `run_failed` on the DAG: they record the failure in
+  `ops.pipeline_failures` and notify through `explosion_monitor.orchestration.notify`.
+
+Assets (what flows between DAGs):
+- `incoming.<feed>`: the feed's bucket incoming/ folder, watched by `IncomingFilesTrigger` (an AssetWatcher);
+- `raw.<feed>`: new rows in `raw.<feed>`; emitted through the alias `raw_deliveries` only when a file was
+  actually loaded (a quarantined or duplicate drop emits nothing, so the warehouse does not rebuild for it);
+- `marts`: a successful publication.
+
+Parsing stays cheap: task bodies import the stage modules when they run; only `warehouse_full_dag`
+imports Cosmos (it renders the dbt project from a manifest.json built ahead of time, never `dbt ls`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Asset, AssetAlias, AssetAny, AssetWatcher, CronTriggerTimetable, Param, task
+
+from explosion_monitor.config import FEEDS, Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+OWNER = "data-engineering"
+TAGS = frozenset(
+    {"explosion-monitor", "ingest", "warehouse", "dbt", "quality", "maintenance", "notifications", *FEEDS}
+)
+START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+TIMEZONE = "Europe/Amsterdam"
+#: Tasks whose failure means the marts were not published.
+PUBLICATION_TASKS = frozenset({"gate_and_publish"})
+
+#: Retries per task. Ingest, build, freshness and comparison are idempotent (the ledger, dbt and reads);
+#: a reingest moves raw rows and a rebuild drops a database, so those run once and are re-triggered by hand.
+RETRIES = {
+    "ingest": 2,
+    "reconcile": 2,
+    "dbt_build": 1,
+    "gate_and_publish": 1,
+    "check_freshness": 2,
+    "reingest": 0,
+    "prepare": 0,
+    "replay": 0,
+    "build": 1,
+    "publish": 1,
+    "compare": 1,
+}
+RETRY_DELAY = dt.timedelta(seconds=15)
+
+RAW_ALIAS = AssetAlias(name="raw_deliveries")
+MARTS = Asset(name="marts", uri="x-explosion-monitor://warehouse/marts", group="warehouse")
+MANIFEST_ENV = "EXPLOSION_MONITOR_DBT_MANIFEST"
+WAREHOUSE_CONN_ID = "explosion_monitor_warehouse"
+
+
+# --- failure callbacks ------------------------------------------------------------------------------------
+
+
+def _sentence(exc: BaseException | str | None) -> str:
+    text = " ".join(str(exc or "no exception recorded").split())
+    return (f"{type(exc).__name__}: " if isinstance(exc, BaseException) else "") + text[:1500]
+
+
+def _record_failure(**fields: Any) -> None:
+    try:
+        from explosion_monitor.orchestration import store
+
+        with store.connect() as conn:
+            store.record_failure(conn, **fields)
+    except Exception as exc:  # noqa: BLE001 - the warehouse may be what failed
+        log.error("Could not record the failure in ops.pipeline_failures: %s", exc)
+
+
+def task_failed(context: Any) -> None:
+    """Failure callback of every task: record the failure and notify the engineers. Never raises."""
+    try:
+        from explosion_monitor.orchestration import notify
+
+        ti = context.get("task_instance") or context.get("ti")
+        dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
+        task_id = getattr(ti, "task_id", None)
+        run_id = getattr(ti, "run_id", None) or context.get("run_id")
+        message = _sentence(context.get("exception"))
+        kind = "publication_failed" if task_id in PUBLICATION_TASKS else "task_failed"
+        _record_failure(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=getattr(ti, "try_number", None),
+                        kind=kind, message=message)
+        if kind == "publication_failed":
+            note = notify.publication_failed(run_id, message)
+        else:
+            note = notify.Notification(
+                "task_failed", f"Taak mislukt / task failed: {dag_id}.{task_id}",
+                f"Task {task_id} of {dag_id} (run {run_id}) failed: {message}", notify.engineers(),
+                details={"dag_id": dag_id, "task_id": task_id, "run_id": run_id},
+            )
+        notify.notify(note)
+    except Exception:  # noqa: BLE001
+        log.exception("The failure callback itself failed")
+
+
+def run_failed(context: Any) -> None:
+    """Failure callback of every DAG: record the failed run; notify unless a task already did."""
+    try:
+        from explosion_monitor.orchestration import notify
+
+        dag_run = context.get("dag_run")
+        dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
+        run_id = getattr(dag_run, "run_id", None) or context.get("run_id")
+        reason = str(context.get("reason") or "failed")
+        _record_failure(dag_id=dag_id, run_id=run_id, task_id=None, try_number=None, kind="run_failed",
+                        message=f"run failed: {reason}")
+        if reason != "task_failure":  # a failed task has notified already
+            notify.notify(notify.Notification(
+                "run_failed", f"Run mislukt / run failed: {dag_id}", f"Run {run_id} of {dag_id} failed: {reason}.",
+                notify.engineers(), details={"dag_id": dag_id, "run_id": run_id},
+            ))
+    except Exception:  # noqa: BLE001
+        log.exception("The failure callback itself failed")
+
+
+def default_args() -> dict[str, Any]:
+    return {
+        "owner": OWNER,
+        "retries": 0,
+        "retry_delay": RETRY_DELAY,
+        "on_failure_callback": task_failed,
+    }
+
+
+def _dag(dag_id: str, *, schedule: Any, tags: list[str], doc_md: str, **kwargs: Any) -> DAG:
+    unknown = set(tags) - TAGS
+    if unknown:
+        raise ValueError(f"Tags {sorted(unknown)} are not in the fixed set {sorted(TAGS)}.")
+    return DAG(
+        dag_id=dag_id,
+        schedule=schedule,
+        start_date=START,
+        catchup=False,
+        max_active_runs=kwargs.pop("max_active_runs", 1),
+        # Live from the start: a drop must run the pipeline without anyone clicking "unpause".
+        is_paused_upon_creation=kwargs.pop("is_paused_upon_creation", False),
+        default_args=default_args(),
+        tags=["explosion-monitor", *tags],
+        doc_md=doc_md,
+        on_failure_callback=run_failed,
+        **kwargs,
+    )
+
+
+# --- assets -------------------------------------------------------------------------------------------------
+
+
+def raw_asset(feed: str) -> Asset:
+    return Asset(name=f"raw.{feed}", uri=f"x-explosion-monitor://warehouse/raw/{feed}", group="warehouse")
+
+
+def watch_settings(settings: Settings) -> dict[str, Any]:
+    """How the watchers wake up: `EXPLOSION_MONITOR_WATCH` poll (default) or postgres (MinIO notifications)."""
+    wake = os.environ.get("EXPLOSION_MONITOR_WATCH", "poll").strip() or "poll"
+    default_interval = "1" if settings.buckets.startswith("file:") else "10"
+    interval = float(os.environ.get("EXPLOSION_MONITOR_WATCH_INTERVAL", default_interval))
+    return {"wake": wake, "poll_interval": interval}
+
+
+def incoming_asset(feed: str, settings: Settings | None = None) -> Asset:
+    """The feed's incoming/ folder, with its watcher."""
+    from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.orchestration.triggers import IncomingFilesTrigger
+
+    settings = settings or get_settings()
+    trigger = IncomingFilesTrigger(feed=feed, buckets=settings.buckets, **watch_settings(settings))
+    return Asset(
+        name=f"incoming.{feed}",
+        uri=get_bucket(feed, settings).root_url.rstrip("/") + "/incoming",
+        group="buckets",
+        watchers=[AssetWatcher(name=f"incoming_{feed}", trigger=trigger)],
+    )
+
+
+# --- DAGs ---------------------------------------------------------------------------------------------------
+
+
+def ingest_dag(feed: str, settings: Settings | None = None) -> DAG:
+    """`ingest_<feed>`: each new file in the feed's incoming/ is claimed, validated, loaded or quarantined."""
+    doc = f"""
+### Ingest `{feed}`
+
+Runs when the watcher on `incoming.{feed}` sees a new file (no cron, no sensor). For each announced key:
+claim (ledger lock), parse and validate against the contract, then COPY into `raw.{feed}` in one
+transaction and move the file to `archive/`, or move it to `quarantine/` with a report and notify the
+partner's contact. A loaded file emits `raw.{feed}`, which schedules the `warehouse` DAG.
+
+Events that arrive while a run is busy coalesce into the next run, which processes every key.
+Trigger by hand with `keys` (names under incoming/) or without params to process all of incoming/.
+Missed events are caught by `reconcile_incoming`.
+"""
+    with _dag(
+        f"ingest_{feed}",
+        schedule=incoming_asset(feed, settings),
+        tags=["ingest", feed],
+        doc_md=doc,
+        params={"keys": Param([], type="array", description="Names under incoming/ (empty: every file there).")},
+    ) as dag:
+
+        @task(task_id="ingest", retries=RETRIES["ingest"], outlets=[RAW_ALIAS])
+        def ingest(triggering_asset_events=None, outlet_events=None, params=None, run_id=None):  # noqa: ANN001
+            from explosion_monitor.orchestration import steps
+
+            payloads = steps.event_payloads(triggering_asset_events, feed)
+            if not payloads:
+                payloads = [{"key": str(k)} for k in (params or {}).get("keys") or []]
+            outcomes = steps.ingest_keys(feed, payloads, run_id=run_id)
+            extra = steps.raw_event_extra(feed, outcomes, run_id=run_id)
+            if extra:
+                outlet_events[RAW_ALIAS].add(raw_asset(feed), extra=extra)
+            return outcomes
+
+        ingest()
+    return dag
+
+
+def warehouse_dag() -> DAG:
+    """`warehouse`: one dbt build per run, then the quality gate and the publication."""
+    doc = """
+### Warehouse: build, gate, publish
+
+Scheduled on `raw.politie | raw.verzekeraars | raw.corporaties`. `dbt_build` runs **one** `dbt build`
+(one dbt process, `explosion_monitor.transform.build`, as the CLI does) into the `build` schema: only
+`source:<feed>+` for the feeds with new rows (without the full-history and unit tests) when the last build
+was complete and of the same dbt project version, else the per-drop selector `per_levering`; a full refresh when a reingest replaced raw rows or when asked (param `full_refresh`).
+Results land in `ops.dbt_run_results`. One Airflow task per dbt model would cost seconds of start-up each
+on a 2-core machine; the per-model view is in the nightly `warehouse_full` DAG (Cosmos).
+
+`gate_and_publish` runs the Great Expectations suites on `build`; a blocking failure is logged in
+`ops.publication_log`, the marts stay as they were, the task fails and the engineers are notified.
+Otherwise the marts and open_data are swapped in in one transaction and the `marts` asset is emitted.
+"""
+    with _dag(
+        "warehouse",
+        schedule=AssetAny(*(raw_asset(feed) for feed in FEEDS)),
+        tags=["warehouse", "dbt", "quality"],
+        doc_md=doc,
+        params={"full_refresh": Param(False, type="boolean", description="Rebuild incremental models from raw.")},
+    ) as dag:
+
+        @task(task_id="dbt_build", retries=RETRIES["dbt_build"])
+        def dbt_build(triggering_asset_events=None, params=None):  # noqa: ANN001
+            from explosion_monitor.orchestration import steps
+
+            extras = steps.raw_event_extras(triggering_asset_events)
+            plan = steps.plan_build(extras, full_refresh=bool((params or {}).get("full_refresh")))
+            log.info("Build plan: %s", plan)
+            return steps.run_build(plan)
+
+        @task(task_id="gate_and_publish", retries=RETRIES["gate_and_publish"], outlets=[MARTS])
+        def gate_and_publish(run_id=None):  # noqa: ANN001
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from explosion_monitor.orchestration import steps
+
+            try:
+                return steps.gate_and_publish(run_id)
+            except Exception as exc:
+                from explosion_monitor.publish import PublicationBlocked
+
+                if isinstance(exc, PublicationBlocked):  # a blocked gate does not pass on a retry
+                    log.error("%s", getattr(exc, "report", ""))
+                    raise AirflowFailException(str(exc)) from exc
+                raise
+
+        dbt_build() >> gate_and_publish()
+    return dag
+
+
+def reconcile_dag() -> DAG:
+    doc = f"""
+### Reconcile incoming/
+
+Every 10 minutes: lists incoming/ of every feed against the drop claims and processes what the watchers
+missed (a paused DAG, a restarted triggerer, coalesced or lost events): files unchanged for
+{steps_grace()} s that were never claimed, or claimed that long ago and still waiting. Loading is guarded
+by the ledger, so a file the ingest DAG is processing right now is skipped as busy, never loaded twice.
+"""
+    with _dag(
+        "reconcile_incoming",
+        schedule=CronTriggerTimetable("*/10 * * * *", timezone=TIMEZONE),
+        tags=["ingest", "maintenance"],
+        doc_md=doc,
+    ) as dag:
+
+        @task(task_id="reconcile", retries=RETRIES["reconcile"], outlets=[RAW_ALIAS])
+        def reconcile(outlet_events=None, run_id=None):  # noqa: ANN001
+            from explosion_monitor.orchestration import steps
+
+            outcomes = steps.reconcile(run_id=run_id)
+            for feed in FEEDS:
+                extra = steps.raw_event_extra(feed, outcomes, run_id=run_id)
+                if extra:
+                    outlet_events[RAW_ALIAS].add(raw_asset(feed), extra=extra)
+            return outcomes
+
+        reconcile()
+    return dag
+
+
+def steps_grace() -> int:
+    from explosion_monitor.orchestration.steps import RECONCILE_GRACE_S
+
+    return RECONCILE_GRACE_S
+
+
+def freshness_dag() -> DAG:
+    doc = """
+### Partner freshness
+
+Every morning at 07:00 (Amsterdam): `dbt source freshness` on the raw feeds (thresholds in
+`explosion_monitor.contracts.dbt.FRESHNESS`). A feed that is late (warn or error) gets a notification to
+the partner's contact (`EXPLOSION_MONITOR_CONTACT_<FEED>`); results are in the task's XCom.
+"""
+    with _dag(
+        "partner_freshness",
+        schedule=CronTriggerTimetable("0 7 * * *", timezone=TIMEZONE),
+        tags=["quality", "notifications"],
+        doc_md=doc,
+    ) as dag:
+
+        @task(task_id="check_freshness", retries=RETRIES["check_freshness"])
+        def check_freshness():
+            from explosion_monitor.orchestration import steps
+
+            return steps.check_partner_freshness()
+
+        check_freshness()
+    return dag
+
+
+def reingest_dag() -> DAG:
+    doc = """
+### Reingest one file (manual)
+
+After a fix (a contract change, a corrected reference table), reprocess one quarantined or archived file.
+Params: `feed`, and `file`: its ledger file id (see `explosion-monitor status`) or the URL of its copy in
+archive/ or quarantine/. The file is copied back into incoming/ and ingested as a new drop; the old ledger
+row becomes `reingested`. For an archived file its rows leave `raw` first and the next warehouse build is
+a full refresh. See `explosion_monitor.orchestration.reingest`.
+"""
+    with _dag(
+        "reingest",
+        schedule=None,
+        tags=["ingest", "maintenance"],
+        doc_md=doc,
+        params={
+            "feed": Param("politie", type="string", enum=list(FEEDS)),
+            "file": Param("", type="string", minLength=1, description="Ledger file id, or archive/quarantine URL."),
+        },
+    ) as dag:
+
+        @task(task_id="reingest", retries=RETRIES["reingest"], outlets=[RAW_ALIAS])
+        def reingest_file(params=None, outlet_events=None, run_id=None):  # noqa: ANN001
+            from explosion_monitor.orchestration import reingest, steps
+
+            feed = params["feed"]
+            result = reingest.reingest(feed, params["file"], run_id=run_id)
+            extra = steps.raw_event_extra(feed, [result["outcome"]], full_refresh=result["full_refresh"])
+            if extra is None and result["full_refresh"]:  # rows left raw, nothing came back
+                extra = {"feed": feed, "file_ids": [], "rows": 0, "full_refresh": True}
+            if extra:
+                outlet_events[RAW_ALIAS].add(raw_asset(feed), extra=extra)
+            return result
+
+        reingest_file()
+    return dag
+
+
+def rebuild_dag() -> DAG:
+    doc = """
+### Rebuild from the archive (manual)
+
+Replays every archived file (ledger order) into an empty database and checks that its marts equal the
+live ones on every business column. Param `target_database` (default `<warehouse db>_rebuild`, on the same
+server; dropped and created afresh; never the live database). `compare` fails, listing the differences,
+when they are not equal. See `explosion_monitor.orchestration.rebuild`.
+"""
+    with _dag(
+        "rebuild",
+        schedule=None,
+        tags=["warehouse", "maintenance"],
+        doc_md=doc,
+        params={"target_database": Param("", type="string", description="Empty: <warehouse database>_rebuild.")},
+    ) as dag:
+
+        def _target(params: Any) -> str:
+            from explosion_monitor.orchestration import rebuild
+
+            return rebuild.target_url(database=(params or {}).get("target_database") or None)
+
+        @task(task_id="prepare", retries=RETRIES["prepare"])
+        def prepare(params=None):  # noqa: ANN001
+            from explosion_monitor.orchestration import rebuild
+
+            return rebuild.prepare(_target(params))
+
+        @task(task_id="replay", retries=RETRIES["replay"])
+        def replay(params=None, run_id=None):  # noqa: ANN001
+            from explosion_monitor.orchestration import rebuild
+
+            return rebuild.replay(_target(params), run_id=run_id)
+
+        @task(task_id="build", retries=RETRIES["build"])
+        def build(params=None):  # noqa: ANN001
+            from explosion_monitor.orchestration import rebuild
+
+            return rebuild.build(_target(params))
+
+        @task(task_id="publish", retries=RETRIES["publish"])
+        def publish(params=None, run_id=None):  # noqa: ANN001
+            from explosion_monitor.orchestration import rebuild
+
+            return rebuild.publish(_target(params), run_id=run_id)
+
+        @task(task_id="compare", retries=RETRIES["compare"])
+        def compare(params=None):  # noqa: ANN001
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from explosion_monitor.orchestration import rebuild
+
+            result = rebuild.compare(rebuild.current_url(), _target(params))
+            if not result["equal"]:
+                raise AirflowFailException(
+                    f"The rebuild differs from the live marts: {'; '.join(result['differences'][:5])}"
+                )
+            return result
+
+        prepare() >> replay() >> build() >> publish() >> compare()
+    return dag
+
+
+# --- the nightly full build, rendered by Cosmos -------------------------------------------------------------
+
+
+def manifest_path(settings: Settings | None = None) -> Path:
+    """The manifest.json Cosmos renders from: `explosion-monitor dbt-manifest` writes it (dbt parse)."""
+    settings = settings or get_settings()
+    override = os.environ.get(MANIFEST_ENV)
+    return Path(override) if override else settings.dbt_project_dir / "target" / "parse" / "manifest.json"
+
+
+def warehouse_full_dag(settings: Settings | None = None) -> DAG:
+    """`warehouse_full`: nightly, every dbt node as its own Airflow task (Cosmos watcher mode, one dbt process)."""
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, LoadMode, TestBehavior
+    from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+    settings = settings or get_settings()
+    manifest = manifest_path(settings)
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest} is missing; run `explosion-monitor dbt-manifest` (make install does).")
+    doc = f"""
+### Warehouse, full suite (nightly, Cosmos)
+
+At 02:30 (Amsterdam): `dbt build` of the whole project, including the tests over the whole police history
+(tag `volledige_historie`) that the per-drop build leaves out, into its own schema `nightly` (so it never
+races the per-drop build in `build`, and publishes nothing). Rendered by astronomer-cosmos from
+`{manifest.relative_to(settings.root) if manifest.is_relative_to(settings.root) else manifest}`
+(LoadMode.DBT_MANIFEST, built ahead of time by `dbt parse`; no `dbt ls` at parse time). ExecutionMode.WATCHER
+runs **one** dbt process (the producer task); each model's task watches its result, so a failure shows on the
+model that failed. The connection is the Airflow connection `{WAREHOUSE_CONN_ID}` (a Cosmos profile mapping).
+"""
+    with _dag(
+        "warehouse_full",
+        schedule=CronTriggerTimetable("30 2 * * *", timezone=TIMEZONE),
+        tags=["warehouse", "dbt", "quality"],
+        doc_md=doc,
+        # Needs the Airflow connection explosion_monitor_warehouse: unpause once it exists.
+        is_paused_upon_creation=True,
+    ) as dag:
+        DbtTaskGroup(
+            group_id="dbt",
+            project_config=ProjectConfig(
+                dbt_project_path=settings.dbt_project_dir, manifest_path=manifest, project_name="explosion_monitor",
+                install_dbt_deps=False,
+            ),
+            profile_config=ProfileConfig(
+                profile_name="explosion_monitor",
+                target_name="nightly",
+                profile_mapping=PostgresUserPasswordProfileMapping(
+                    conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "nightly", "threads": 2}
+                ),
+            ),
+            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
+            execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER),
+            operator_args={"retries": 1},
+        )
+    return dag

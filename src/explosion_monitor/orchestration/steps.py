@@ -1,0 +1,359 @@
+"""What the DAG tasks do, as plain functions (no Airflow import), so they can be called and tested directly.
+
+Each step calls the stage functions the CLI calls too (`ingest.ingest_object`, `transform.build`,
+`transform.source_freshness`, `publish.gate_and_publish`) and returns JSON-friendly dicts for XCom.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import fcntl
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from explosion_monitor.config import FEEDS, Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: Files still in incoming/ this long after they changed and were claimed are "missed" (reconciliation).
+RECONCILE_GRACE_S = 300
+#: dbt tests that scan the whole police history; they run in the nightly full build, not after each drop.
+FULL_HISTORY_TAG = "volledige_historie"
+LOADED = ("loaded", "empty")
+
+
+def _outcome_dict(outcome: Any) -> dict[str, Any]:
+    return dataclasses.asdict(outcome)
+
+
+# --- ingest ---------------------------------------------------------------------------------------------
+
+
+def event_payloads(events: Any, feed: str) -> list[dict[str, Any]]:
+    """The watcher payloads for `feed` in a run's triggering asset events, one per key, oldest first.
+
+    `events` is Airflow's `triggering_asset_events` (a mapping of asset to events, each with `.extra`), or
+    any mapping/iterable of such events or of extra dicts. Coalesced events simply yield several keys.
+    """
+    if not events:
+        return []
+    groups: Iterable[Any] = events.values() if isinstance(events, Mapping) else [events]
+    by_key: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        for event in group or ():
+            extra = event if isinstance(event, Mapping) else (getattr(event, "extra", None) or {})
+            payload = extra.get("payload", extra)
+            if isinstance(payload, Mapping) and payload.get("feed") == feed and payload.get("key"):
+                by_key[str(payload["key"])] = dict(payload)
+    return sorted(by_key.values(), key=lambda p: (str(p.get("modified", "")), p["key"]))
+
+
+def _drop_object(bucket: Any, feed: str, payload: Mapping[str, Any]) -> Any:
+    from explosion_monitor.buckets import DropObject
+
+    try:
+        modified = dt.datetime.fromisoformat(str(payload["modified"]))
+        return DropObject(feed, str(payload["key"]), int(payload["size"]), modified, str(payload.get("url") or ""))
+    except (KeyError, TypeError, ValueError):
+        # A key without details (a manual run): whatever is in incoming/ under that name now.
+        return bucket.stat_incoming(str(payload["key"])) or DropObject(
+            feed, str(payload["key"]), 0, dt.datetime.now(dt.UTC), ""
+        )
+
+
+def ingest_keys(
+    feed: str,
+    payloads: Sequence[Mapping[str, Any]],
+    *,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+    notify_partner: bool = True,
+) -> list[dict[str, Any]]:
+    """Claim, validate and load (or quarantine) each announced file; notify the partner of refusals.
+
+    With no payloads (a manual run without keys) every file now in the feed's incoming/ is processed.
+    Outcomes `busy` (another worker holds the claim) and `gone` (already processed) are normal.
+    """
+    from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.ingest import ingest_object
+    from explosion_monitor.orchestration import notify, store
+
+    settings = settings or get_settings()
+    bucket = get_bucket(feed, settings)
+    outcomes = []
+    with store.connect(settings) as conn:
+        if payloads:
+            objects = [_drop_object(bucket, feed, p) for p in payloads]
+        else:
+            bucket.ensure()
+            objects = bucket.list_incoming()
+            for obj in objects:
+                store.claim(conn, feed, obj.name, obj.size, obj.modified, via="manual", by=run_id or "manual")
+        for obj in objects:
+            outcome = ingest_object(conn, bucket, obj, run_id=run_id)
+            log.info("%s/%s: %s (%d rows, %d errors) %s", feed, obj.name, outcome.status, outcome.rows,
+                     outcome.errors, outcome.message)
+            if outcome.status == "quarantined" and notify_partner:
+                notify.notify(notify.quarantined(feed, outcome))
+            outcomes.append(_outcome_dict(outcome))
+    return outcomes
+
+
+def raw_event_extra(
+    feed: str,
+    outcomes: Sequence[Mapping[str, Any]],
+    full_refresh: bool = False,
+    *,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+) -> dict | None:
+    """The extra of the `raw.<feed>` asset event, or None when nothing reached raw (no event then).
+
+    With `run_id`, the ledger decides: every file of the feed that this run loaded, including those loaded by
+    an earlier attempt of the same task (a retry sees them as `gone` from incoming/).
+    """
+    loaded = {o["file_id"]: int(o["rows"]) for o in outcomes if o["feed"] == feed and o["status"] in LOADED}
+    if run_id:
+        from explosion_monitor.orchestration import store
+
+        with store.connect(settings) as conn:
+            rows = conn.execute(
+                "select file_id, rows_loaded from ops.ledger where feed = %s and run_id = %s and status in "
+                "('loaded', 'empty')",
+                (feed, run_id),
+            ).fetchall()
+        loaded.update({file_id: int(n) for file_id, n in rows})
+    if not loaded:
+        return None
+    return {
+        "feed": feed,
+        "file_ids": sorted(loaded),
+        "rows": sum(loaded.values()),
+        "full_refresh": bool(full_refresh),
+    }
+
+
+def reconcile(
+    feeds: Iterable[str] = FEEDS,
+    *,
+    grace_s: float = RECONCILE_GRACE_S,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Process files the watchers missed: in incoming/ for `grace_s`, and unclaimed or claimed `grace_s` ago.
+
+    Files that are newer, or were announced recently (their ingest run may be on its way), are left alone.
+    A missed file is claimed first (via `reconcile`), so a watcher that sees it later stays silent.
+    """
+    from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.ingest import ingest_object
+    from explosion_monitor.orchestration import notify, store
+
+    settings = settings or get_settings()
+    now = now or dt.datetime.now(dt.UTC)
+    outcomes = []
+    with store.connect(settings) as conn:
+        for feed in feeds:
+            bucket = get_bucket(feed, settings)
+            bucket.ensure()
+            objects = bucket.list_incoming()
+            claims = store.claimed_at(conn, feed, [(o.name, o.size, o.modified) for o in objects])
+            for obj in objects:
+                if (now - obj.modified).total_seconds() < grace_s:
+                    continue
+                at = claims.get((obj.name, obj.size, obj.modified))
+                if at is not None and (now - at).total_seconds() < grace_s:
+                    continue
+                if at is None:
+                    store.claim(conn, feed, obj.name, obj.size, obj.modified, via="reconcile", by=run_id or "reconcile")
+                outcome = ingest_object(conn, bucket, obj, run_id=run_id)
+                log.warning("Reconciled a missed file: %s/%s -> %s", feed, obj.name, outcome.status)
+                if outcome.status == "quarantined":
+                    notify.notify(notify.quarantined(feed, outcome))
+                outcomes.append(_outcome_dict(outcome))
+    return outcomes
+
+
+@contextlib.contextmanager
+def dbt_lock(settings: Settings | None = None) -> Iterator[None]:
+    """One dbt invocation at a time per checkout: they share dbt_project/target (run_results, partial parse)."""
+    settings = settings or get_settings()
+    path = settings.dbt_project_dir / "target" / ".explosion-monitor-dbt.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- the warehouse build --------------------------------------------------------------------------------
+
+
+def raw_event_extras(events: Any) -> list[dict[str, Any]]:
+    """The extras of a warehouse run's triggering `raw.<feed>` events."""
+    if not events:
+        return []
+    groups: Iterable[Any] = events.values() if isinstance(events, Mapping) else [events]
+    extras = []
+    for group in groups:
+        for event in group or ():
+            extra = event if isinstance(event, Mapping) else (getattr(event, "extra", None) or {})
+            if isinstance(extra, Mapping) and extra.get("feed") in FEEDS:
+                extras.append(dict(extra))
+    return extras
+
+
+PROJECT_STATE_KEY = "dbt_project_sha256:{schema}"
+_PROJECT_PARTS = ("models", "seeds", "macros", "tests", "snapshots", "analyses")
+
+
+def project_version(settings: Settings | None = None) -> str:
+    """A hash of the dbt project's sources (models, seeds, macros, tests, dbt_project.yml, selectors.yml)."""
+    import hashlib
+
+    settings = settings or get_settings()
+    root = settings.dbt_project_dir
+    files = [root / "dbt_project.yml", root / "selectors.yml"]
+    for part in _PROJECT_PARTS:
+        if (root / part).is_dir():
+            files += sorted(p for p in (root / part).rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _build_is_healthy(settings: Settings, schema: str) -> bool:
+    """Whether the build schema holds a complete, successful build of this very dbt project version.
+
+    A partial build may only follow such a build: after a first, a failed, or a build of other model code
+    (a deploy changed the project), everything is built again.
+    """
+    from explosion_monitor.orchestration import store
+
+    with store.connect(settings) as conn:
+        marts = conn.execute("select to_regclass(%s) is not null", (f"{schema}.target_progress",)).fetchone()[0]
+        if not marts:
+            return False
+        if store.get_state(conn, PROJECT_STATE_KEY.format(schema=schema)) != project_version(settings):
+            return False
+        failed = conn.execute(
+            """
+            with last as (
+                select invocation_id from ops.dbt_run_results order by generated_at desc nulls last limit 1
+            )
+            select count(*) from ops.dbt_run_results r join last using (invocation_id)
+            where r.status in ('error', 'fail', 'runtime error')
+            """
+        ).fetchone()[0]
+    return failed == 0
+
+
+def plan_build(
+    extras: Sequence[Mapping[str, Any]],
+    *,
+    full_refresh: bool = False,
+    settings: Settings | None = None,
+    schema: str = "build",
+) -> dict[str, Any]:
+    """What this warehouse run builds: only what the new data touches, where that is safe.
+
+    - triggered by raw.<feed> events, on a healthy build schema: `source:<feed>+` for the feeds that changed
+      (their staging, intermediate and mart models and tests), without the full-history and unit tests;
+    - otherwise (a manual run, a first or failed earlier build, a changed dbt project): `per_levering`;
+    - a full refresh when asked for (manual param) or when an event says raw rows were replaced (reingest).
+    """
+    settings = settings or get_settings()
+    feeds = sorted({e["feed"] for e in extras if e.get("feed") in FEEDS})
+    full_refresh = full_refresh or any(bool(e.get("full_refresh")) for e in extras)
+    if full_refresh:
+        return {"select": None, "full_refresh": True, "feeds": feeds, "reason": "full refresh requested"}
+    if not feeds:
+        return {"select": None, "full_refresh": False, "feeds": [], "reason": "no raw events: per_levering"}
+    if not _build_is_healthy(settings, schema):
+        return {"select": None, "full_refresh": False, "feeds": feeds,
+                "reason": "no complete earlier build: per_levering"}
+    return {
+        "select": [f"source:{feed}+" for feed in feeds],
+        "full_refresh": False,
+        "feeds": feeds,
+        "reason": f"new data in {', '.join(feeds)}",
+    }
+
+
+def _record_project_version(settings: Settings | None, url: str | None, schema: str, version: str) -> None:
+    from explosion_monitor.orchestration import store
+
+    conn = store.connect(settings) if url is None else None
+    if conn is None:
+        import psycopg
+
+        from explosion_monitor.warehouse import _libpq_url
+
+        conn = psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=10)
+        store.ensure(conn)
+    with conn:
+        store.set_state(conn, PROJECT_STATE_KEY.format(schema=schema), version)
+
+
+def run_build(plan: Mapping[str, Any], *, settings: Settings | None = None, url: str | None = None) -> dict:
+    """One `dbt build` (one dbt process) as planned; raises TransformError with one sentence on failure."""
+    from explosion_monitor import transform
+
+    select = plan.get("select")
+    if select:
+        # transform.build passes `select` after --select. Left out after a drop: the tests over the whole police
+        # history, and the unit tests (they check model logic, which a drop cannot change); both run in the
+        # full builds (a first or repairing build here, and the nightly warehouse_full).
+        select = [*select, "--exclude", f"tag:{FULL_HISTORY_TAG}", "test_type:unit"]
+    version = project_version(settings)
+    with dbt_lock(settings):
+        result = transform.build(settings=settings, url=url, select=select, full_refresh=bool(plan.get("full_refresh")))
+    if not plan.get("select"):  # a complete build of this project version: partial builds may follow it
+        _record_project_version(settings, url, transform.DEFAULT_SCHEMA, version)
+    return {
+        "invocation_id": result.invocation_id,
+        "nodes": len(result.nodes),
+        "warnings": [n.unique_id for n in result.warned],
+        "elapsed_s": round(result.elapsed_s, 1),
+        "role": result.role,
+        "plan": dict(plan),
+    }
+
+
+def gate_and_publish(run_id: str | None, *, settings: Settings | None = None, url: str | None = None) -> dict:
+    """The GX gate, then the atomic publication (or the blocked record); raises PublicationBlocked."""
+    from explosion_monitor import publish  # imported here: GX is heavy and must stay out of DAG parsing
+
+    result = publish.gate_and_publish(settings=settings, url=url, run_id=run_id)
+    return {
+        "run_id": result.run_id,
+        "outcome": result.outcome,
+        "publication_id": result.publication_id,
+        "warnings": list(result.warnings or ()),
+    }
+
+
+def check_partner_freshness(*, settings: Settings | None = None, notify_partners: bool = True) -> dict[str, dict]:
+    """`dbt source freshness`; notifies the partner of each late feed (warn or error). Returns the results."""
+    from explosion_monitor import transform
+    from explosion_monitor.orchestration import notify
+
+    with dbt_lock(settings):
+        results = transform.source_freshness(settings=settings)
+    report = {}
+    for source, info in results.items():
+        feed = source.split(".", 1)[0]
+        status = str(info.get("status"))
+        report[source] = {"status": status, "age_s": info.get("age_s"),
+                          "max_loaded_at": str(info.get("max_loaded_at"))}
+        if feed in FEEDS and status in ("warn", "error") and notify_partners:
+            notify.notify(notify.partner_late(feed, source, status, info.get("age_s"), info.get("max_loaded_at")))
+    return report
