@@ -125,6 +125,22 @@ def test_data_survives_stop_and_start(server: Settings, url: str) -> None:
         conn.execute("DROP TABLE kept")
 
 
+def test_lost_secrets_file_keeps_the_data_with_a_new_password(server: Settings, url: str) -> None:
+    """A fresh clone at the same path finds the old cluster outside the checkout: data kept, new password."""
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE kept_after_reset (n int)")
+        conn.execute("INSERT INTO kept_after_reset VALUES (7)")
+    old_password = warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET]
+    (server.data_dir / "secrets.json").unlink()
+    new_url = warehouse.start(server)
+    assert warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET] != old_password
+    with psycopg.connect(new_url) as conn:
+        assert conn.execute("SELECT n FROM kept_after_reset").fetchone() == (7,)
+        conn.execute("DROP TABLE kept_after_reset")
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(url, connect_timeout=5)
+
+
 def test_port_taken_by_another_program(server: Settings, url: str) -> None:
     warehouse.stop(server)
     with socket.socket() as other:

@@ -25,6 +25,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 import pwd
 import secrets
@@ -515,14 +516,31 @@ def _superuser_password(settings: Settings, data: Path) -> str:
     password = load_secrets(settings).get(SUPERUSER_SECRET)
     if password:
         return password
-    if (data / "PG_VERSION").exists():
-        raise WarehouseError(
-            f"The PostgreSQL in {data} exists but its password is missing from {_secrets_path(settings)}; "
-            "restore that file or stop the server and delete the folder to start afresh."
-        )
     password = secrets.token_urlsafe(24)
     save_secret(settings, SUPERUSER_SECRET, password)  # saved before initdb, so it is never lost
+    if (data / "PG_VERSION").exists():
+        # A fresh clone next to a cluster of an earlier checkout at the same path: keep the data, new password.
+        _reset_superuser_password(data, password)
     return password
+
+
+def _reset_superuser_password(data: Path, password: str) -> None:
+    logging.getLogger(__name__).warning(
+        "The password of the embedded PostgreSQL in %s was not in the secrets file; setting a new one.", data
+    )
+    if _running(data):
+        _run([pg_bin() / "pg_ctl", "stop", "-w", "-m", "fast", "-D", data], timeout=120)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    result = subprocess.run(
+        _as_pg_user([str(pg_bin() / "postgres"), "--single", "-D", str(data), "postgres"]),
+        cwd="/", env=env, input=f"ALTER USER {SUPERUSER} PASSWORD '{password}';\n",
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise WarehouseError(
+            f"The PostgreSQL in {data} exists but its password was lost and could not be reset; "
+            "stop the server and delete that folder to start afresh."
+        )
 
 
 def _start_embedded(settings: Settings) -> str:
