@@ -74,3 +74,32 @@ def db(warehouse_url: str) -> Iterator["psycopg.Connection"]:
 
 
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+
+
+# --- the sample warehouse, built once per session (tests/test_report.py, tests/test_open_data.py) --------------
+
+
+@pytest.fixture(scope="session")
+def sample_build(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of its own with the generator's sample drops loaded by the real loader and built by dbt (the
+    per-drop selector, so the data and unit tests ran too) into schema `build`; yields its URL. Nothing is published."""
+    import dataclasses
+
+    from explosion_monitor import sample, transform
+    from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.config import get_settings
+    from explosion_monitor.ingest import ingest_pending
+
+    url = _pg.fresh_database(pg_admin_url, prefix="em_test_sample")
+    try:
+        folder = tmp_path_factory.mktemp("sample_buckets")
+        folder.chmod(0o755)
+        settings = dataclasses.replace(get_settings(), warehouse_url=url, buckets=folder.as_uri())
+        for f in sample.generate():
+            get_bucket(f.feed, settings).put_incoming(f.name, f.data)
+        ingest_pending(settings=settings)
+        # a target folder of its own: other dbt runs in this checkout cannot overwrite its run_results.json
+        transform.build(url=url, target_dir=tmp_path_factory.mktemp("dbt_target"))
+        yield url
+    finally:
+        _pg.drop_database(pg_admin_url, url)

@@ -69,13 +69,19 @@ def test_clean_build_publishes(built_db: str) -> None:
     assert result.failed_checks == []
     assert Path(result.data_docs).is_file()
     with connect(built_db) as conn:
-        # marts holds exactly the build's marts, plus the publication stamp
+        # marts holds exactly the build's marts, open_data the build's open_data__* tables, plus the stamps
         marts = publish.checksums(conn, ["marts"])
+        open_data = publish.checksums(conn, ["open_data"])
         build = publish.checksums(conn, ["build"])
         assert build == build_before, "publishing must not touch the build (dbt's incremental state)"
-        assert {k.removeprefix("marts.") for k in marts} == {k.removeprefix("build.") for k in build} | {"publicatie"}
-        for name, digest in build.items():
+        build_marts = {k: v for k, v in build.items() if not k.startswith("build.open_data__")}
+        build_open = {k: v for k, v in build.items() if k.startswith("build.open_data__")}
+        assert build_open, "the open data models are built"
+        assert {k.removeprefix("marts.") for k in marts} == {k.removeprefix("build.") for k in build_marts} | {"publicatie"}
+        for name, digest in build_marts.items():
             assert marts[name.replace("build.", "marts.", 1)] == digest, name
+        for name, digest in build_open.items():
+            assert open_data[name.replace("build.open_data__", "open_data.", 1)] == digest, name
         assert wap.national(conn, "marts")[2024] == 1244
         stamp = conn.execute(
             "select publicatie_id, run_id, peildatum::text, tot_en_met_file_id from marts.publicatie"
