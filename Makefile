@@ -37,6 +37,7 @@ demo: install
 	$(EM) sample
 	$(EM) run
 	$(EM) status --limit 30
+	$(EM) report
 
 
 test: install
