@@ -44,6 +44,8 @@ YEAR = 2025
 
 from explosion_monitor import warehouse  # noqa: E402
 from explosion_monitor.config import get_settings  # noqa: E402
+from explosion_monitor.schema import database_url as with_db  # noqa: E402
+from explosion_monitor.schema import recreate_database  # noqa: E402
 
 
 def free_port() -> int:
@@ -52,17 +54,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def with_db(url: str, db: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
-def fresh_db(admin: str, name: str) -> str:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return with_db(admin, name)
 
 
 def police_file(drop: int, rows: int) -> bytes:
@@ -211,8 +204,8 @@ def main() -> int:
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "airflow").mkdir(parents=True)
     buckets = (OUT / "buckets").as_uri()
-    target = fresh_db(admin, BENCH_DB)
-    meta = fresh_db(admin, AIRFLOW_DB)
+    target = recreate_database(admin, BENCH_DB, setup=False)
+    meta = recreate_database(admin, AIRFLOW_DB, setup=False)
     os.environ["WAREHOUSE_URL"] = target
     os.environ["EXPLOSION_MONITOR_BUCKETS"] = buckets
     settings = get_settings()

@@ -39,24 +39,15 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from explosion_monitor import transform  # noqa: E402
 from explosion_monitor.config import get_settings  # noqa: E402
-from explosion_monitor.schema import ensure_schema  # noqa: E402
+from explosion_monitor.schema import database_url as with_db  # noqa: E402
+from explosion_monitor.schema import recreate_database as fresh_db  # noqa: E402
 
 HISTORY_FILES = 50  # monthly extracts 2021-01 .. 2025-02
 DROP_ROWS, DROP_REVISIONS = 2_000, 500
 
 
-def with_db(url: str, db: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
-def fresh_db(server: str, name: str) -> str:
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = with_db(server, name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        ensure_schema(conn, get_settings())
-    return url
 
 
 # Today's municipalities, numbered, for spreading rows deterministically.

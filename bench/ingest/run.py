@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from explosion_monitor import warehouse  # noqa: E402
 from explosion_monitor.contracts import get_contract  # noqa: E402
-from explosion_monitor.schema import ensure_schema  # noqa: E402
+from explosion_monitor.schema import database_url as with_db  # noqa: E402
+from explosion_monitor.schema import recreate_database as fresh_db  # noqa: E402
 
 CODES = ["GM0363", "GM0599", "GM0518", "GM0344", "GM0034", "GM0796", "GM0014", "GM0080"]
 DOELWIT = ["woning", "bedrijf", "voertuig", "geldautomaat", "overig"]
@@ -50,21 +51,8 @@ def write_csv(path: Path, rows: int, seed: int = 1, dutch: bool = False) -> None
             )
 
 
-def with_db(url: str, db: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
-def fresh_db(admin: str, name: str) -> str:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = with_db(admin, name)
-    with psycopg.connect(url) as conn:
-        ensure_schema(conn)
-        conn.commit()
-    return url
 
 
 def raw_copy(url: str, path: Path) -> float:

@@ -264,3 +264,22 @@ def connect_ready(settings: Settings | None = None, *, autocommit: bool = True) 
         ensure_schema(conn, settings)
         _READY.add(url)
     return conn
+
+
+def database_url(url: str, name: str) -> str:
+    """`url` with its database replaced by `name`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def recreate_database(admin_url: str, name: str, *, setup: bool = True) -> str:
+    """Drop and create database `name` on the server of `admin_url` (benchmarks, rebuilds); returns its URL."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = database_url(admin_url, name)
+    if setup:
+        with psycopg.connect(url, autocommit=True) as conn:
+            ensure_schema(conn, get_settings())
+    return url
