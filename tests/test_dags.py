@@ -139,10 +139,20 @@ def test_schedules(dagbag):
     assert raw == {"raw.politie", "raw.verzekeraars", "raw.corporaties"}
 
 
-def test_warehouse_is_one_build_then_gate(dagbag):
+def test_warehouse_is_one_build_then_gx_checks_then_publish(dagbag):
+    from great_expectations_provider.operators.validate_checkpoint import GXValidateCheckpointOperator
+
     dag = dagbag.dags["warehouse"]
-    assert [t.task_id for t in dag.topological_sort()] == ["dbt_build", "gate_and_publish"]
-    assert [a.name for a in dag.get_task("gate_and_publish").outlets] == ["marts"]
+    assert {t.task_id for t in dag.tasks} == {
+        "dbt_build", "blocking_checks", "warning_checks", "publish", "record_blocked"
+    }
+    assert dag.get_task("dbt_build").downstream_task_ids == {"blocking_checks", "warning_checks"}
+    for task_id in ("blocking_checks", "warning_checks"):
+        gx_task = dag.get_task(task_id)
+        assert isinstance(gx_task, GXValidateCheckpointOperator) and gx_task.context_type == "file"
+        assert gx_task.downstream_task_ids == {"publish", "record_blocked"}
+    assert str(dag.get_task("record_blocked").trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
+    assert [a.name for a in dag.get_task("publish").outlets] == ["marts"]
 
 
 def test_nightly_dag_is_cosmos_watcher_from_the_manifest(dagbag):

@@ -233,6 +233,13 @@ def test_warehouse_dag_builds_gates_and_publishes(warehouse_url, local_buckets, 
                                       "where niveau = 'land' and jaar = 2024")
     assert count == 30
     assert len(_asset_events("marts", dr.run_id)) == 1
+    assert _task_states(dr) == {"dbt_build": "success", "blocking_checks": "success", "warning_checks": "success",
+                                "publish": "success", "record_blocked": "skipped"}
+    [(outcome, through)] = _rows(warehouse_url, "select l.outcome, p.tot_en_met_file_id from ops.publication_log l "
+                                                "join marts.publicatie p on p.publicatie_id = l.publication_id "
+                                                "where l.run_id = %s",
+                                 (dr.run_id,))
+    assert outcome == "published" and through >= 1
 
     # The next drop touches only politie: a partial build of source:politie+ on the healthy build schema ...
     plan = steps.plan_build([{"feed": "politie", "file_ids": [2]}])
@@ -244,26 +251,37 @@ def test_warehouse_dag_builds_gates_and_publishes(warehouse_url, local_buckets, 
 
 
 def test_warehouse_dag_blocked_gate_keeps_marts_and_notifies(warehouse_url, publish_module, monkeypatch):
-    """A blocking check: the run fails without retrying, the failure is recorded, the engineers are told."""
-    from explosion_monitor.orchestration import steps
+    """A failed blocking suite: the GX task fails (GXValidationFailed, no retry), the block is logged in
+    ops.publication_log, the failure recorded, the engineers told, the marts unchanged; warnings never fail."""
+    from explosion_monitor import quality
+    from explosion_monitor.orchestration import dags
     from explosion_monitor.orchestration.dags import warehouse_dag
 
-    def blocked(run_id, **kwargs):
-        message = "Publication blocked: target_progress.doel_niet_negatief failed."
-        if getattr(publish_module, "STUB", False):
-            raise publish_module.PublicationBlocked(message)
-        from explosion_monitor.quality import GateResult
+    failure = quality.CheckFailure("target_progress", "doel_niet_negatief", "aanslagen",
+                                   "expect_column_values_to_be_between: 1 of 10 rows", [{"aanslagen": -3}])
 
-        raise publish_module.PublicationBlocked(message, None, GateResult(False, [], [], None))
+    class FailingCheckpoint:
+        name = "blocking"
 
-    monkeypatch.setattr(steps, "gate_and_publish", blocked)
+        def run(self, **kwargs):
+            return quality.GateRun([quality.SuiteResult("target_progress", quality.BLOCKING, [failure], None,
+                                                        quality.Window(0, 1))], quality.Window(0, 1))
+
+    monkeypatch.setattr(dags, "_blocking_checkpoint", lambda context: FailingCheckpoint())
     dr = warehouse_dag().test(mark_success_pattern="dbt_build")
     assert str(dr.state) == "failed"
     states = _task_states(dr)
-    assert states == {"dbt_build": "success", "gate_and_publish": "failed"}
+    assert states == {"dbt_build": "success", "blocking_checks": "failed", "warning_checks": "success",
+                      "publish": "upstream_failed", "record_blocked": "success"}
     failures = _rows(warehouse_url, "select task_id, kind, message from ops.pipeline_failures order by failure_id")
-    assert ("gate_and_publish", "publication_failed") == failures[0][:2]
-    assert "doel_niet_negatief" in failures[0][2]
+    assert ("blocking_checks", "publication_failed") == failures[0][:2]
+    assert "GXValidationFailed" in failures[0][2]
+    [(outcome, message, failed)] = _rows(
+        warehouse_url, "select outcome, message, failed_checks from ops.publication_log where run_id = %s",
+        (dr.run_id,),
+    )
+    assert outcome == "blocked" and "doel_niet_negatief" in message
+    assert failed[0]["sample_rows"] == [{"aanslagen": -3}]
     notes = _rows(warehouse_url, "select kind, recipients from ops.notifications")
     assert notes == [("publication_failed", ["data@example.nl"])]
     assert _rows(warehouse_url, "select to_regclass('marts.target_progress')") == [(None,)]

@@ -8,8 +8,10 @@ table or query it validates, and its expectations in GX's own shape (`type`, `kw
 The suites are turned into GX objects only when a check runs (never when a DAG file is parsed: importing
 great_expectations costs seconds), in a file data context under `.data/gx/` so that every validation result
 is kept and rendered into Data Docs (`data_docs_index()`). The CLI (`run_gate`) and the Airflow DAGs
-(`GXValidateCheckpointOperator(configure_checkpoint=checkpoint_factory(suite), context_type="file",
-configure_file_data_context=file_context)`) run the same suites through the same code.
+(`GXValidateCheckpointOperator(configure_checkpoint=checkpoint_factory(...), context_type="file",
+configure_file_data_context=file_context)`) run the same suites through the same code: the `warehouse` DAG
+runs `checkpoint_factory(level=BLOCKING)` (one checkpoint, a validation definition per blocking suite) and
+`checkpoint_factory(level=WARNING)`, both resolved from expectations/ when the task runs.
 
 Tables are named without a schema in the suites: they resolve in the schema under validation (`build` by
 default) through the connection's search_path. The raw suites validate the deliveries since the last
@@ -451,22 +453,42 @@ def _checkpoint(
 
 
 def checkpoint_factory(
-    suite: str, schema: str = DEFAULT_SCHEMA, url: str | None = None
-) -> Callable[[Any], SuiteCheckpoint | UnrunnableSuite]:
-    """`configure_checkpoint=` for GXValidateCheckpointOperator; the suite is read and built when the task runs.
+    suites: str | Sequence[str] | None = None,
+    schema: str = DEFAULT_SCHEMA,
+    url: str | None = None,
+    *,
+    level: str | None = None,
+) -> Callable[[Any], SuiteCheckpoint | UnrunnableSuite | GateCheckpoint]:
+    """`configure_checkpoint=` for GXValidateCheckpointOperator; suites are read and built when the task runs.
 
-    A failed blocking suite makes the result unsuccessful (the operator raises GXValidationFailed); a warning
-    suite's result is always successful, its failures are logged as warnings (no traceback).
+    `suites` is one suite (a SuiteCheckpoint, as before) or a list of suites (one GateCheckpoint with a
+    validation definition per suite); `level=` (blocking or warning) instead names every suite of that level
+    in expectations/, resolved when the task runs. A failed blocking suite makes the result unsuccessful (the
+    operator raises GXValidationFailed); a warning suite's result is always successful, its failures are logged
+    as warnings (no traceback).
     """
+    if (suites is None) == (level is None):
+        raise ValueError("checkpoint_factory needs either suites or level.")
+    if level is not None and level not in LEVELS:
+        raise ValueError(f"level must be blocking or warning, not {level!r}")
+    single = isinstance(suites, str)
 
-    def configure_checkpoint(context: Any) -> SuiteCheckpoint | UnrunnableSuite:
+    def configure_checkpoint(context: Any) -> SuiteCheckpoint | UnrunnableSuite | GateCheckpoint:
         settings = get_settings()
-        spec = load_suites(settings).get(suite)
-        if spec is None:
-            raise SuiteError(f"There is no suite {suite!r} in {settings.expectations_dir}.")
-        return _prepare(context, spec, schema=schema, url=url, window=None, settings=settings)
+        specs = load_suites(settings)
+        if level is not None:
+            names = [n for n, s in specs.items() if s.level == level]
+        else:
+            names = [suites] if single else list(suites or ())
+        unknown = [n for n in names if n not in specs]
+        if unknown:
+            raise SuiteError(f"There is no suite {', '.join(map(repr, unknown))} in {settings.expectations_dir}.")
+        if single:
+            return _prepare(context, specs[names[0]], schema=schema, url=url, window=None, settings=settings)
+        return _gate_checkpoint(context, [specs[n] for n in names], schema=schema, url=url, settings=settings)
 
-    configure_checkpoint.__name__ = f"configure_{suite}_checkpoint"
+    label = suites if single else (level or "gate")
+    configure_checkpoint.__name__ = f"configure_{label}_checkpoint"
     return configure_checkpoint
 
 
@@ -669,6 +691,90 @@ class SuiteCheckpoint:
         return _jsonable(rows)
 
 
+def _gate_checkpoint(
+    context: Any, specs: Sequence[SuiteSpec], *, schema: str, url: str | None, settings: Settings
+) -> GateCheckpoint:
+    """Several suites as one checkpoint: one window, one Data Docs update for all of them."""
+    target = warehouse_url(settings, url)
+    window = delivery_window(target)
+    ordered = sorted(specs, key=lambda s: (LEVELS.index(s.level), s.name))
+    checkpoints = [
+        _prepare(context, spec, schema=schema, url=target, window=window, settings=settings, update_docs=False)
+        for spec in ordered
+    ]
+    return GateCheckpoint(context, checkpoints, settings=settings, window=window)
+
+
+@dataclass
+class GateRun:
+    """The run of a GateCheckpoint: one SuiteResult per suite. `success` is False when a blocking suite failed."""
+
+    results: list[SuiteResult]
+    window: Window
+    data_docs: Path | None = None
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    def gate(self) -> GateResult:
+        return gate_from_results(self.describe_dict())
+
+    def describe_dict(self) -> dict[str, Any]:
+        suites = [r.describe_dict() for r in self.results]
+        ours = [d["explosion_monitor"] for d in suites]
+        failures = [f for o in ours if o["level"] == BLOCKING for f in o["failures"]]
+        return _jsonable({
+            "success": self.success,
+            "statistics": {
+                "suites": len(suites),
+                "failed_blocking_checks": len(failures),
+            },
+            "validation_results": [v for d in suites for v in d.get("validation_results") or []],
+            "data_docs": str(self.data_docs) if self.data_docs else None,
+            "explosion_monitor": {"window": asdict(self.window), "suites": ours},
+        })
+
+
+class GateCheckpoint:
+    """What checkpoint_factory returns for several suites: their checkpoints (one validation definition each),
+    run as one; Data Docs are rendered once for all of them. Never raises on a failed warning suite."""
+
+    def __init__(
+        self, context: Any, checkpoints: Sequence[SuiteCheckpoint | UnrunnableSuite], *, settings: Settings,
+        window: Window,
+    ) -> None:
+        self.context = context
+        self.checkpoints = list(checkpoints)
+        self.settings = settings
+        self.window = window
+        self.name = "gate_" + "_".join(c.name for c in self.checkpoints)[:80]
+
+    @property
+    def validation_definitions(self) -> list[Any]:
+        return [v for c in self.checkpoints if isinstance(c, SuiteCheckpoint) for v in c.validation_definitions]
+
+    def run(self, batch_parameters: Any = None, expectation_parameters: Any = None, run_id: Any = None) -> GateRun:
+        results: list[SuiteResult] = []
+        rendered: list[Any] = []
+        try:
+            for checkpoint in self.checkpoints:
+                outcome = checkpoint.run(
+                    batch_parameters=batch_parameters, expectation_parameters=expectation_parameters, run_id=run_id
+                )
+                results.append(outcome)
+                if outcome.checkpoint_result is not None:
+                    rendered.extend(outcome.checkpoint_result.run_results)
+        finally:
+            _dispose_engines(self.context)
+        docs: Path | None = None
+        try:
+            docs = _update_data_docs(self.context, self.settings, rendered, [c.name for c in self.checkpoints])
+        except Exception as exc:  # noqa: BLE001 - the results are kept; only their rendering failed
+            log.warning("Data Docs could not be updated: %s", _one_line(exc))
+        return GateRun(results, self.window, docs)
+
+
 # --- the gate -------------------------------------------------------------------------------------
 
 
@@ -728,8 +834,17 @@ def gate_from_results(results: Mapping[str, Mapping[str, Any]] | Sequence[Mappin
     warnings: list[CheckFailure] = []
     statuses: dict[str, str] = {}
     windows: list[Window] = []
+    if isinstance(results, Mapping) and "explosion_monitor" in results:  # one task's describe_dict
+        items = [results]
+    flat: list[Mapping[str, Any]] = []
     for described in items:
         ours = (described or {}).get("explosion_monitor") or {}
+        if "suites" in ours:  # a GateCheckpoint's result: one entry per suite
+            flat.extend({"explosion_monitor": s} for s in ours["suites"])
+        else:
+            flat.append(described or {})
+    for described in flat:
+        ours = described.get("explosion_monitor") or {}
         if not ours:
             continue
         statuses[ours["suite"]] = ours["status"]

@@ -13,7 +13,9 @@ Assets (what flows between DAGs):
   actually loaded (a quarantined or duplicate drop emits nothing, so the warehouse does not rebuild for it);
 - `marts`: a successful publication.
 
-Parsing stays cheap: task bodies import the stage modules when they run; only `warehouse_full_dag`
+Parsing stays cheap: task bodies import the stage modules when they run (the GX provider's operator is
+cheap to import; its checkpoints and data context, which import great_expectations, are built when the task
+runs, through `_blocking_checkpoint`, `_warning_checkpoint` and `_gx_file_context`); only `warehouse_full_dag`
 imports Cosmos (it renders the dbt project from a manifest.json built ahead of time, never `dbt ls`).
 """
 
@@ -37,8 +39,11 @@ TAGS = frozenset(
 )
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 TIMEZONE = "Europe/Amsterdam"
-#: Tasks whose failure means the marts were not published.
-PUBLICATION_TASKS = frozenset({"gate_and_publish"})
+#: Tasks of the `warehouse` DAG whose failure means the marts were not published.
+PUBLICATION_TASKS = frozenset({"blocking_checks", "publish", "record_blocked"})
+#: The warehouse DAG's quality tasks (GXValidateCheckpointOperator, file data context).
+BLOCKING_TASK = "blocking_checks"
+WARNING_TASK = "warning_checks"
 
 #: Retries per task. Ingest, build, freshness and comparison are idempotent (the ledger, dbt and reads);
 #: a reingest moves raw rows and a rebuild drops a database, so those run once and are re-triggered by hand.
@@ -46,7 +51,9 @@ RETRIES = {
     "ingest": 2,
     "reconcile": 2,
     "dbt_build": 1,
-    "gate_and_publish": 1,
+    "blocking_checks": 0,  # a failed blocking check does not pass on a retry
+    "warning_checks": 1,
+    "record_blocked": 1,
     "check_freshness": 2,
     "reingest": 0,
     "prepare": 0,
@@ -91,7 +98,7 @@ def task_failed(context: Any) -> None:
         task_id = getattr(ti, "task_id", None)
         run_id = getattr(ti, "run_id", None) or context.get("run_id")
         message = _sentence(context.get("exception"))
-        kind = "publication_failed" if task_id in PUBLICATION_TASKS else "task_failed"
+        kind = "publication_failed" if dag_id == "warehouse" and task_id in PUBLICATION_TASKS else "task_failed"
         _record_failure(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=getattr(ti, "try_number", None),
                         kind=kind, message=message)
         if kind == "publication_failed":
@@ -228,10 +235,30 @@ Missed events are caught by `reconcile_incoming`.
     return dag
 
 
+def _gx_file_context() -> Any:
+    from explosion_monitor import quality  # imported when the task runs: GX stays out of DAG parsing
+
+    return quality.file_context()
+
+
+def _blocking_checkpoint(context: Any) -> Any:
+    from explosion_monitor import quality
+
+    return quality.checkpoint_factory(level=quality.BLOCKING)(context)
+
+
+def _warning_checkpoint(context: Any) -> Any:
+    from explosion_monitor import quality
+
+    return quality.checkpoint_factory(level=quality.WARNING)(context)
+
+
 def warehouse_dag() -> DAG:
-    """`warehouse`: one dbt build per run, then the quality gate and the publication."""
-    doc = """
-### Warehouse: build, gate, publish
+    """`warehouse`: one dbt build per run, the quality suites (GX provider), then the publication."""
+    from great_expectations_provider.operators.validate_checkpoint import GXValidateCheckpointOperator
+
+    doc = f"""
+### Warehouse: build, check, publish
 
 Scheduled on `raw.politie | raw.verzekeraars | raw.corporaties`. `dbt_build` runs **one** `dbt build`
 (one dbt process, `explosion_monitor.transform.build`, as the CLI does) into the `build` schema: only
@@ -240,9 +267,14 @@ was complete and of the same dbt project version, else the per-drop selector `pe
 Results land in `ops.dbt_run_results`. One Airflow task per dbt model would cost seconds of start-up each
 on a 2-core machine; the per-model view is in the nightly `warehouse_full` DAG (Cosmos).
 
-`gate_and_publish` runs the Great Expectations suites on `build`; a blocking failure is logged in
-`ops.publication_log`, the marts stay as they were, the task fails and the engineers are notified.
-Otherwise the marts and open_data are swapped in in one transaction and the `marts` asset is emitted.
+Then, in parallel, two `GXValidateCheckpointOperator` tasks with the file data context in `.data/gx/`
+(results persist and are rendered into Data Docs; the suites are built when the task runs):
+`{BLOCKING_TASK}` runs every blocking suite in `expectations/` (one checkpoint, a validation definition per
+suite) and fails with GXValidationFailed when one fails; `{WARNING_TASK}` runs the warning suites and never
+fails. When both succeed, `publish` swaps the marts and open_data in in one transaction, records the
+warnings in `ops.publication_log` and emits the `marts` asset. When the blocking checks failed,
+`record_blocked` logs the blocked run (failed checks with sample rows) in `ops.publication_log`; the marts
+stay as they were and the engineers are notified.
 """
     with _dag(
         "warehouse",
@@ -261,23 +293,46 @@ Otherwise the marts and open_data are swapped in in one transaction and the `mar
             log.info("Build plan: %s", plan)
             return steps.run_build(plan)
 
-        @task(task_id="gate_and_publish", retries=RETRIES["gate_and_publish"], outlets=[MARTS])
-        def gate_and_publish(run_id=None):  # noqa: ANN001
-            from airflow.sdk.exceptions import AirflowFailException
+        blocking = GXValidateCheckpointOperator(
+            task_id=BLOCKING_TASK,
+            retries=RETRIES[BLOCKING_TASK],
+            configure_checkpoint=_blocking_checkpoint,
+            context_type="file",
+            configure_file_data_context=_gx_file_context,
+        )
+        warnings = GXValidateCheckpointOperator(
+            task_id=WARNING_TASK,
+            retries=RETRIES[WARNING_TASK],
+            configure_checkpoint=_warning_checkpoint,
+            context_type="file",
+            configure_file_data_context=_gx_file_context,
+        )
+
+        @task(task_id="publish", retries=RETRIES["publish"], outlets=[MARTS])
+        def publish(ti=None, run_id=None):  # noqa: ANN001
+            from explosion_monitor.orchestration import steps
+
+            return steps.publish_checked(
+                run_id, ti.xcom_pull(task_ids=BLOCKING_TASK), ti.xcom_pull(task_ids=WARNING_TASK)
+            )
+
+        # all_done: it runs after both checks in any case and decides from the blocking task's result.
+        @task(task_id="record_blocked", retries=RETRIES["record_blocked"], trigger_rule="all_done")
+        def record_blocked(ti=None, run_id=None):  # noqa: ANN001
+            from airflow.sdk.exceptions import AirflowSkipException
 
             from explosion_monitor.orchestration import steps
 
-            try:
-                return steps.gate_and_publish(run_id)
-            except Exception as exc:
-                from explosion_monitor.publish import PublicationBlocked
+            result = steps.record_blocked_checks(
+                run_id, ti.xcom_pull(task_ids=BLOCKING_TASK), ti.xcom_pull(task_ids=WARNING_TASK)
+            )
+            if result is None:
+                raise AirflowSkipException("The blocking checks did not block this run.")
+            return result
 
-                if isinstance(exc, PublicationBlocked):  # a blocked gate does not pass on a retry
-                    log.error("%s", getattr(exc, "report", ""))
-                    raise AirflowFailException(str(exc)) from exc
-                raise
-
-        dbt_build() >> gate_and_publish()
+        dbt_build() >> [blocking, warnings]
+        [blocking, warnings] >> publish()
+        [blocking, warnings] >> record_blocked()
     return dag
 
 

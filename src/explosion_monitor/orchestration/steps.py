@@ -341,6 +341,64 @@ def gate_and_publish(run_id: str | None, *, settings: Settings | None = None, ur
     }
 
 
+def publish_checked(
+    run_id: str | None,
+    blocking: Mapping[str, Any] | None,
+    warnings: Mapping[str, Any] | None,
+    *,
+    settings: Settings | None = None,
+    url: str | None = None,
+) -> dict:
+    """Publish after the DAG's GX tasks passed: their results (XCom) give the warnings and the delivery window."""
+    from explosion_monitor import publish, quality
+
+    if not blocking or not blocking.get("success"):
+        raise RuntimeError("The blocking checks have no successful result; nothing is published.")
+    gate = quality.gate_from_results([blocking, *([warnings] if warnings else [])])
+    if not gate.passed:  # never publish past a failed blocking check, whatever the task states say
+        raise RuntimeError(f"Not published: {gate.sentence()}")
+    through = gate.window.tot_en_met_file_id if gate.window else None
+    result = publish.publish(settings=settings, url=url, run_id=run_id, warnings=gate.warnings, through_file_id=through)
+    return {
+        "run_id": result.run_id,
+        "outcome": result.outcome,
+        "publication_id": result.publication_id,
+        "warnings": list(result.warnings or ()),
+    }
+
+
+def record_blocked_checks(
+    run_id: str | None,
+    blocking: Mapping[str, Any] | None,
+    warnings: Mapping[str, Any] | None,
+    *,
+    settings: Settings | None = None,
+    url: str | None = None,
+) -> dict | None:
+    """Log a run whose blocking GX checks failed as blocked in ops.publication_log; None when nothing blocked.
+
+    Without a result from the blocking task (the build failed, or the checks could not run) there is no
+    block to record: the task's own failure is in ops.pipeline_failures.
+    """
+    from explosion_monitor import publish, quality
+
+    if not blocking or blocking.get("success"):
+        return None
+    gate = quality.gate_from_results([blocking, *([warnings] if warnings else [])])
+    if gate.passed:  # unsuccessful without a failed check named: say so rather than log "all passed"
+        gate.failures.append(quality.CheckFailure("gate", "the blocking checks did not succeed", None,
+                                                  "GX reported an unsuccessful result", []))
+        gate.passed = False
+    result = publish.record_blocked(settings=settings, url=url, run_id=run_id, gate=gate)
+    return {
+        "run_id": result.run_id,
+        "outcome": result.outcome,
+        "publication_id": result.publication_id,
+        "failed_checks": result.failed_checks,
+        "warnings": list(result.warnings or ()),
+    }
+
+
 def check_partner_freshness(*, settings: Settings | None = None, notify_partners: bool = True) -> dict[str, dict]:
     """`dbt source freshness`; notifies the partner of each late feed (warn or error). Returns the results."""
     from explosion_monitor import transform
