@@ -13,7 +13,7 @@ EM = [sys.executable, "-m", "explosion_monitor.cli"]
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **env}
-    return subprocess.run([*EM, *args], capture_output=True, text=True, env=full_env, timeout=120)
+    return subprocess.run([*EM, *args], capture_output=True, text=True, env=full_env, timeout=600)
 
 
 @pytest.mark.parametrize("command", [[], ["warehouse"], ["warehouse", "start"], ["sample"], ["run"], ["status"],
@@ -40,3 +40,22 @@ def test_bad_setting_is_one_sentence_without_traceback(env, phrase):
     assert "Traceback" not in result.stderr + result.stdout
     assert "hunter2" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) <= 3
+
+
+@pytest.mark.usefixtures("local_buckets")
+def test_run_processes_samples_through_the_production_dags(warehouse_url, local_buckets, db):
+    """`sample` then `run`: reconcile_incoming and warehouse run in-process with dag.test(), and publish."""
+    env = {"WAREHOUSE_URL": warehouse_url, "EXPLOSION_MONITOR_BUCKETS": local_buckets}
+    assert run_cli("sample", **env).returncode == 0
+    result = run_cli("run", **env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "reconcile_incoming success, warehouse success" in result.stdout
+    assert "1.525" in result.stdout and "1.388" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    statuses = dict(db.execute("select status, count(*) from ops.ledger group by 1").fetchall())
+    assert statuses == {"loaded": 10, "quarantined": 5, "empty": 1}
+    assert db.execute("select outcome from ops.publication_log order by publication_id desc limit 1").fetchone() == (
+        "published",)
+    assert db.execute(
+        "select aanslagen from marts.target_progress where niveau = 'land' and jaar = 2025"
+    ).fetchone() == (1525,)

@@ -104,21 +104,31 @@ def ingest(feed: Annotated[list[str] | None, typer.Option(help="Only this feed (
 
 @app.command()
 def run() -> None:
-    """Process every pending drop, then build, check and publish."""
-    from explosion_monitor import transform
+    """Process every pending drop, then build, check and publish, through the production DAGs (dag.test())."""
+    from explosion_monitor import ledger
+    from explosion_monitor.orchestration.local_run import LocalRunError, run_pipeline
     from explosion_monitor.report import national_progress, progress_table
     from explosion_monitor.schema import connect_ready
 
-    outcomes = _ingest_with_progress(list(FEEDS))
-    _print_outcomes(outcomes)
-    with err.status("dbt build (staging, intermediate, marts, tests)"):
-        result = transform.build()
-    out.print(f"dbt build: {len(result.nodes)} nodes in {result.elapsed_s:.0f} s, {len(result.warned)} warnings.")
-    publish_command(rollback=False)  # the quality gate, then publication; exits 1 when a blocking check fails
     with connect_ready() as conn:
+        before = conn.execute("select coalesce(max(file_id), 0) from ops.ledger").fetchone()[0]
+    try:
+        with err.status("Airflow: reconcile_incoming (ingest), then warehouse (dbt build, GX checks, publish)"):
+            dags = run_pipeline()
+    except LocalRunError as exc:
+        err.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print("DAG runs: " + ", ".join(f"{d.dag_id} {d.state}" for d in dags))
+    with connect_ready() as conn:
+        new = [r for r in ledger.rows(conn, None, 1000) if r["file_id"] > before]
         rows = national_progress(conn, "marts")
+    if new:
+        out.print(f"{len(new)} drops processed: " + ", ".join(
+            f"{status} {sum(1 for r in new if r['status'] == status)}"
+            for status in sorted({r["status"] for r in new})))
+    else:
+        out.print("No drops were waiting in incoming/.")
     out.print(progress_table(rows, "Aanslagen met explosieven (incl. pogingen), landelijk — gepubliceerd (marts)"))
-    err.print("Not built yet: running these stages through the Airflow DAGs (orchestration issue).")
 
 
 @app.command()

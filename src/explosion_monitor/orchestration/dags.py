@@ -350,13 +350,16 @@ by the ledger, so a file the ingest DAG is processing right now is skipped as bu
         schedule=CronTriggerTimetable("*/10 * * * *", timezone=TIMEZONE),
         tags=["ingest", "maintenance"],
         doc_md=doc,
+        # `explosion-monitor run` sets 0: process everything waiting now.
+        params={"grace_s": Param(steps_grace(), type="integer", minimum=0, description="Seconds a file waits first.")},
     ) as dag:
 
         @task(task_id="reconcile", retries=RETRIES["reconcile"], outlets=[RAW_ALIAS])
-        def reconcile(outlet_events=None, run_id=None):  # noqa: ANN001
+        def reconcile(outlet_events=None, run_id=None, params=None):  # noqa: ANN001
             from explosion_monitor.orchestration import steps
 
-            outcomes = steps.reconcile(run_id=run_id)
+            grace = int((params or {}).get("grace_s", steps.RECONCILE_GRACE_S))
+            outcomes = steps.reconcile(grace_s=grace, run_id=run_id)
             for feed in FEEDS:
                 extra = steps.raw_event_extra(feed, outcomes, run_id=run_id)
                 if extra:
