@@ -130,6 +130,7 @@ def test_lost_secrets_file_keeps_the_data_with_a_new_password(server: Settings, 
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TABLE kept_after_reset (n int)")
         conn.execute("INSERT INTO kept_after_reset VALUES (7)")
+        conn.execute("CREATE ROLE bi_reader LOGIN PASSWORD 'from-the-lost-file'")
     old_password = warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET]
     (server.data_dir / "secrets.json").unlink()
     new_url = warehouse.start(server)
@@ -137,6 +138,14 @@ def test_lost_secrets_file_keeps_the_data_with_a_new_password(server: Settings, 
     with psycopg.connect(new_url) as conn:
         assert conn.execute("SELECT n FROM kept_after_reset").fetchone() == (7,)
         conn.execute("DROP TABLE kept_after_reset")
+    # The BI login got a new password too, stored in the new secrets file.
+    bi_password = warehouse.load_secrets(server)["bi_reader_password"]
+    bi_url = new_url.replace(f"postgres:{warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET]}@",
+                             f"bi_reader:{bi_password}@")
+    with psycopg.connect(bi_url) as conn:
+        assert conn.execute("select current_user").fetchone() == ("bi_reader",)
+    with psycopg.connect(new_url) as conn:
+        conn.execute("DROP ROLE bi_reader")
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(url, connect_timeout=5)
 

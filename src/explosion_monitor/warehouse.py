@@ -521,6 +521,7 @@ def _superuser_password(settings: Settings, data: Path) -> str:
     if (data / "PG_VERSION").exists():
         # A fresh clone next to a cluster of an earlier checkout at the same path: keep the data, new password.
         _reset_superuser_password(data, password)
+        save_secret(settings, _LOGINS_STALE, "1")
     return password
 
 
@@ -568,7 +569,23 @@ def _start_embedded(settings: Settings) -> str:
             raise _port_taken(settings.pg_port)  # some other cluster that happens to know our password
         for db in (DEFAULT_DB, AIRFLOW_DB):
             _ensure_database(conn, db)
+        if load_secrets(settings).get(_LOGINS_STALE):
+            _renew_login_passwords(conn, settings)
     return _superuser_url(password, settings.pg_port)
+
+
+_LOGINS_STALE = "login_passwords_stale"
+
+
+def _renew_login_passwords(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """After a password reset the BI logins' passwords are new too: set them on the existing roles."""
+    from explosion_monitor.schema import LOGIN_ROLES, _enable_login
+
+    with conn.cursor() as cur:
+        for role in LOGIN_ROLES:
+            if cur.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
+                _enable_login(cur, settings, role)
+    save_secret(settings, _LOGINS_STALE, "")
 
 
 def start(settings: Settings | None = None) -> str:
