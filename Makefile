@@ -27,7 +27,12 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(BIN)/uv
 	$(BIN)/uv sync --frozen --compile-bytecode --python $(BIN)/python
 	touch $@
 
-install: $(VENV)/.installed
+# The manifest the DAGs are rendered from (dbt parse, no database); target/parse is never written by builds.
+MANIFEST := dbt_project/target/parse/manifest.json
+$(MANIFEST): $(VENV)/.installed $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml dbt_project/selectors.yml
+	$(EM) dbt-manifest
+
+install: $(VENV)/.installed $(MANIFEST)
 
 lock: | $(BIN)/uv
 	$(BIN)/uv lock
@@ -39,17 +44,11 @@ demo: install
 	$(EM) status --limit 30
 	$(EM) report
 
-
 test: install
 	$(BIN)/pytest -q
 
-# The manifest the DAGs are rendered from (dbt parse, no database); target/parse is never written by builds.
-MANIFEST := dbt_project/target/parse/manifest.json
-$(MANIFEST): $(VENV)/.installed $(shell find dbt_project/models dbt_project/seeds dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml dbt_project/selectors.yml
-	$(EM) dbt-manifest
-
 # Airflow 3.3 standalone on 127.0.0.1:8080, metadata in the warehouse server's `airflow` database.
-airflow: install $(MANIFEST)
+airflow: install
 	$(EM) warehouse start
 	$(EM) airflow db migrate
 	$(EM) airflow standalone

@@ -74,6 +74,11 @@ def run_pipeline(settings: Settings | None = None) -> list[DagOutcome]:
     settings = settings or get_settings()
     prepare_airflow(settings)
     logging.getLogger("airflow").setLevel(logging.WARNING)
+    from explosion_monitor.orchestration.dags import manifest_path
+    from explosion_monitor.orchestration.manifest import build_manifest
+
+    if not manifest_path(settings).is_file():  # the nightly DAG renders from it; `make install` builds it
+        build_manifest(settings)
     outcomes = [_test("reconcile_incoming", settings, {"grace_s": 0})]
     if outcomes[-1].failed_tasks:
         raise LocalRunError(f"reconcile_incoming failed in {', '.join(outcomes[-1].failed_tasks)}.")
