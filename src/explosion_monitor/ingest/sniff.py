@@ -17,7 +17,7 @@ from explosion_monitor.contracts import Contract
 
 CHUNK = 1 << 20
 MAX_HEADER_BYTES = 64 * 1024
-MAX_COLUMNS = 500
+MAX_COLUMNS = 20_000
 BOM = codecs.BOM_UTF8
 
 

@@ -47,22 +47,29 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | Non
     """The header of row 1 and an iterator of (row number, cell texts) for the rows below it."""
     import openpyxl  # imported here: only XLSX deliveries pay for it
 
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    # A file object, not the path: openpyxl judges a path by its extension, and names carry no meaning.
+    fh = open(path, "rb")  # noqa: SIM115 - closed once the rows are read, or on rejection
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, ParseError, TypeError) as exc:
+            wb = openpyxl.load_workbook(fh, read_only=True, data_only=False)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, ParseError, TypeError, InvalidFileException) as exc:
+        fh.close()
         raise Rejected(
             f"Het XLSX-bestand kan niet worden gelezen ({type(exc).__name__}).",
             f"The XLSX file cannot be read ({type(exc).__name__}).",
         ) from None
     if not wb.sheetnames:
+        fh.close()
         raise Rejected("Het XLSX-bestand heeft geen werkbladen.", "The XLSX file has no sheets.")
     ws = wb[wb.sheetnames[0]]
     rows = ws.iter_rows()
     try:
         first = next(rows)
     except StopIteration:
+        fh.close()
         raise Rejected(
             "Het eerste werkblad is leeg: er is geen kopregel.", "The first sheet is empty: there is no header."
         ) from None
@@ -78,5 +85,6 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | Non
                 yield number, values
         finally:
             wb.close()
+            fh.close()
 
     return header, body()
