@@ -1,46 +1,10 @@
 -- One row per police incident: the newest delivered version (newest peildatum; for the same peildatum the
--- file that arrived later, then the higher file id).
+-- file that arrived later, then the higher file id). The renaming lives in stg_politie__incidentversies.
 with
 
-source as (
+versies as (
 
-    select * from {{ source('politie', 'incidenten') }}
-
-),
-
-renamed as (
-
-    select
-        ---------- ids
-        incident_id,
-        _file_id as file_id,
-        _line_number as regelnummer,
-
-        ---------- strings
-        gemeente_code,
-        postcode4,
-        doelwit,
-        uitkomst,
-        explosief,
-
-        ---------- numerics
-        gewonden,
-        doden,
-
-        ---------- booleans
-        telt_mee,
-        coalesce(ingetrokken, false) as ingetrokken,
-        telt_mee and not coalesce(ingetrokken, false) as telt_voor_doel,
-
-        ---------- dates
-        incident_datum,
-        peildatum,
-
-        ---------- timestamps
-        _arrived_at as aangekomen_op,
-        _loaded_at as geladen_op
-
-    from source
+    select * from {{ ref('stg_politie__incidentversies') }}
 
 ),
 
@@ -53,7 +17,7 @@ ranked as (
             order by peildatum desc, aangekomen_op desc, file_id desc
         ) as versie_rang
 
-    from renamed
+    from versies
 
 ),
 
