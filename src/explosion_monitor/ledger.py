@@ -36,14 +36,6 @@ def unlock(conn: psycopg.Connection, feed: str, name: str) -> None:
     conn.execute("select pg_advisory_unlock(%s)", (lock_key(feed, name),))
 
 
-def is_locked_elsewhere(conn: psycopg.Connection, feed: str, name: str) -> bool:
-    """True when another session holds the claim on this drop."""
-    if try_lock(conn, feed, name):
-        unlock(conn, feed, name)
-        return False
-    return True
-
-
 @dataclass
 class Entry:
     file_id: int
