@@ -7,6 +7,10 @@ stays flat however long the file is.
 CSV structure is checked here, as PostgreSQL's COPY used to: wrong field counts, a quote that
 is never closed, and line endings that switch between CRLF and LF reject the whole file with
 the line (= record; the header is line 1) where it happens.
+
+pyarrow cannot parse a record longer than its block. When one stops it, the rows from there on
+are read in segments: the records before the long one as usual, the long one alone in a block of
+its own size (up to MAX_RECORD_BYTES), then on. Its cells then get the checks every cell gets.
 """
 
 from __future__ import annotations
@@ -33,11 +37,21 @@ from explosion_monitor.ingest.sniff import CHUNK, Inspection, Rejected, normalis
 BLOCK_SIZE = 1 << 18
 BATCH_BYTES = 1 << 21
 XLSX_BATCH_ROWS = 10_000
+# A longer record is refused: parsing it takes memory of a few times its size.
+MAX_RECORD_BYTES = 1 << 24
 
 MORE_FIELDS = ("heeft meer velden dan de kopregel", "has more fields than the header")
 FEWER_FIELDS = ("heeft minder velden dan de kopregel, of is leeg", "has fewer fields than the header, or is empty")
 OPEN_QUOTE = ("heeft een aanhalingsteken dat niet wordt gesloten", "has a quote that is never closed")
 MIXED_ENDINGS = ("wisselt tussen CRLF- en LF-regeleinden", "mixes CRLF and LF line endings")
+UNREADABLE = (
+    "Het bestand kan vanaf regel {line} niet als CSV worden gelezen.",
+    "The file cannot be read as CSV from line {line} on.",
+)
+TOO_LONG = (
+    "Deze regel is langer dan {mb} MB en kan niet worden verwerkt; de langste waarde staat in kolom {column}.",
+    "This line is longer than {mb} MB and cannot be processed; its longest value is in column {column}.",
+)
 
 
 def _line_error(sentences: tuple[str, str], line: int | None) -> Rejected:
@@ -88,7 +102,7 @@ def open_source(path: Path, insp: Inspection, contract: Contract) -> Source:
 
 
 class _Records(io.RawIOBase):
-    """The bytes after the header line and before trailing blank lines, as UTF-8.
+    """The bytes of records from `start` (after the header line) to `stop`, as UTF-8.
 
     On the way it checks what pyarrow would accept but PostgreSQL's COPY refused: line
     endings that differ from the header's, outside quotes, and a quote left open at the end.
@@ -97,11 +111,13 @@ class _Records(io.RawIOBase):
     record it is in, so that pyarrow still reports any earlier error first; `violation` holds it.
     """
 
-    def __init__(self, path: Path, insp: Inspection) -> None:
+    def __init__(self, path: Path, insp: Inspection, data_start: int, start: int, stop: int) -> None:
         self._path = path
         self._fh = open(path, "rb")
-        self._start = self._offset = len(self._fh.readline())  # the header line, as sniff read it
-        self._end = insp.content_end
+        self._fh.seek(start)
+        self._start = data_start  # lines are counted from here
+        self._offset = start
+        self._end = stop
         self._crlf = insp.newline == b"\r\n"
         self._encoding = insp.encoding
         self._delimiter = insp.delimiter
@@ -111,10 +127,6 @@ class _Records(io.RawIOBase):
         self._pending = b""  # transcoded bytes not yet handed out
         self._done = False
         self.violation: Rejected | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self._offset >= self._end
 
     def readable(self) -> bool:
         return True
@@ -243,7 +255,8 @@ def _bad_ending(part: bytes, crlf: bool) -> int:
 class _FirstBadRow:
     """pyarrow's invalid-row handler: note the first bad row, then stop the read."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_line: int) -> None:
+        self.first_line = first_line  # the line of the reader's first row
         self.row = None
 
     def __call__(self, row) -> str:
@@ -251,16 +264,16 @@ class _FirstBadRow:
             self.row = row
         return "error"
 
-    def rejection(self, exc: Exception) -> Rejected:
+    def rejection(self) -> Rejected:
         row = self.row
-        if row is None:
-            return Rejected(
-                "Deze regel kan niet als CSV worden gelezen.", f"This line cannot be read as CSV ({exc}).", line=None
-            )
-        line = row.number + 1 if row.number is not None else None
+        line = self.first_line + row.number - 1 if row.number is not None else None
         if (row.text or "").count('"') % 2:
             return _line_error(OPEN_QUOTE, line)
         return _line_error(MORE_FIELDS if row.actual_columns > row.expected_columns else FEWER_FIELDS, line)
+
+
+class _Straddled(Exception):
+    """pyarrow stopped without naming a row: a record longer than its block."""
 
 
 def _joined(reader: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -284,16 +297,48 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
 
 
 def _csv_batches(path: Path, insp: Inspection) -> Iterator[TextBatch]:
-    names = [f"c{i}" for i in range(len(insp.header))]
-    bad = _FirstBadRow()
-    records = _Records(path, insp)
-    if records.empty:  # a header only; pyarrow refuses empty input
-        records.close()
+    with open(path, "rb") as fh:
+        data_start = len(fh.readline())  # the header line, as sniff read it
+    if data_start >= insp.content_end:  # a header only; pyarrow refuses empty input
         return
+    start, line = data_start, 2
+    long: _Span | None = None  # the next record that needs a block of its own
+    while start < insp.content_end:
+        alone = long is not None and long.start == start
+        if alone:
+            stop, block = long.end, (long.end - long.start) * _growth(insp) + 1
+            long = None
+        else:
+            stop, block = (long.start if long else insp.content_end), BLOCK_SIZE
+        first = line
+        try:
+            for batch in _segment(path, insp, data_start, start, stop, line, block):
+                yield batch
+                line += len(batch)
+        except _Straddled:
+            if not alone:
+                start, long = _find_long(path, insp, start, line - first, first)
+                # Only a long record within this segment explains the stop (and lets us progress).
+                if long is not None and long.start < stop:
+                    if long.end - long.start > MAX_RECORD_BYTES:
+                        raise _too_long(path, insp, long) from None
+                    continue
+            nl, en = UNREADABLE
+            raise Rejected(nl.format(line=line), en.format(line=line), line=line) from None
+        start = stop
+
+
+def _segment(
+    path: Path, insp: Inspection, data_start: int, start: int, stop: int, line: int, block: int
+) -> Iterator[TextBatch]:
+    """The records in bytes [start, stop), the first of them on `line`, parsed in blocks of `block` bytes."""
+    names = [f"c{i}" for i in range(len(insp.header))]
+    bad = _FirstBadRow(line)
+    records = _Records(path, insp, data_start, start, stop)
     try:
         reader = pcsv.open_csv(
             records,
-            read_options=pcsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE, use_threads=False),
+            read_options=pcsv.ReadOptions(column_names=names, block_size=block, use_threads=False),
             parse_options=pcsv.ParseOptions(
                 delimiter=insp.delimiter,
                 quote_char='"',
@@ -312,19 +357,135 @@ def _csv_batches(path: Path, insp: Inspection) -> Iterator[TextBatch]:
                 check_utf8=False,
             ),
         )
-        line = 2
         for batch in _joined(reader):
             yield TextBatch(np.arange(line, line + batch.num_rows, dtype=np.int64), batch.columns)
             line += batch.num_rows
-    except pa.ArrowInvalid as exc:
-        found = bad.rejection(exc)
+    except pa.ArrowInvalid:
         # The data ends where a line-ending violation starts; an error at that record is the violation.
         late = records.violation
+        if bad.row is None:
+            raise late or _Straddled() from None
+        found = bad.rejection()
         raise (late if late and (found.line is None or late.line <= found.line) else found) from None
     finally:
         records.close()
     if records.violation is not None:
         raise records.violation
+
+
+# --- records too long for a block -----------------------------------------------------------------
+
+
+@dataclass
+class _Span:
+    """One record: bytes [start, end), on `line`."""
+
+    start: int
+    end: int
+    line: int
+
+
+_QUOTE, _LF, _TEXT = ord('"'), ord("\n"), ord("x")
+
+
+def _growth(insp: Inspection) -> int:
+    """How many times longer a record gets as the UTF-8 pyarrow reads (a Windows-1252 € takes 3 bytes)."""
+    return 3 if insp.encoding == "cp1252" else 1
+
+
+def _toggling(data: np.ndarray, at: np.ndarray, inside: int, before: int, delimiter: str) -> np.ndarray:
+    """Which of the quotes at `at` open or close a quoted field as pyarrow reads them; the others are text.
+
+    A quote opens a field only where one starts (after a delimiter or a line feed), or doubles a
+    quote that just closed one. `inside`: whether the chunk starts in a quoted field; `before`: the
+    byte before it (_TEXT for a quote that was text).
+    """
+    starts = np.zeros(256, dtype=bool)
+    starts[[ord(delimiter), _LF]] = True
+    prev = np.where(at > 0, data[at - 1], before)
+    # The usual case: every quote toggles, so that one after a quote follows a closing one.
+    opening = (np.arange(len(at)) + inside) % 2 == 0
+    if (starts[prev[opening]] | (prev[opening] == _QUOTE)).all():
+        return np.ones(len(at), dtype=bool)
+    toggles = np.zeros(len(at), dtype=bool)
+    quoted, closed = bool(inside), -1 if before == _QUOTE else -2
+    for j, (p, b) in enumerate(zip(at.tolist(), prev.tolist(), strict=True)):
+        if quoted:
+            quoted, closed, toggles[j] = False, p, True
+        elif p == closed + 1 or starts[b]:
+            quoted = toggles[j] = True
+    return toggles
+
+
+def _unquoted(path: Path, start: int, stop: int, byte: int, delimiter: str) -> Iterator[tuple[int, np.ndarray]]:
+    """Per chunk of bytes [start, stop) (`start` begins a record): its offset, and where `byte` stands outside
+    quoted fields. Vectorised, except in a chunk with a quote inside an unquoted field."""
+    inside, before = 0, _LF
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        pos = start
+        while pos < stop and (chunk := fh.read(min(CHUNK, stop - pos))):
+            data = np.frombuffer(chunk, dtype=np.uint8)
+            at = np.flatnonzero(data == _QUOTE)
+            if len(at):
+                toggles = _toggling(data, at, inside, before, delimiter)
+                marks = np.zeros(len(data), dtype=np.uint8)
+                marks[at[toggles]] = 1
+                # A running count of toggles (mod 256 keeps its parity): odd inside a quoted field.
+                quoted = ((np.cumsum(marks, dtype=np.uint8) + inside) & 1).astype(bool)
+                hits = np.flatnonzero((data == byte) & ~quoted)
+                inside = int(quoted[-1])
+                before = _TEXT if at[-1] == len(data) - 1 and not toggles[-1] else int(data[-1])
+            else:
+                hits = np.flatnonzero(data == byte) if not inside else np.zeros(0, dtype=np.int64)
+                before = int(data[-1])
+            yield pos, hits
+            pos += len(data)
+
+
+def _find_long(path: Path, insp: Inspection, start: int, skip: int, line: int) -> tuple[int, _Span | None]:
+    """From the record on `line` at `start`: where the record `skip` records on begins, and the first
+    record from there that may not fit a block (None when there is none)."""
+    limit = BLOCK_SIZE // _growth(insp)
+    record, count = start, 0  # the record being scanned, and how many ended before it
+    resume = start if skip == 0 else None
+    for offset, feeds in _unquoted(path, start, insp.content_end, _LF, insp.delimiter):
+        if not len(feeds):
+            continue
+        ends = feeds + (offset + 1)  # one past each record's line feed
+        begins = np.concatenate(([record], ends[:-1]))
+        if resume is None and count + len(ends) >= skip:
+            resume = int(ends[skip - count - 1])
+        index = count + np.arange(len(ends))
+        long = np.flatnonzero((index >= skip) & (ends - begins >= limit))
+        if long.size:
+            i = int(long[0])
+            return resume, _Span(int(begins[i]), int(ends[i]), line + count + i)  # type: ignore[return-value]
+        record, count = int(ends[-1]), count + len(ends)
+    if resume is None and count == skip:
+        resume = record
+    if resume is None or insp.content_end - record < limit:
+        return start, None
+    return resume, _Span(record, insp.content_end, line + count)
+
+
+def _too_long(path: Path, insp: Inspection, span: _Span) -> Rejected:
+    """The rejection of a record over MAX_RECORD_BYTES, naming the column of its longest value."""
+    best, best_size, field, begin = 0, -1, 0, span.start
+    for offset, cuts in _unquoted(path, span.start, span.end, ord(insp.delimiter), insp.delimiter):
+        if len(cuts):
+            cuts = cuts + offset
+            sizes = cuts - np.concatenate(([begin], cuts[:-1] + 1))
+            i = int(sizes.argmax())
+            if sizes[i] > best_size:
+                best, best_size = field + i, int(sizes[i])
+            field, begin = field + len(cuts), int(cuts[-1]) + 1
+    if span.end - begin > best_size:
+        best = field
+    column = insp.header[best] if best < len(insp.header) and insp.header[best] else str(best + 1)
+    nl, en = TOO_LONG
+    mb = MAX_RECORD_BYTES >> 20
+    return Rejected(nl.format(mb=mb, column=column), en.format(mb=mb, column=column), line=span.line)
 
 
 # --- XLSX ---------------------------------------------------------------------------------------
@@ -350,11 +511,6 @@ def _xlsx_batches(rows: Iterator[tuple[int, list[str | None]]], width: int) -> I
                     column.append("" if value is None else value)
                 if len(lines) >= XLSX_BATCH_ROWS:
                     yield flush()
-    except (KeyError, ValueError, TypeError, OSError) as exc:
-        raise Rejected(
-            f"Het XLSX-bestand kan niet helemaal worden gelezen ({type(exc).__name__}).",
-            f"The XLSX file cannot be read completely ({type(exc).__name__}).",
-        ) from None
     finally:
         rows.close()  # type: ignore[attr-defined]
     if lines:

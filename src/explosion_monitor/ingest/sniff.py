@@ -19,6 +19,10 @@ CHUNK = 1 << 20
 MAX_HEADER_BYTES = 64 * 1024
 MAX_COLUMNS = 20_000
 BOM = codecs.BOM_UTF8
+LONE_CR = (
+    "De kopregel bevat een los CR-teken: regels moeten eindigen op CRLF of LF (niet alleen CR).",
+    "The header contains a lone CR: lines must end in CRLF or LF (not CR alone).",
+)
 
 
 class Rejected(Exception):
@@ -141,6 +145,8 @@ def _first_line(path: Path, encoding: str) -> tuple[str, bytes]:
         head = fh.read(MAX_HEADER_BYTES + 1)
     end = head.find(b"\n")
     if end < 0:
+        if b"\r" in head.rstrip(b"\r"):  # a file from an old Mac: CR alone ends its lines
+            raise Rejected(*LONE_CR, line=1)
         if len(head) > MAX_HEADER_BYTES:
             raise Rejected(
                 "De eerste regel is langer dan 64 kB; dat is geen kopregel met kolomnamen.",
@@ -181,7 +187,8 @@ def normalise_header(names: list[str], contract: Contract) -> list[str]:
             line=1,
         )
     seen: set[str] = set()
-    doubles = sorted({n for n in cleaned if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    # Blank names are unnamed extra columns (Excel's trailing ';;'), ignored like any unknown column.
+    doubles = sorted({n for n in cleaned if n and (n in seen or seen.add(n))})  # type: ignore[func-returns-value]
     if doubles:
         shown = ", ".join(repr(d) for d in doubles[:10])
         raise Rejected(
@@ -218,6 +225,8 @@ def inspect(path: Path, contract: Contract) -> Inspection:
         )
     line, newline = _first_line(path, encoding)
     line = line.lstrip("\ufeff")
+    if "\r" in line:
+        raise Rejected(*LONE_CR, line=1)
     delimiter = _delimiter(line)
     names = next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
     header = normalise_header(names, contract)

@@ -46,6 +46,8 @@ from explosion_monitor.ingest.report import Finding
 from explosion_monitor.ingest.xlsx import FORMULA
 
 TRIM = " \t\r\n\u00a0"
+# A finding keeps this much of a value: the report shows less, and a row of long values stays small.
+MAX_FINDING_VALUE = 1000
 MIN_YEAR, MAX_YEAR = 1990, 2100
 BOOLEAN_ALL = ("ja", "nee", "j", "n", "true", "false", "1", "0")  # true at even positions
 # PostgreSQL's [[:cntrl:]] and \s (C.UTF-8), which defined these checks when they were SQL.
@@ -142,9 +144,14 @@ class Municipalities:
 
     @classmethod
     def load(cls, conn) -> Municipalities:
-        rows = conn.execute(
-            "select gemeente_code, naam, geldig_tot, opvolger_code from ref.gemeente_codes order by 1"
-        ).fetchall()
+        return cls.from_rows(
+            conn.execute("select gemeente_code, naam, geldig_tot, opvolger_code from ref.gemeente_codes order by 1")
+        )
+
+    @classmethod
+    def from_rows(cls, rows) -> Municipalities:
+        """From (code, name, first day no longer valid or None, successor) rows, ordered by code."""
+        rows = list(rows)
         never = np.iinfo(np.int64).max
         return cls(
             codes=strings([r[0] for r in rows]),
@@ -563,10 +570,12 @@ class CheckedBatch:
                 elif not checked.valid[row]:
                     value = checked.text[int(row)].as_py()
                     code = reason(col, value, self.checks.delimiter)
-                    found.append(Finding(line, col.name, value, code, extra(contract, col.name, code)))
+                    shown = value[:MAX_FINDING_VALUE]
+                    found.append(Finding(line, col.name, shown, code, extra(contract, col.name, code)))
             for name, code, rows in self._broken:
                 if rows[row]:
                     value = self.columns[name].text[int(row)].as_py() if name in self.columns else None
+                    value = value and value[:MAX_FINDING_VALUE]
                     found.append(Finding(line, name, value, code, self._extra_for(name, code, row)))
             found.sort(key=lambda f: f.column or "")
             out += found

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from xml.etree.ElementTree import ParseError
 
 from explosion_monitor.ingest.sniff import Rejected
 
@@ -43,11 +41,28 @@ def cell_text(value: object, data_type: str | None = None) -> str | None:
     return str(value)
 
 
-def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | None]]]]:
-    """The header of row 1 and an iterator of (row number, cell texts) for the rows below it."""
-    import openpyxl  # imported here: only XLSX deliveries pay for it
+UNREADABLE = (
+    "Het XLSX-bestand kan niet worden gelezen: het is beschadigd of geen geldige Excel-werkmap.",
+    "The XLSX file cannot be read: it is damaged or not a valid Excel workbook.",
+)
 
-    from openpyxl.utils.exceptions import InvalidFileException
+
+def _damaged(after: int | None = None) -> Rejected:
+    if after is None:
+        return Rejected(*UNREADABLE)
+    return Rejected(
+        f"Het XLSX-bestand kan niet helemaal worden gelezen: het eerste werkblad is beschadigd na regel {after}.",
+        f"The XLSX file cannot be read completely: the first sheet is damaged after row {after}.",
+    )
+
+
+def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | None]]]]:
+    """The header of row 1 and an iterator of (row number, cell texts) for the rows below it.
+
+    openpyxl meets a damaged workbook with any of many exceptions (zip, zlib, XML, its own, and
+    plain KeyError or IndexError from deep inside): every one of them is a rejection of the file.
+    """
+    import openpyxl  # imported here: only XLSX deliveries pay for it
 
     # A file object, not the path: openpyxl judges a path by its extension, and names carry no meaning.
     fh = open(path, "rb")  # noqa: SIM115 - closed once the rows are read, or on rejection
@@ -55,31 +70,38 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | Non
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             wb = openpyxl.load_workbook(fh, read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, ParseError, TypeError, InvalidFileException) as exc:
+            if not wb.sheetnames:
+                raise Rejected("Het XLSX-bestand heeft geen werkbladen.", "The XLSX file has no sheets.")
+            rows = wb[wb.sheetnames[0]].iter_rows()
+            first = next(rows, None)
+    except (Rejected, MemoryError):
         fh.close()
-        raise Rejected(
-            f"Het XLSX-bestand kan niet worden gelezen ({type(exc).__name__}).",
-            f"The XLSX file cannot be read ({type(exc).__name__}).",
-        ) from None
-    if not wb.sheetnames:
+        raise
+    except Exception:  # noqa: BLE001 - see above
         fh.close()
-        raise Rejected("Het XLSX-bestand heeft geen werkbladen.", "The XLSX file has no sheets.")
-    ws = wb[wb.sheetnames[0]]
-    rows = ws.iter_rows()
-    try:
-        first = next(rows)
-    except StopIteration:
+        raise _damaged() from None
+    if first is None:
         fh.close()
         raise Rejected(
             "Het eerste werkblad is leeg: er is geen kopregel.", "The first sheet is empty: there is no header."
-        ) from None
+        )
     header = [cell_text(c.value) or "" for c in first]
     while header and header[-1] == "":
         header.pop()
 
     def body() -> Iterator[tuple[int, list[str | None]]]:
+        number = 1
         try:
-            for number, row in enumerate(rows, start=2):
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    return
+                except MemoryError:
+                    raise
+                except Exception:  # noqa: BLE001 - see read_rows
+                    raise _damaged(number) from None
+                number += 1
                 values = [cell_text(c.value, getattr(c, "data_type", None)) for c in row[: len(header)]]
                 values += [None] * (len(header) - len(values))
                 yield number, values
