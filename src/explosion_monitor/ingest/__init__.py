@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.config import FEEDS, Settings, get_settings
-from explosion_monitor.ingest.load import Outcome, ingest_object
+from explosion_monitor.ingest.load import Outcome, ingest_object, record_unrecorded_moves
 
 
 def ingest_pending(
@@ -29,6 +29,7 @@ def ingest_pending(
                 outcomes.append(outcome)
                 if on_file:
                     on_file(outcome)
+            record_unrecorded_moves(conn, bucket)  # a loader killed between its move and its ledger record
     return outcomes
 
 

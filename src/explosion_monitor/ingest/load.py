@@ -26,7 +26,7 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 
 from explosion_monitor import ledger
-from explosion_monitor.buckets import Bucket, DropObject
+from explosion_monitor.buckets import Bucket, DropObject, report_name, safe_name
 from explosion_monitor.contracts import Contract, get_contract
 from explosion_monitor.ingest.arrays import keep_freed_memory
 from explosion_monitor.ingest.batches import Source, open_source
@@ -85,6 +85,13 @@ class _Counts:
     blank: int = 0
     # Two keys hash alike: the file may repeat a key, which an exact query then decides.
     suspect_duplicates: bool = False
+
+
+def warn_unknown_columns(report: Report, source: Source, contract: Contract) -> None:
+    unknown = [h for h in source.header if h and h not in contract.column_names]
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:20])
+        report.warnings.append((f"onbekende kolommen genegeerd: {shown}", f"unknown columns ignored: {shown}"))
 
 
 def _encoded_batches(source: Source, checks: Checks, encoder: Encoder, file_id: int, arrived_at: dt.datetime,
@@ -194,10 +201,7 @@ def _load(
     insp = inspect(path, contract)
     report.file_format = insp.description
     source = open_source(path, insp, contract)
-    unknown = [h for h in source.header if h and h not in contract.column_names]
-    if unknown:
-        shown = ", ".join(repr(u) for u in unknown[:20])
-        report.warnings.append((f"onbekende kolommen genegeerd: {shown}", f"unknown columns ignored: {shown}"))
+    warn_unknown_columns(report, source, contract)
     checks = Checks(contract, source.header, source.delimiter, arrival_date(obj), Municipalities.load(conn))
     stmt, encoder = _copy_statement(contract, checks)
     counts = _Counts()
@@ -209,9 +213,9 @@ def _load(
             skip_triggers = _may_skip_triggers(cur)
             if skip_triggers:
                 cur.execute("set local session_replication_role = replica")
-            cur.execute("set local role em_loader")
             if not cur.execute("select from ops.ledger where file_id = %s for key share", (entry.file_id,)).rowcount:
                 raise RuntimeError(f"ledger entry {entry.file_id} is gone")
+            cur.execute("set local role em_loader")
             batches = _encoded_batches(source, checks, encoder, entry.file_id, obj.modified, counts, keys)
             with cur.copy(stmt) as copy:
                 copy.write(SIGNATURE)
@@ -356,6 +360,8 @@ def ingest_object(conn: psycopg.Connection, bucket: Bucket, obj: DropObject, run
                 conn, feed=feed, bucket=bucket.root_url, name=current.name, sha256=sha256, size=size,
                 arrived_at=current.modified, run_id=run_id,
             )
+            if entry.attempts > 1:
+                _drop_half_moved_copy(bucket, current, entry.file_id)
             if entry.status in ("loaded", "empty", "duplicate"):
                 # Loaded before, but the move to archive/ failed: finish the move only.
                 rows = conn.execute("select rows_loaded from ops.ledger where file_id = %s", (entry.file_id,))
@@ -380,7 +386,59 @@ def ingest_object(conn: psycopg.Connection, bucket: Bucket, obj: DropObject, run
             status = "loaded" if rows else "empty"
             return _archive(conn, bucket, current, entry, status, rows, "; ".join(en for _, en in report.warnings))
     finally:
-        ledger.unlock(conn, feed, obj.name)
+        # A lost connection took the lock with it; unlocking would only hide why it was lost.
+        if not conn.closed:
+            ledger.unlock(conn, feed, obj.name)
+
+
+def _stored_rel(area: str, file_id: int, name: str) -> str:
+    return f"{area}/{file_id}/{safe_name(name)}"
+
+
+def _drop_half_moved_copy(bucket: Bucket, obj: DropObject, file_id: int) -> None:
+    """Undo the first half of a move that a killed attempt left: its copy under archive/ or quarantine/.
+
+    A move copies, then removes the original; a worker killed in between leaves the file in both places,
+    and the retry's move would refuse to overwrite the copy. The original is still in incoming/ (we hold it,
+    same content), and the copy under this ledger row's file id is only ever ours: remove it, move again.
+    """
+    for area in ("archive", "quarantine"):
+        rel = _stored_rel(area, file_id, obj.name)
+        if bucket._exists(rel):
+            bucket._remove_own(rel)
+
+
+def record_unrecorded_moves(conn: psycopg.Connection, bucket: Bucket) -> list[int]:
+    """Give the ledger the final URL of files a killed worker moved but could not record; returns their ids.
+
+    Between the move to archive/ or quarantine/ and `ledger.set_final` lies one statement; a worker killed
+    there leaves a finished ledger row without final_url and nothing in incoming/ to retry, so no ingest
+    visits it again (reconciliation calls this). A row whose name is back in incoming/ is left to ingest.
+    """
+    rows = conn.execute(
+        "select file_id, object_key, status from ops.ledger where feed = %s and final_url is null "
+        "and status = any(%s) order by file_id",
+        (bucket.feed, list(ledger.FINISHED)),
+    ).fetchall()
+    recorded = []
+    for file_id, name, status in rows:
+        if not ledger.try_lock(conn, bucket.feed, name):
+            continue  # a live worker holds it, between its move and its record
+        try:
+            if bucket.stat_incoming(name) is not None:
+                continue
+            still = conn.execute("select final_url is null from ops.ledger where file_id = %s", (file_id,))
+            if not still.fetchone()[0]:
+                continue
+            rel = _stored_rel("quarantine" if status == "quarantined" else "archive", file_id, name)
+            if not bucket._exists(rel):
+                continue
+            report = report_name(rel) if status == "quarantined" and bucket._exists(report_name(rel)) else None
+            ledger.set_final(conn, file_id, bucket._url_for(rel), bucket._url_for(report) if report else None)
+            recorded.append(file_id)
+        finally:
+            ledger.unlock(conn, bucket.feed, name)
+    return recorded
 
 
 def _duplicate(conn, bucket: Bucket, obj: DropObject, entry: ledger.Entry, twin: int | None) -> Outcome:
@@ -391,4 +449,4 @@ def _duplicate(conn, bucket: Bucket, obj: DropObject, entry: ledger.Entry, twin:
     return _archive(conn, bucket, obj, entry, "duplicate", 0, f"byte-identical to file {twin}")
 
 
-__all__ = ["Outcome", "ingest_object", "MESSAGES"]
+__all__ = ["Outcome", "ingest_object", "record_unrecorded_moves", "MESSAGES"]
