@@ -7,6 +7,13 @@ CreateBucket works (needed for the one-bucket-per-feed ``s3://`` mode).  It stay
 network: no usage report, no pprof agent, no MinIO update check, metrics on a random
 loopback port, no metadata backup, no background jobs.
 
+The gateway also serves MinIO's IAM admin API (users, canned policies, policy attachment), the
+API ``mc admin user add`` / ``mc admin policy add|set`` of mc RELEASE.2021-04-22 speak.  There is
+no ``mc`` here, so ``S3Server.admin_*`` make those calls themselves: SigV4-signed with the root
+key, and ``add-user`` with its body encrypted as madmin does (``madmin_encrypt``: Argon2id key
+from the root secret, AES-256-GCM in the sio-go DARE stream format).  tests/test_s3_isolation.py
+uses them to give each partner its own key under docker/minio/policies/.
+
 Use from Python::
 
     with start_s3_server(workdir) as server:
@@ -28,11 +35,13 @@ import secrets
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +154,55 @@ class S3Server:
         with contextlib.suppress(FileNotFoundError):
             self.call("delete_bucket", Bucket=bucket)
 
+    def client(self, access_key: str, secret_key: str) -> Any:
+        """A botocore S3 client on this server with another key (a partner's), without retries."""
+        import botocore.session
+        from botocore.config import Config
+
+        return botocore.session.get_session().create_client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=self.region,
+            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+        )
+
+    # -- IAM: MinIO's admin API, as mc RELEASE.2021-04-22 calls it ----------------------
+
+    def admin(self, method: str, action: str, body: bytes = b"", *, access_key: str | None = None,
+              secret_key: str | None = None, **query: str) -> tuple[int, bytes]:
+        """One signed call of ``/minio/admin/v3/<action>``; returns (HTTP status, body). Root key by default."""
+        return admin_call(self.endpoint_url, access_key or self.access_key, secret_key or self.secret_key,
+                          method, action, body, region=self.region, **query)
+
+    def _admin_ok(self, method: str, action: str, body: bytes = b"", **query: str) -> bytes:
+        status, answer = self.admin(method, action, body, **query)
+        if status != 200:
+            raise RuntimeError(f"admin {action} failed with HTTP {status}: {answer[:300]!r}")
+        return answer
+
+    def admin_add_policy(self, name: str, document: bytes) -> None:
+        """``mc admin policy add``: a canned policy from a JSON document."""
+        self._admin_ok("PUT", "add-canned-policy", document, name=name)
+
+    def admin_add_user(self, access_key: str, secret_key: str) -> None:
+        """``mc admin user add``: the body is encrypted with the root secret key."""
+        import json
+
+        body = json.dumps({"secretKey": secret_key, "status": "enabled"}).encode()
+        self._admin_ok("PUT", "add-user", madmin_encrypt(self.secret_key, body), accessKey=access_key)
+
+    def admin_attach_policy(self, policy: str, user: str) -> None:
+        """``mc admin policy set <policy> user=<user>``."""
+        self._admin_ok("PUT", "set-user-or-group-policy", policyName=policy, userOrGroup=user, isGroup="false")
+
+    def admin_users(self) -> dict[str, Any]:
+        """``mc admin user list``: {access key: {"policyName": ..., "status": ...}} (the answer is encrypted)."""
+        import json
+
+        return json.loads(madmin_decrypt(self.secret_key, self._admin_ok("GET", "list-users")))
+
     # -- life cycle -------------------------------------------------------------------
 
     def running(self) -> bool:
@@ -172,6 +230,77 @@ class S3Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# --- MinIO admin API: signing and madmin's body encryption ------------------------------------------
+
+_SIO_BUFFER = 16 * 1024  # sio-go's fragment size
+_AES_GCM = 0x00  # madmin's AEAD id for AES-256-GCM with an Argon2id key
+
+
+def _madmin_key(password: str, salt: bytes) -> bytes:
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+    # madmin: argon2.IDKey(password, salt, time=1, memory=64 MiB, threads=4, 32 bytes)
+    return Argon2id(salt=salt, length=32, iterations=1, lanes=4, memory_cost=64 * 1024).derive(password.encode())
+
+
+def _sio_nonce(prefix: bytes, seq: int) -> bytes:
+    return prefix + struct.pack("<I", seq)
+
+
+def madmin_encrypt(password: str, data: bytes) -> bytes:
+    """madmin.EncryptData: salt(32) | AEAD id(1) | nonce(8) | sio-go stream of AES-256-GCM fragments."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    salt, prefix = secrets.token_bytes(32), secrets.token_bytes(8)
+    aead = AESGCM(_madmin_key(password, salt))
+    # sio-go: the associated data of every fragment is a flag byte and the tag of an empty message at seq 0.
+    tag = aead.encrypt(_sio_nonce(prefix, 0), b"", b"")
+    out = bytearray(salt + bytes([_AES_GCM]) + prefix)
+    seq = 1
+    while len(data) > _SIO_BUFFER:
+        out += aead.encrypt(_sio_nonce(prefix, seq), data[:_SIO_BUFFER], b"\x00" + tag)
+        data, seq = data[_SIO_BUFFER:], seq + 1
+    out += aead.encrypt(_sio_nonce(prefix, seq), data, b"\x80" + tag)  # the final fragment
+    return bytes(out)
+
+
+def madmin_decrypt(password: str, blob: bytes) -> bytes:
+    """The inverse of madmin_encrypt (the server answers list-users this way)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    salt, aead_id, prefix, rest = blob[:32], blob[32], blob[33:41], blob[41:]
+    if aead_id != _AES_GCM:
+        raise ValueError(f"unsupported madmin AEAD id {aead_id}")
+    aead = AESGCM(_madmin_key(password, salt))
+    tag = aead.encrypt(_sio_nonce(prefix, 0), b"", b"")
+    out, seq, fragment = bytearray(), 1, _SIO_BUFFER + 16
+    while len(rest) > fragment:
+        out += aead.decrypt(_sio_nonce(prefix, seq), rest[:fragment], b"\x00" + tag)
+        rest, seq = rest[fragment:], seq + 1
+    out += aead.decrypt(_sio_nonce(prefix, seq), rest, b"\x80" + tag)
+    return bytes(out)
+
+
+def admin_call(endpoint_url: str, access_key: str, secret_key: str, method: str, action: str, body: bytes = b"",
+               *, region: str = REGION, **query: str) -> tuple[int, bytes]:
+    """A SigV4-signed MinIO admin API request; returns (HTTP status, body) whatever the status."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = f"{endpoint_url}/minio/admin/v3/{action}"
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    request = AWSRequest(method=method, url=url, data=body)
+    S3SigV4Auth(Credentials(access_key, secret_key), "s3", region).add_auth(request)
+    signed = urllib.request.Request(url, data=body or None, method=method, headers=dict(request.headers.items()))
+    try:
+        with urllib.request.urlopen(signed, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
 def _answers(endpoint_url: str) -> bool:

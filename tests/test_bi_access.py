@@ -56,6 +56,28 @@ def test_bi_roles_log_in_with_generated_passwords(bi_db: str) -> None:
     assert roles == {"bi_reader": True, "open_data_reader": True}
 
 
+def test_a_bi_password_from_the_environment_wins(bi_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose gives Metabase the .env password; the pipeline must set that one, not generate its own."""
+    from explosion_monitor import schema
+
+    chosen = "aus-env-" + os.urandom(6).hex()
+    monkeypatch.setenv("EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD", chosen)
+    try:
+        with psycopg.connect(bi_db, autocommit=True) as conn, conn.cursor() as cur:
+            schema._enable_login(cur, wap.REAL_SETTINGS, "open_data_reader")
+        url = wap.login_url(bi_db, "open_data_reader").replace(
+            warehouse.load_secrets(wap.REAL_SETTINGS)["open_data_reader_password"], chosen)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select current_user").fetchone()[0] == "open_data_reader"
+        assert chosen not in (wap.REAL_SETTINGS.data_dir / "secrets.json").read_text()
+    finally:  # the role is cluster-wide: give it back the secrets file's password
+        monkeypatch.delenv("EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD")
+        with psycopg.connect(bi_db, autocommit=True) as conn, conn.cursor() as cur:
+            schema._enable_login(cur, wap.REAL_SETTINGS, "open_data_reader")
+    with as_role(bi_db, "open_data_reader") as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
+
+
 @pytest.mark.parametrize(
     "relation",
     ["marts.target_progress", "marts.fct_explosie_incidenten", "marts.publicatie", "open_data.aanslagen_per_jaar",

@@ -3,7 +3,9 @@
 The file is parsed and held to what the code expects: services and their commands, ports, volumes, every
 environment variable name the pipeline reads (and nothing it does not), valid warehouse and bucket settings,
 MinIO's notification target and its table, partner policies that allow exactly their own incoming/ and
-quarantine reports, and the init jobs' files. The notification table's SQL is run on the real PostgreSQL.
+quarantine reports, the pipeline's policy (the three feed buckets only), which service holds which S3 key, and
+the init jobs' files. The notification table's SQL is run on the real PostgreSQL; tests/test_s3_isolation.py
+enforces the same policy documents on a real S3 server.
 """
 
 from __future__ import annotations
@@ -225,3 +227,99 @@ def test_minio_events_table_works_with_minios_insert(warehouse_url):
     for column in ("event_id bigint generated always as identity primary key", "event_time timestamptz not null",
                    "event_data jsonb", "received_at timestamptz not null default now()"):
         assert column in raw and column in store.DDL
+
+
+# --- S3 access: the policy documents and who gets which key (enforced for real in tests/test_s3_isolation.py) ------
+
+POLICY_DIR = ROOT / "docker" / "minio" / "policies"
+ADMIN_OR_BUCKET_ACTIONS = ("admin:", "s3:PutBucket", "s3:DeleteBucket", "s3:CreateBucket", "s3:PutObjectAcl",
+                           "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:BypassGovernanceRetention",
+                           "s3:ReplicateObject", "s3:PutReplicationConfiguration", "s3:PutLifecycleConfiguration",
+                           "s3:PutEncryptionConfiguration", "s3:ListAllMyBuckets", "sts:", "kms:")
+
+
+def _policy(name: str) -> dict:
+    return json.loads((POLICY_DIR / f"{name}.json").read_text())
+
+
+def _statements(policy: dict) -> list[dict]:
+    assert policy["Version"] == "2012-10-17"
+    statements = policy["Statement"]
+    for statement in statements:
+        # Only plain Allow lists: Deny/Not* would make the documents' meaning depend on evaluation order, and a
+        # Principal belongs in bucket policies, not in a user's policy.
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement
+        assert statement["Effect"] == "Allow"
+        assert isinstance(statement["Action"], list) and isinstance(statement["Resource"], list)
+    return statements
+
+
+def test_policy_files_are_exactly_the_ones_init_sh_installs():
+    files = {p.stem for p in POLICY_DIR.glob("*.json")}
+    assert files == {"pipeline"} | {f"partner-{feed}" for feed in FEEDS}
+    script = (ROOT / "docker" / "minio" / "init.sh").read_text()
+    assert "mc admin policy create local pipeline /policies/pipeline.json" in script
+    assert 'mc admin policy create local "partner-$1" "/policies/partner-$1.json"' in script
+    assert 'mc admin policy attach local "partner-$1" --user "$2"' in script
+    assert 'mc admin policy attach local pipeline --user "$PIPELINE_S3_ACCESS_KEY"' in script
+
+
+@pytest.mark.parametrize("feed", FEEDS)
+def test_partner_policy_lists_only_its_incoming_and_quarantine_and_has_no_admin_action(feed):
+    statements = _statements(_policy(f"partner-{feed}"))
+    actions = {a for s in statements for a in s["Action"]}
+    assert actions == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObject",
+                       "s3:ListBucket", "s3:GetBucketLocation"}
+    assert not [a for a in actions if a.startswith(ADMIN_OR_BUCKET_ACTIONS)]
+    for statement in statements:
+        for resource in statement["Resource"]:
+            bucket, _, key = resource.removeprefix("arn:aws:s3:::").partition("/")
+            assert bucket == feed, resource  # never another partner's bucket, never a wildcard bucket
+            assert key in ("", "incoming/*", "quarantine/*.rapport.txt"), resource
+        if "s3:ListBucket" in statement["Action"]:
+            assert statement["Resource"] == [f"arn:aws:s3:::{feed}"]
+            assert statement["Condition"] == {
+                "StringLike": {"s3:prefix": ["incoming/", "incoming/*", "quarantine/", "quarantine/*"]}}
+        else:
+            assert "Condition" not in statement
+    # The write and read grants never overlap: a partner cannot read back a drop or overwrite a report.
+    writes = {r for s in statements if "s3:PutObject" in s["Action"] for r in s["Resource"]}
+    reads = {r for s in statements if "s3:GetObject" in s["Action"] for r in s["Resource"]}
+    assert writes == {f"arn:aws:s3:::{feed}/incoming/*"} and reads == {f"arn:aws:s3:::{feed}/quarantine/*.rapport.txt"}
+
+
+def test_pipeline_policy_covers_exactly_the_three_feed_buckets():
+    statements = _statements(_policy("pipeline"))
+    actions = {a for s in statements for a in s["Action"]}
+    assert not [a for a in actions if "*" in a or a.startswith(ADMIN_OR_BUCKET_ACTIONS)]
+    buckets = {r.removeprefix("arn:aws:s3:::").partition("/")[0] for s in statements for r in s["Resource"]}
+    assert buckets == set(FEEDS)
+    for statement in statements:
+        assert "Condition" not in statement
+        for resource in statement["Resource"]:
+            assert resource.removeprefix("arn:aws:s3:::") in set(FEEDS) | {f"{f}/*" for f in FEEDS}, resource
+    # What the loader does: list and read incoming/, move (copy + delete) into archive/ or quarantine/, write reports.
+    assert {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= actions
+
+
+def test_each_service_gets_only_its_own_s3_key(compose):
+    services = compose["services"]
+    partner_vars = {f"PARTNER_{f.upper()}_{k}" for f in FEEDS for k in ("ACCESS_KEY", "SECRET_KEY")}
+    for name, service in services.items():
+        text = json.dumps(service.get("environment") or {})
+        used = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
+        if name == "minio-init":
+            assert partner_vars | {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "PIPELINE_S3_ACCESS_KEY",
+                                   "PIPELINE_S3_SECRET_KEY"} <= used
+        else:
+            assert not used & partner_vars, f"{name} must not hold a partner's key"
+        if name not in ("minio", "minio-init"):
+            assert not used & {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}, f"{name} must not hold MinIO's root key"
+    pipeline_env = services["airflow-worker"]["environment"]
+    assert pipeline_env["AWS_ACCESS_KEY_ID"].startswith("${PIPELINE_S3_ACCESS_KEY")
+    assert pipeline_env["AWS_SECRET_ACCESS_KEY"].startswith("${PIPELINE_S3_SECRET_KEY")
+    example = (ROOT / "docker" / "env.example").read_text()
+    access_keys = re.findall(r"^(?:PIPELINE_S3|PARTNER_[A-Z]+)_ACCESS_KEY=(\S*)$", example, flags=re.M)
+    assert len(access_keys) == len(FEEDS) + 1 and len(set(access_keys)) == len(access_keys), access_keys
+    secret_keys = re.findall(r"^(?:PIPELINE_S3|PARTNER_[A-Z]+)_SECRET_KEY=(\S*)$", example, flags=re.M)
+    assert secret_keys == [""] * (len(FEEDS) + 1)  # never a value in the example

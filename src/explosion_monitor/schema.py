@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import secrets
 from pathlib import Path
 
@@ -23,6 +24,11 @@ SCHEMAS = ("raw", "ops", "ref", "marts", "open_data")
 ROLES = ("em_loader", "em_transformer", "em_publisher", "bi_reader", "open_data_reader")
 # BI tools log in as these; their passwords are generated into .data/secrets.json (see docs/bi-access.md).
 LOGIN_ROLES = ("bi_reader", "open_data_reader")
+# Deployments that give the BI tool the password too (docker-compose's .env) set it here; else it is generated.
+LOGIN_PASSWORD_ENV = {
+    "bi_reader": "EXPLOSION_MONITOR_BI_READER_PASSWORD",
+    "open_data_reader": "EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD",
+}
 LEDGER_STATUSES = ("claimed", "loaded", "quarantined", "empty", "duplicate", "reingested")
 _LOCK_KEY = 7_301_202_501  # serialises concurrent bootstraps
 
@@ -68,9 +74,14 @@ create table if not exists ops.ledger (
     finished_at timestamptz,
     run_id text
 );
--- One load per content and feed: a byte-identical re-drop can never load twice.
-create unique index if not exists ledger_one_load_per_content
-    on ops.ledger (feed, sha256) where status in ('loaded', 'empty');
+-- Retention (`explosion-monitor purge`): a purged file keeps its ledger row as the audit trail (name, sha256,
+-- counts), marked with the moment its raw rows left.
+alter table ops.ledger add column if not exists purged_at timestamptz;
+-- One load per content and feed: a byte-identical re-drop can never load twice (while the first load's rows
+-- are there: a file the retention purge removed may be delivered again).
+drop index if exists ops.ledger_one_load_per_content;
+create unique index ledger_one_load_per_content
+    on ops.ledger (feed, sha256) where status in ('loaded', 'empty') and purged_at is null;
 create index if not exists ledger_by_key on ops.ledger (feed, object_key, sha256);
 """
 
@@ -109,6 +120,32 @@ create table if not exists ops.file_findings (
     message_nl text not null,
     message_en text not null,
     primary key (file_id, seq)
+);
+-- Retention (explosion_monitor.retention, `explosion-monitor purge`): purge_log says what went and why.
+create table if not exists ops.purge_log (
+    purge_id bigint generated always as identity primary key,
+    run_id text not null,
+    purged_at timestamptz not null default now(),
+    file_id bigint not null unique references ops.ledger (file_id),
+    feed text not null,
+    object_key text not null,
+    sha256 text not null,
+    status text not null,
+    arrived_at timestamptz not null,
+    reason text not null,
+    detail text,
+    retention_days integer not null,
+    cutoff timestamptz not null,
+    rows_removed bigint not null,
+    findings_removed bigint not null default 0,
+    -- what is to be removed from the bucket (the file; for a quarantined file also its report) ...
+    objects text[] not null,
+    -- ... and what was: null while the bucket part is unfinished (a re-run finishes it)
+    objects_removed integer,
+    objects_removed_at timestamptz,
+    last_error text,
+    -- null while the build schema may still hold this file's rows (a full-refresh build has not run since)
+    refreshed_at timestamptz
 );
 create table if not exists ref.gemeente_codes (
     gemeente_code text primary key,
@@ -173,7 +210,7 @@ def _enable_login(cur: psycopg.Cursor, settings: Settings, role: str) -> None:
     from explosion_monitor import warehouse
 
     name = f"{role}_password"
-    password = warehouse.load_secrets(settings).get(name)
+    password = os.environ.get(LOGIN_PASSWORD_ENV[role]) or warehouse.load_secrets(settings).get(name)
     if not password:
         warehouse.save_secret(settings, name, secrets.token_urlsafe(24))
         password = warehouse.load_secrets(settings)[name]  # whoever saved last wins, for every process
@@ -187,15 +224,24 @@ def _enable_login(cur: psycopg.Cursor, settings: Settings, role: str) -> None:
 # schemas (while they are still empty) and may create schemas. BI roles read marts and open_data only.
 GRANTS_SQL = """
         revoke all on schema raw, ops, ref, marts, open_data from public;
-        grant usage on schema raw, ops, ref to em_loader, em_transformer, em_publisher;
-        grant select, insert, delete on all tables in schema raw to em_loader;
-        grant select, insert, update on ops.ledger to em_loader;
-        grant select, insert, delete on ops.file_findings to em_loader;
-        grant select on all tables in schema ref to em_loader, em_transformer;
+        -- The pipeline roles' rights in raw, ops and ref are exactly the grants below: start from none, so an
+        -- upgraded database loses what an earlier version granted (tests/test_roles.py holds the full matrix).
+        revoke all on all tables in schema raw, ops, ref from em_loader, em_transformer, em_publisher;
+        revoke all on schema raw, ops, ref from em_loader, em_transformer, em_publisher;
+        -- Loader (SET ROLE around the COPY): appends rows to raw, never deletes or changes them. The ledger
+        -- row lock, ledger and findings rows are the login's, so the loader has nothing in ops.
+        grant usage on schema raw, ref to em_loader;
+        grant select, insert on all tables in schema raw to em_loader;
+        -- Transformer (dbt): reads raw, the ledger and ref; writes only the build schemas it creates.
+        grant usage on schema raw, ops, ref to em_transformer;
         grant select on all tables in schema raw to em_transformer;
-        grant select on all tables in schema ops to em_transformer, em_publisher;
+        grant select on ops.ledger to em_transformer;
         grant insert on ops.dbt_run_results to em_transformer;
-        grant insert, update on ops.publication_log to em_publisher;
+        grant select on all tables in schema ref to em_loader, em_transformer;
+        -- Publisher: reads the build (dbt grants it, see dbt_project/macros/grants.sql), owns marts and
+        -- open_data, and logs its publications; nothing in raw or ref.
+        grant usage on schema ops to em_publisher;
+        grant select, insert, update on ops.publication_log to em_publisher;
         grant usage on schema marts, open_data to bi_reader;
         grant usage on schema open_data to open_data_reader;
         grant select on all tables in schema marts, open_data to bi_reader;

@@ -48,7 +48,7 @@ def prepare_airflow(settings: Settings | None = None) -> None:
     ]:
         raise LocalRunError("Airflow was already imported with another configuration; run this in a new process.")
     # The CLI prints its own summary; Airflow and Cosmos chatter stays out of it.
-    env.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
+    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL") or "ERROR"
     os.environ.update(env)
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     if not _migrated(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]):
