@@ -10,13 +10,13 @@ export UV_PYTHON_DOWNLOADS := never
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test stress bench airflow freshness clean-data lock help
+.PHONY: install demo test stress airflow freshness clean-data lock help
 
 help:
 	@echo "make demo   - install, start the embedded warehouse, run the pipeline on sample drops, show progress"
 	@echo "make test   - install and run the test suite"
 	@echo "make airflow - airflow standalone on 127.0.0.1 with the DAGs and watchers live"
-	@echo "make stress - long fuzz and kill runs (not part of CI)"
+	@echo "make stress - reliability suite at full strength: 20 kills, long fuzz run (bench/reliability)"
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +57,9 @@ airflow: install
 freshness: install
 	$(BIN)/python bench/freshness/run.py
 
+# The reliability and security suite at full strength (20 kills, long fuzz run); see bench/reliability.
 stress: install
-	$(BIN)/pytest -q -m stress tests/hostile bench
+	$(BIN)/python bench/reliability/run.py
 
 clean-data:
 	-$(EM) warehouse stop

@@ -321,7 +321,7 @@ def test_reingest_after_a_fix(warehouse_url, local_buckets):
 
 
 def test_rebuild_replays_the_archive_and_equals_the_marts(warehouse_url, local_buckets, publish_module,
-                                                          pg_admin_url):
+                                                          pg_admin_url, record_property):
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.orchestration import rebuild, steps
 
@@ -338,6 +338,7 @@ def test_rebuild_replays_the_archive_and_equals_the_marts(warehouse_url, local_b
     try:
         result = rebuild.run(database=database, run_id="test-rebuild")
         assert result["replayed"] == {"files": 2, "rows": 25}
+        record_property("rebuild_match", int(result["compare"]["equal"]))  # read by bench/reliability
         assert result["compare"]["equal"], result["compare"]["differences"]
         assert result["compare"]["tables"]["marts.target_progress"]["rows_live"] > 0
         target = rebuild.target_url(database=database)

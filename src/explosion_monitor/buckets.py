@@ -23,7 +23,11 @@ Rules this module keeps:
 * A partner's file is never deleted.  A move is copy, verify the size, then delete the
   source (locally: a hard link, falling back to a copy, then unlink).  On any failure the
   file stays in ``incoming/``, whatever we copied is removed again, and :class:`BucketError`
-  is raised.  A move never overwrites an existing target.
+  is raised.  A move never overwrites an existing target.  The one exception is retention:
+  :meth:`Bucket.delete_stored` removes a file (or report) the pipeline itself stored under
+  ``archive/<file_id>/`` or ``quarantine/<file_id>/``, named by its URL and file id, for
+  ``explosion-monitor purge`` (``explosion_monitor.retention``) only.  Nothing in
+  ``incoming/`` is ever deleted.
 * Nothing is written outside the feed root.  The *source* name is used exactly as listed
   (it is the partner's key), but every *target* path goes through :func:`safe_name`:
   ``/``-separated segments, empty and ``.`` segments dropped, a ``..`` segment becomes
@@ -306,6 +310,10 @@ class Bucket(ABC):
     def _rel_from_url(self, url: str) -> str:
         """The path relative to the feed root of one of this feed's URLs (BucketError if not)."""
 
+    @abstractmethod
+    def _delete_stored(self, rel: str) -> bool:
+        """Delete ``<root>/<rel>`` (checked by delete_stored); False when it was not there."""
+
     # -- shared ---------------------------------------------------------------------
 
     def list_incoming(self) -> list[DropObject]:
@@ -381,6 +389,23 @@ class Bucket(ABC):
         if restored is None:  # pragma: no cover - only under a concurrent delete
             raise BucketError(f"Restored {url!r}, but the copy in incoming/ of {self.feed} disappeared.")
         return restored
+
+    def delete_stored(self, url: str, file_id: int) -> bool:
+        """Delete one archived or quarantined file (or quarantine report) of ``file_id``: retention only.
+
+        ``url`` must lie under ``archive/<file_id>/`` or ``quarantine/<file_id>/`` of this feed; anything
+        else (``incoming/`` above all) is refused with BucketError.  Returns False when the file was
+        already gone, so a purge that was interrupted can simply run again.
+        """
+        rel = self._rel_from_url(url)
+        area, _, inner = rel.partition("/")
+        folder, name = _split_stored(area, inner) if area in ("archive", "quarantine") else (None, "")
+        if folder is None or folder != _check_file_id(file_id) or not name:
+            raise BucketError(
+                f"Refusing to delete {url!r}: only files under archive/{file_id}/ or quarantine/{file_id}/ "
+                f"of {self.feed} can be purged."
+            )
+        return self._delete_stored(rel)
 
     def _check_own(self, obj: DropObject) -> None:
         if obj.feed != self.feed:
@@ -593,6 +618,34 @@ class LocalBucket(Bucket):
 
     def _remove_own(self, rel: str) -> None:
         os.unlink(self._path(rel))
+
+    def _delete_stored(self, rel: str) -> bool:
+        path = self._path(rel)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise BucketError(f"Cannot delete {rel!r} of {self.feed}: {_describe(exc)}.") from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise BucketError(f"Refusing to delete {rel!r} of {self.feed}: it is not a regular file.")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise BucketError(f"Cannot delete {rel!r} of {self.feed}: {_describe(exc)}.") from exc
+        # Tidy up the <area>/<file_id>/ folders left empty; the area folder itself stays.
+        area_dir = self._path(rel.partition("/")[0])
+        parent = os.path.dirname(path)
+        while parent != area_dir and parent.startswith(area_dir + os.sep):
+            try:
+                os.rmdir(parent)
+            except OSError:
+                break
+            parent = os.path.dirname(parent)
+        _fsync_dir(parent)
+        return True
 
     def _delete_source(self, path: str) -> None:
         os.unlink(path)
@@ -916,6 +969,15 @@ class S3Bucket(Bucket):
 
     def _remove_own(self, rel: str) -> None:
         self._call("delete_object", Bucket=self.bucket, Key=self._key(rel))
+
+    def _delete_stored(self, rel: str) -> bool:
+        if self._head(rel) is None:
+            return False
+        try:
+            self._call("delete_object", Bucket=self.bucket, Key=self._key(rel))
+        except Exception as exc:  # noqa: BLE001
+            raise BucketError(f"Cannot delete {rel!r} of {self.feed}: {self._what(exc)}.") from exc
+        return True
 
     def _delete_source(self, key: str) -> None:
         self._call("delete_object", Bucket=self.bucket, Key=key)

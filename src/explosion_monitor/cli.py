@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from explosion_monitor.config import FEEDS, ConfigError, get_settings
@@ -142,13 +143,19 @@ def status(
 
     with connect_ready() as conn:
         rows = ledger.rows(conn, feed, limit)
+        purged = dict(conn.execute(
+            "select file_id, purged_at from ops.ledger where purged_at is not null and file_id = any(%s)",
+            ([r["file_id"] for r in rows],),
+        ).fetchall())
     table = Table(title="Ledger: one row per dropped file")
     for col in ("id", "feed", "file", "status", "rows", "errors", "warn", "arrived", "message"):
         wide = col in ("file", "message")
         table.add_column(col, overflow="fold", no_wrap=not wide, min_width=12 if wide else None)
     for r in rows:
         table.add_row(
-            str(r["file_id"]), r["feed"], r["object_key"], r["status"], str(r["rows_loaded"]),
+            str(r["file_id"]), r["feed"], r["object_key"],
+            r["status"] + (f", purged {purged[r['file_id']]:%Y-%m-%d}" if r["file_id"] in purged else ""),
+            str(r["rows_loaded"]),
             str(r["error_count"]), str(r["warning_count"]), f"{r['arrived_at']:%m-%d %H:%M}",
             (r["message"] or "")[:60],
         )
@@ -279,6 +286,94 @@ def rebuild_cmd(
     for difference in compared["differences"]:
         err.print(f"[red]{difference}[/red]")
     if not compared["equal"]:
+        sys.exit(1)
+
+
+def _decision_table(title: str, decisions: list, *, removed: bool) -> Table:
+    table = Table(title=title)
+    columns = ("id", "feed", "file", "status", "arrived", "rows", "objects", "reason") if removed else (
+        "id", "feed", "file", "status", "arrived", "why")
+    for col in columns:
+        wide = col in ("file", "reason", "why")
+        table.add_column(col, overflow="fold", no_wrap=not wide, min_width=12 if wide else None)
+    for d in decisions:
+        cells = [str(d.file_id), d.feed, escape(d.object_key), d.status, f"{d.arrived_at:%Y-%m-%d}"]
+        if removed:
+            rows = d.rows_removed if d.rows_removed is not None else d.rows
+            objects = d.objects_removed if d.objects_removed is not None else len(d.objects)
+            cells += [f"{rows:,}", str(objects), escape(f"{d.reason}: {d.detail}")]
+        else:
+            cells += [escape(d.detail)]
+        table.add_row(*cells)
+    return table
+
+
+@app.command("purge")
+def purge_cmd(
+    apply: Annotated[bool, typer.Option(
+        "--apply/--dry-run", help="Remove what is past retention (--apply), or only show it (--dry-run, the default)."
+    )] = False,
+    retention_days: Annotated[int | None, typer.Option(
+        "--retention-days", help="Retention in days for this run (default EXPLOSION_MONITOR_RETENTION_DAYS, 1825)."
+    )] = None,
+    feed: Annotated[list[str] | None, typer.Option(help="Only this feed (repeatable).")] = None,
+    build: Annotated[bool, typer.Option(
+        "--build/--no-build", help="After removing raw rows: full-refresh dbt build, quality gate and publication."
+    )] = True,
+) -> None:
+    """Remove raw rows and archived/quarantined files older than the retention period that no figure needs."""
+    from explosion_monitor import retention
+    from explosion_monitor.schema import connect_ready
+
+    try:
+        result = retention.purge(apply=apply, retention_days=retention_days, feeds=feed)
+    except retention.PurgeError as exc:
+        _orchestration_error(exc)
+    per = result.plan.period
+    out.print(f"Retention {per.retention_days} days: files that arrived before {per.cutoff:%Y-%m-%d %H:%M} UTC "
+              f"may go; events before {per.event_cutoff} lie outside the period.", highlight=False)
+    if result.plan.unfinished and apply:
+        out.print(f"Finished {len(result.finished)} of {len(result.plan.unfinished)} earlier purge(s) whose bucket "
+                  "objects were not all removed.")
+    elif result.plan.unfinished:
+        out.print(f"{len(result.plan.unfinished)} earlier purge(s) did not remove all their bucket objects; "
+                  "--apply finishes them.")
+    going = result.removed if apply else result.plan.purge
+    if going:
+        out.print(_decision_table("Removed" if apply else "Would remove (dry run)", going, removed=True))
+    if result.plan.keep:
+        out.print(_decision_table("Kept although older than the cutoff", result.plan.keep, removed=False))
+    for problem in result.errors:
+        err.print(f"[red]Error:[/red] {escape(problem)}", highlight=False)
+    if not apply:
+        if going:
+            out.print(f"Dry run: nothing was removed. `explosion-monitor purge --apply` removes these {len(going)} "
+                      f"files ({sum(d.rows for d in going):,} raw rows).")
+        else:
+            out.print("Dry run: nothing is past retention.")
+        return
+    out.print(f"Removed {len(going)} files: {result.rows_removed:,} raw rows, {result.objects_removed} bucket objects; "
+              f"recorded in ops.purge_log (run {result.run_id}).")
+    with connect_ready() as conn:
+        pending = retention.full_refresh_pending(conn)
+    if pending and not build:
+        out.print("[yellow]The build schema still holds the purged rows:[/yellow] run `explosion-monitor purge "
+                  "--apply` again (it only rebuilds then), or the warehouse DAG with full_refresh=true.")
+    elif pending:
+        from explosion_monitor import publish  # GX is heavy: only when it is needed
+        from explosion_monitor.transform import TransformError
+
+        try:
+            with err.status("Full-refresh dbt build, quality gate and publication"):
+                refreshed = retention.refresh_after_purge(run_id=result.run_id)
+        except (TransformError, publish.PublishError) as exc:
+            err.print(f"[red]The purge is done, but the marts were not rebuilt and published:[/red] {escape(str(exc))}")
+            if isinstance(exc, publish.PublicationBlocked):
+                err.print(exc.report, markup=False, highlight=False)
+            sys.exit(1)
+        out.print(f"Rebuilt the marts in full and published them (publication "
+                  f"{refreshed['publish']['publication_id']}).")
+    if result.errors:
         sys.exit(1)
 
 

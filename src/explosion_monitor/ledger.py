@@ -87,7 +87,7 @@ def open_entry(
 def loaded_twin(conn: psycopg.Connection, feed: str, sha256: str, file_id: int) -> int | None:
     row = conn.execute(
         "select file_id from ops.ledger where feed = %s and sha256 = %s and status in ('loaded', 'empty') "
-        "and file_id <> %s limit 1",
+        "and purged_at is null and file_id <> %s limit 1",
         (feed, sha256, file_id),
     ).fetchone()
     return row[0] if row else None

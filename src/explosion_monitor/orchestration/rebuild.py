@@ -10,7 +10,8 @@ Steps:
 2. `replay`: every file the ledger says is in raw (`loaded` or `empty`, in file id order) is read from its
    archive/ URL, copied into a scratch folder with its original arrival time as modification time, and
    ingested into the target with the same `ingest_object` as a drop. The partner's archived file is only
-   read. Quarantined files and duplicates contributed nothing to raw and are not replayed.
+   read. Quarantined files and duplicates contributed nothing to raw and are not replayed; nor are files removed
+   by the retention purge (`ops.ledger.purged_at`): their rows left raw with them.
 3. `build`: `dbt build --full-refresh` (per_levering) into the target.
 4. `publish`: the quality gate and the publication, in the target.
 5. `compare`: every table of `marts` and `open_data` in both databases, on every business column (all columns except
@@ -99,7 +100,7 @@ def archived_files(source: str) -> list[dict[str, Any]]:
         rows = conn.execute(
             """
             select file_id, feed, object_key, final_url, arrived_at, status, rows_loaded
-            from ops.ledger where status in ('loaded', 'empty') and final_url is not null
+            from ops.ledger where status in ('loaded', 'empty') and final_url is not null and purged_at is null
             order by file_id
             """
         ).fetchall()

@@ -37,12 +37,13 @@ def _find(conn: Any, feed: str, ref: str | int) -> dict[str, Any]:
     else:
         raise ReingestError(f"Name the file by its ledger file id or its archive/quarantine URL, not {text!r}.")
     row = conn.execute(
-        f"select file_id, feed, object_key, status, final_url, duplicate_of from ops.ledger where {where}",
+        f"select file_id, feed, object_key, status, final_url, duplicate_of, purged_at from ops.ledger where {where}",
         (value,),
     ).fetchone()
     if row is None:
         raise ReingestError(f"The ledger has no file {text}.")
-    found = dict(zip(("file_id", "feed", "object_key", "status", "final_url", "duplicate_of"), row, strict=True))
+    found = dict(zip(("file_id", "feed", "object_key", "status", "final_url", "duplicate_of", "purged_at"), row,
+                     strict=True))
     if found["feed"] != feed:
         raise ReingestError(f"File {found['file_id']} belongs to feed {found['feed']}, not {feed}.")
     return found
@@ -61,6 +62,11 @@ def reingest(feed: str, ref: str | int, *, run_id: str | None = None, settings: 
     bucket = get_bucket(feed, settings)
     with store.connect(settings) as conn:
         old = _find(conn, feed, ref)
+        if old["purged_at"]:
+            raise ReingestError(
+                f"File {old['file_id']} was removed by the retention purge on {old['purged_at']:%Y-%m-%d}; "
+                "ask the partner to deliver it again."
+            )
         if old["status"] == "duplicate":
             raise ReingestError(
                 f"File {old['file_id']} was a byte-identical copy of file {old['duplicate_of']}; reingest that one."

@@ -148,9 +148,11 @@ def reconcile(
 
     Files that are newer, or were announced recently (their ingest run may be on its way), are left alone.
     A missed file is claimed first (via `reconcile`), so a watcher that sees it later stays silent.
+    Then the ledger gets the final URL of files whose loader died between moving and recording them.
     """
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.ingest import ingest_object
+    from explosion_monitor.ingest.load import record_unrecorded_moves
     from explosion_monitor.orchestration import notify, store
 
     settings = settings or get_settings()
@@ -175,6 +177,9 @@ def reconcile(
                 if outcome.status == "quarantined":
                     notify.notify(notify.quarantined(feed, outcome))
                 outcomes.append(_outcome_dict(outcome))
+            for file_id in record_unrecorded_moves(conn, bucket):
+                log.warning("Recorded the final place of %s file %d: its loader died right after moving it",
+                            feed, file_id)
     return outcomes
 
 
@@ -230,6 +235,14 @@ def project_version(settings: Settings | None = None) -> str:
     return digest.hexdigest()
 
 
+def _purge_pending(settings: Settings) -> bool:
+    from explosion_monitor import retention
+    from explosion_monitor.orchestration import store
+
+    with store.connect(settings) as conn:
+        return retention.full_refresh_pending(conn)
+
+
 def _build_is_healthy(settings: Settings, schema: str) -> bool:
     """Whether the build schema holds a complete, successful build of this very dbt project version.
 
@@ -275,6 +288,9 @@ def plan_build(
     full_refresh = full_refresh or any(bool(e.get("full_refresh")) for e in extras)
     if full_refresh:
         return {"select": None, "full_refresh": True, "feeds": feeds, "reason": "full refresh requested"}
+    if _purge_pending(settings):
+        return {"select": None, "full_refresh": True, "feeds": feeds,
+                "reason": "a purge removed raw rows the incremental models still hold: full refresh"}
     if not feeds:
         return {"select": None, "full_refresh": False, "feeds": [], "reason": "no raw events: per_levering"}
     if not _build_is_healthy(settings, schema):
@@ -288,18 +304,25 @@ def plan_build(
     }
 
 
+def _connect(settings: Settings | None, url: str | None):
+    """The warehouse this step works on: `url` when given (a rebuild's target), else the configured one."""
+    from explosion_monitor.orchestration import store
+
+    if url is None:
+        return store.connect(settings)
+    import psycopg
+
+    from explosion_monitor.warehouse import _libpq_url
+
+    conn = psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=10)
+    store.ensure(conn)
+    return conn
+
+
 def _record_project_version(settings: Settings | None, url: str | None, schema: str, version: str) -> None:
     from explosion_monitor.orchestration import store
 
-    conn = store.connect(settings) if url is None else None
-    if conn is None:
-        import psycopg
-
-        from explosion_monitor.warehouse import _libpq_url
-
-        conn = psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=10)
-        store.ensure(conn)
-    with conn:
+    with _connect(settings, url) as conn:
         store.set_state(conn, PROJECT_STATE_KEY.format(schema=schema), version)
 
 
@@ -314,10 +337,17 @@ def run_build(plan: Mapping[str, Any], *, settings: Settings | None = None, url:
         # full builds (a first or repairing build here, and the nightly warehouse_full).
         select = [*select, "--exclude", f"tag:{FULL_HISTORY_TAG}", "test_type:unit"]
     version = project_version(settings)
+    with _connect(settings, url) as conn:
+        started = conn.execute("select clock_timestamp()").fetchone()[0]
     with dbt_lock(settings):
         result = transform.build(settings=settings, url=url, select=select, full_refresh=bool(plan.get("full_refresh")))
     if not plan.get("select"):  # a complete build of this project version: partial builds may follow it
         _record_project_version(settings, url, transform.DEFAULT_SCHEMA, version)
+    if plan.get("full_refresh"):
+        from explosion_monitor import retention
+
+        with _connect(settings, url) as conn:
+            retention.mark_refreshed(conn, started)  # the incremental models no longer hold purged rows
     return {
         "invocation_id": result.invocation_id,
         "nodes": len(result.nodes),
