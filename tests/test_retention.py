@@ -208,9 +208,19 @@ def test_purge_removes_rows_objects_and_records_it(scenario: Scenario) -> None:
     files_before, rows_before, ledger_before = scenario.files(), scenario.raw_rows(), scenario.ledger()
     findings_before = dict(scenario.query("select file_id, count(*) from ops.file_findings group by 1"))
     assert findings_before.get(scenario.ids["Q"], 0) > 0
+    from explosion_monitor.orchestration import store
+
+    with psycopg.connect(scenario.url, autocommit=True) as conn:
+        store.ensure(conn)
+        for when, subject in (("2021-03-02", "oud: politie_2021.csv geweigerd"), ("2026-06-30", "jong")):
+            conn.execute("insert into ops.notifications (sent_at, kind, subject, body, channel, delivered) "
+                         "values (%s, 'quarantined', %s, 'regel 2: waarde ...', 'log', true)", (when, subject))
 
     result = _purge(apply=True, run_id="purge-test")
     assert result.complete and result.applied
+    # notifications quote partner values: those sent before the cutoff go too
+    assert result.notifications_removed == 1
+    assert scenario.query("select subject from ops.notifications") == [("jong",)]
     gone_ids = {scenario.ids[k] for k in GOES}
     assert {d.file_id for d in result.removed} == gone_ids
     assert result.rows_removed == sum(rows_before.get(f, 0) for f in gone_ids) == 1 + 3 + 2 + 1

@@ -352,8 +352,8 @@ def purge_cmd(
         else:
             out.print("Dry run: nothing is past retention.")
         return
-    out.print(f"Removed {len(going)} files: {result.rows_removed:,} raw rows, {result.objects_removed} bucket objects; "
-              f"recorded in ops.purge_log (run {result.run_id}).")
+    out.print(f"Removed {len(going)} files: {result.rows_removed:,} raw rows, {result.objects_removed} bucket objects, "
+              f"{result.notifications_removed} notifications; recorded in ops.purge_log (run {result.run_id}).")
     with connect_ready() as conn:
         pending = retention.full_refresh_pending(conn)
     if pending and not build:

@@ -144,6 +144,8 @@ class PurgeResult:
     finished: list[dict[str, Any]] = field(default_factory=list)
     #: One sentence per problem (a bucket object that could not be deleted); the purge_log keeps them pending.
     errors: list[str] = field(default_factory=list)
+    #: Notifications sent before the cutoff (their text can quote partner values), removed with the files.
+    notifications_removed: int = 0
 
     @property
     def rows_removed(self) -> int:
@@ -512,6 +514,9 @@ def purge(
                 result.removed += removed
         finally:
             _unlock(conn, held)
+        if conn.execute("select to_regclass('ops.notifications') is not null").fetchone()[0]:
+            result.notifications_removed = conn.execute(
+                "delete from ops.notifications where sent_at < %s", (per.cutoff,)).rowcount
         log.info("Purge %s: %d files, %d raw rows, %d objects", run_id, len(result.removed), result.rows_removed,
                  result.objects_removed)
         return result
