@@ -34,8 +34,10 @@ class _TimeUp(Exception):
     """Ends the run early; hypothesis passes it through as the test's failure."""
 
 
-def run(cases: int = 20_000, seconds: float = 600.0, seed: int = 0, log=sys.stderr) -> dict:
-    """Judge up to `cases` drops in at most about `seconds`; every failure is counted, none stops the run."""
+def run(cases: int = 20_000, seconds: float = 600.0, seed: int = 0, log=sys.stderr, dump: Path | None = None) -> dict:
+    """Judge up to `cases` drops in at most about `seconds`; every failure is counted, none stops the run.
+
+    With `dump`, each failing drop's bytes are written there (failure-<n>-<feed>.bin), to replay it."""
     done = 0
     failures: list[dict] = []
     start = last = time.monotonic()
@@ -51,6 +53,9 @@ def run(cases: int = 20_000, seconds: float = 600.0, seed: int = 0, log=sys.stde
         except Exception as exc:  # noqa: BLE001 - a failure of the property, recorded
             failures.append({"input": repr(drop)[:500], "error": f"{type(exc).__name__}: {str(exc)[:1500]}",
                              "where": "".join(traceback.format_tb(exc.__traceback__)[-3:])})
+            if dump:
+                dump.mkdir(parents=True, exist_ok=True)
+                (dump / f"failure-{len(failures)}-{drop.feed}.bin").write_bytes(drop.data)
             if len(failures) <= SHOWN:
                 print(f"FAILURE {len(failures)}: {failures[-1]['input']}\n{failures[-1]['where']}"
                       f"{failures[-1]['error']}\n", file=log)
@@ -79,8 +84,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the result as JSON before the last line")
+    parser.add_argument("--dump", type=Path, help="write each failing drop's bytes into this folder")
     args = parser.parse_args()
-    result = run(args.cases, args.seconds, args.seed)
+    result = run(args.cases, args.seconds, args.seed, dump=args.dump)
     if args.json:
         print(json.dumps(result))
     print(f"fuzz_cases={result['fuzz_cases']} fuzz_failures={result['fuzz_failures']}")

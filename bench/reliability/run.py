@@ -61,7 +61,8 @@ def _outcome(case: ET.Element) -> str:
 def run_suite(junit: Path) -> tuple[Counter, Counter, dict[str, int]]:
     """Run the suite; return (outcomes of the hostile cases, outcomes of all tests, recorded figures)."""
     env = {**os.environ, "EXPLOSION_MONITOR_STRESS": "1"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *SUITE]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
+           f"--junitxml={junit}", *SUITE]
     subprocess.run(cmd, cwd=ROOT, env=env, check=False)
     hostile: Counter = Counter()
     every: Counter = Counter()
@@ -82,7 +83,7 @@ def run_suite(junit: Path) -> tuple[Counter, Counter, dict[str, int]]:
 def run_fuzz(cases: int, seconds: float, seed: int) -> dict[str, int]:
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench/reliability/fuzz.py"), "--cases", str(cases), "--seconds", str(seconds),
-         "--seed", str(seed)],
+         "--seed", str(seed), "--dump", str(ROOT / "bench/out/fuzz-failures")],  # failing drops, to replay
         cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False,
     ).stdout.strip().splitlines()
     last = out[-1] if out else ""
