@@ -70,6 +70,17 @@ def xlsx_blank_header_cells() -> bytes:
     return xlsx_bytes(columns, [[row[c] if c else "" for c in columns]])
 
 
+def stray_quote_then_lone_cr_after_a_long_record() -> bytes:
+    """A quote inside an unquoted field is text (as pyarrow and Excel read it), so it must not hide a lone CR
+    further on, also when a long record makes the reader work in segments (found by the fuzz run)."""
+    lines = good_politie(*[politie_row(i) for i in range(6)]).split(b"\n")
+    rows = [r for r in lines[1:] if r]
+    rows[0] = rows[0].replace(b"PL-", b'PL-a"', 1)
+    out = [lines[0] + b",extra"]
+    out += [r + b"," + (b"z" * 2_000_000 if i == 2 else b"q") + (b"\r" if i == 4 else b"") for i, r in enumerate(rows)]
+    return b"\n".join(out) + b"\n"
+
+
 def header_only() -> bytes:
     return ",".join(POLITIE_COLUMNS).encode() + b"\n"
 
@@ -233,6 +244,8 @@ CASES: list[Case] = [
     Case("duplicate-header-case-insensitive", duplicate_header, "quarantined", "Dubbele kolomnamen"),
     Case("excel-trailing-blank-columns", excel_trailing_blank_columns, "loaded", rows=2),
     Case("xlsx-blank-header-cells", xlsx_blank_header_cells, "loaded", rows=1),
+    Case("stray-quote-then-lone-cr-after-a-long-record", stray_quote_then_lone_cr_after_a_long_record,
+         "quarantined", "(regel/line 6): Deze regel wisselt tussen CRLF- en LF-regeleinden"),
     Case("mixed-delimiters-header-vs-rows", mixed_delimiters, "quarantined", "velden"),
     Case("mixed-delimiters-per-row", mixed_delimiters_per_row, "quarantined", "velden"),
     # -- encoding --------------------------------------------------------------------------------------

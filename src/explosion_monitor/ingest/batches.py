@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,31 +101,14 @@ def open_source(path: Path, insp: Inspection, contract: Contract) -> Source:
 
 
 class _Records(io.RawIOBase):
-    """The bytes of records from `start` (after the header line) to `stop`, as UTF-8.
+    """The bytes of the records from `start` to `stop`, as UTF-8 (a Windows-1252 file is transcoded)."""
 
-    On the way it checks what pyarrow would accept but PostgreSQL's COPY refused: line
-    endings that differ from the header's, outside quotes, and a quote left open at the end.
-    Clean chunks cost a few `bytes.count`s; only a chunk with a suspicious byte is split on
-    quotes (which toggle wherever they appear, as in COPY). A violation ends the data at the
-    record it is in, so that pyarrow still reports any earlier error first; `violation` holds it.
-    """
-
-    def __init__(self, path: Path, insp: Inspection, data_start: int, start: int, stop: int) -> None:
-        self._path = path
+    def __init__(self, path: Path, insp: Inspection, start: int, stop: int) -> None:
         self._fh = open(path, "rb")
         self._fh.seek(start)
-        self._start = data_start  # lines are counted from here
-        self._offset = start
-        self._end = stop
-        self._crlf = insp.newline == b"\r\n"
-        self._encoding = insp.encoding
-        self._delimiter = insp.delimiter
-        self._quotes = 0
-        self._carry = b""  # a CR at the end of a chunk, judged with the next one
+        self._left = stop - start
         self._cp1252 = insp.encoding == "cp1252"
         self._pending = b""  # transcoded bytes not yet handed out
-        self._done = False
-        self.violation: Rejected | None = None
 
     def readable(self) -> bool:
         return True
@@ -141,8 +123,8 @@ class _Records(io.RawIOBase):
         size = CHUNK if size < 0 else size
         if not self._cp1252:
             return self._next_chunk(size)
-        while len(self._pending) < size and not self._done:
-            self._pending += self._next_chunk(size)  # transcoded: longer than what was read
+        while len(self._pending) < size and (chunk := self._next_chunk(size)):
+            self._pending += chunk.decode("cp1252").encode("utf-8")  # longer than what was read
         out, self._pending = self._pending[:size], self._pending[size:]
         return out
 
@@ -152,104 +134,86 @@ class _Records(io.RawIOBase):
         return len(data)
 
     def _next_chunk(self, size: int) -> bytes:
-        if self._done:
-            return b""
-        chunk = self._fh.read(min(size, self._end - self._offset)) if self._offset < self._end else b""
-        if not chunk:
-            self._done = True
-            if self._quotes % 2:  # a stray quote inside a field, or one never closed
-                line = self._open_quote_line()
-                if line is not None:
-                    self.violation = _line_error(OPEN_QUOTE, line)
-            return b""
-        bad = self._check(chunk)
-        if bad is not None:
-            line, start = self._record_at(bad)
-            self.violation = _line_error(MIXED_ENDINGS, line)
-            self._done = True
-            chunk = chunk[: max(0, start - self._offset)]
-        self._offset += len(chunk)
-        return chunk.decode("cp1252").encode("utf-8") if self._cp1252 else chunk
+        chunk = self._fh.read(min(size, self._left)) if self._left > 0 else b""
+        self._left -= len(chunk)
+        return chunk
 
-    def _check(self, chunk: bytes) -> int | None:
-        """The offset of a line ending the file's style forbids, outside quotes, or None."""
-        quotes = chunk.count(b'"')
-        start = self._offset - len(self._carry)
-        data = self._carry + chunk
-        self._carry = b""
-        if self._crlf:
-            if data.endswith(b"\r"):
-                data, self._carry = data[:-1], b"\r"
-            suspicious = not (data.count(b"\n") == data.count(b"\r\n") == data.count(b"\r"))
+
+@dataclass
+class _Violation:
+    """A structural error pyarrow would let through: the records stop at `stop` (the first byte of the record
+    it is in), and once the records before it are read, `rejection` is the file's."""
+
+    stop: int
+    rejection: Rejected
+    at_end: bool  # a quoted field still open at the end of the file
+
+
+def _structure(path: Path, insp: Inspection, data_start: int) -> _Violation | None:
+    """The first line ending outside quoted fields that the header's style forbids (CRLF and LF mixed, a lone
+    CR), or a quoted field left open at the end. Quotes count as pyarrow reads them, so that the verdict does
+    not depend on how the file is cut into blocks."""
+    crlf = insp.newline == b"\r\n"
+    line, record = 2, data_start  # the record being scanned: its line and first byte
+    pending_cr = -1  # an unquoted CR that ended the previous chunk: fine if an LF follows
+    pending_before = inside = False
+    for pos, data, quoted in _quote_masks(path, data_start, insp.content_end, insp.delimiter):
+        inside = bool(quoted if isinstance(quoted, bool) else quoted[-1])
+        if quoted is True:
+            pending_cr, pending_before = -1, False
+            continue
+        cr, lf = data == _CR, data == _LF
+        if quoted is not False:
+            cr, lf = cr & ~quoted, lf & ~quoted
+        crs, lfs = np.flatnonzero(cr), np.flatnonzero(lf)
+        if crlf:
+            bad = [pos - 1] if pending_cr >= 0 and data[0] != _LF else []
+            inner = crs[crs + 1 < len(data)]
+            bad += (inner[data[inner + 1] != _LF] + pos).tolist()[:1]
+            pending_cr = pos + int(crs[-1]) if len(crs) and crs[-1] == len(data) - 1 else -1
+            after_cr = np.zeros(len(lfs), dtype=bool)
+            after_cr[lfs > 0] = data[lfs[lfs > 0] - 1] == _CR
+            if len(lfs) and lfs[0] == 0:
+                after_cr[0] = pending_before
+            bad += (lfs[~after_cr] + pos).tolist()[:1]
         else:
-            suspicious = b"\r" in data
-        bad = self._unquoted_ending(data, start) if suspicious else None
-        self._quotes += quotes
-        return bad
-
-    def _unquoted_ending(self, data: bytes, start: int) -> int | None:
-        at = start
-        for i, part in enumerate(data.split(b'"')):
-            if (self._quotes + i) % 2 == 0:
-                bad = _bad_ending(part, self._crlf)
-                if bad >= 0:
-                    return at + bad
-            at += len(part) + 1
-        return None
-
-    def _open_quote_line(self) -> int | None:
-        """The line of the record whose quoted field runs to the end of the file, if any.
-
-        pyarrow, like Excel and Python's csv module, reads a quote inside an unquoted field
-        as a character; csv in strict mode tells an open quote at the end from such strays.
-        """
-        with open(self._path, "rb") as raw:
-            raw.seek(self._start)
-            text = io.TextIOWrapper(raw, encoding=self._encoding, newline="")
-            reader = csv.reader(text, delimiter=self._delimiter, strict=True)
-            records = 0
-            while True:
-                try:
-                    next(reader)
-                except StopIteration:
-                    return None
-                except csv.Error as exc:
-                    if "unexpected end of data" in str(exc):
-                        return records + 2
-                records += 1
-
-    def _record_at(self, offset: int) -> tuple[int, int]:
-        """(line, first byte) of the record holding byte `offset`: line endings outside quotes count."""
-        line, quotes, record = 2, 0, self._start
-        with open(self._path, "rb") as fh:
-            fh.seek(self._start)
-            pos = self._start
-            while pos < offset:
-                chunk = fh.read(min(CHUNK, offset - pos))
-                if not chunk:
-                    break
-                at = pos
-                for i, part in enumerate(chunk.split(b'"')):
-                    if (quotes + i) % 2 == 0 and (count := part.count(b"\n")):
-                        line += count
-                        record = at + part.rfind(b"\n") + 1
-                    at += len(part) + 1
-                quotes += chunk.count(b'"')
-                pos += len(chunk)
-        return line, record
+            bad = (crs[:1] + pos).tolist()
+        pending_before = bool(cr[-1])
+        if bad:
+            first = min(bad) - pos
+            k = int(np.searchsorted(lfs, first))
+            if k:
+                line, record = line + k, pos + int(lfs[k - 1]) + 1
+            return _Violation(record, _line_error(MIXED_ENDINGS, line), at_end=False)
+        if len(lfs):
+            line, record = line + len(lfs), pos + int(lfs[-1]) + 1
+    if inside:
+        open_line = _open_quote_line(path, insp, data_start)
+        if open_line is not None:
+            return _Violation(insp.content_end, _line_error(OPEN_QUOTE, open_line), at_end=True)
+    return None
 
 
-_LONE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+def _open_quote_line(path: Path, insp: Inspection, data_start: int) -> int | None:
+    """The line of the record whose quoted field runs to the end of the file, if any.
 
-
-def _bad_ending(part: bytes, crlf: bool) -> int:
-    """Offset of the first line ending in `part` (outside quotes) that the file's style forbids, or -1."""
-    if not crlf:
-        return part.find(b"\r")
-    if part.count(b"\n") == part.count(b"\r\n") == part.count(b"\r"):
-        return -1
-    found = _LONE_CR_OR_LF.search(part)
-    return found.start() if found else -1
+    pyarrow, like Excel and Python's csv module, reads a quote inside an unquoted field
+    as a character; csv in strict mode tells an open quote at the end from such strays.
+    """
+    with open(path, "rb") as raw:
+        raw.seek(data_start)
+        text = io.TextIOWrapper(raw, encoding=insp.encoding, newline="")
+        reader = csv.reader(text, delimiter=insp.delimiter, strict=True)
+        records = 0
+        while True:
+            try:
+                next(reader)
+            except StopIteration:
+                return None
+            except csv.Error as exc:
+                if "unexpected end of data" in str(exc):
+                    return records + 2
+            records += 1
 
 
 class _FirstBadRow:
@@ -301,23 +265,25 @@ def _csv_batches(path: Path, insp: Inspection) -> Iterator[TextBatch]:
         data_start = len(fh.readline())  # the header line, as sniff read it
     if data_start >= insp.content_end:  # a header only; pyarrow refuses empty input
         return
+    violation = _structure(path, insp, data_start)
+    end = violation.stop if violation else insp.content_end
     start, line = data_start, 2
     long: _Span | None = None  # the next record that needs a block of its own
-    while start < insp.content_end:
+    while start < end:
         alone = long is not None and long.start == start
         if alone:
             stop, block = long.end, (long.end - long.start) * _growth(insp) + 1
             long = None
         else:
-            stop, block = (long.start if long else insp.content_end), BLOCK_SIZE
+            stop, block = (long.start if long else end), BLOCK_SIZE
         first = line
         try:
-            for batch in _segment(path, insp, data_start, start, stop, line, block):
+            for batch in _segment(path, insp, start, stop, line, block, violation if stop == end else None):
                 yield batch
                 line += len(batch)
         except _Straddled:
             if not alone:
-                start, long = _find_long(path, insp, start, line - first, first)
+                start, long = _find_long(path, insp, start, end, line - first, first)
                 # Only a long record within this segment explains the stop (and lets us progress).
                 if long is not None and long.start < stop:
                     if long.end - long.start > MAX_RECORD_BYTES:
@@ -326,15 +292,18 @@ def _csv_batches(path: Path, insp: Inspection) -> Iterator[TextBatch]:
             nl, en = UNREADABLE
             raise Rejected(nl.format(line=line), en.format(line=line), line=line) from None
         start = stop
+    if violation:
+        raise violation.rejection
 
 
 def _segment(
-    path: Path, insp: Inspection, data_start: int, start: int, stop: int, line: int, block: int
+    path: Path, insp: Inspection, start: int, stop: int, line: int, block: int, violation: _Violation | None
 ) -> Iterator[TextBatch]:
-    """The records in bytes [start, stop), the first of them on `line`, parsed in blocks of `block` bytes."""
+    """The records in bytes [start, stop), the first of them on `line`, parsed in blocks of `block` bytes.
+    `violation`: the structural error at `stop`, if any, which wins over pyarrow's at the same record."""
     names = [f"c{i}" for i in range(len(insp.header))]
     bad = _FirstBadRow(line)
-    records = _Records(path, insp, data_start, start, stop)
+    records = _Records(path, insp, start, stop)
     try:
         reader = pcsv.open_csv(
             records,
@@ -361,16 +330,14 @@ def _segment(
             yield TextBatch(np.arange(line, line + batch.num_rows, dtype=np.int64), batch.columns)
             line += batch.num_rows
     except pa.ArrowInvalid:
-        # The data ends where a line-ending violation starts; an error at that record is the violation.
-        late = records.violation
+        # A quoted field open at the end of the file: pyarrow's error there is that one.
+        late = violation.rejection if violation and violation.at_end else None
         if bad.row is None:
             raise late or _Straddled() from None
         found = bad.rejection()
         raise (late if late and (found.line is None or late.line <= found.line) else found) from None
     finally:
         records.close()
-    if records.violation is not None:
-        raise records.violation
 
 
 # --- records too long for a block -----------------------------------------------------------------
@@ -385,7 +352,7 @@ class _Span:
     line: int
 
 
-_QUOTE, _LF, _TEXT = ord('"'), ord("\n"), ord("x")
+_QUOTE, _LF, _CR, _TEXT = ord('"'), ord("\n"), ord("\r"), ord("x")
 
 
 def _growth(insp: Inspection) -> int:
@@ -417,9 +384,10 @@ def _toggling(data: np.ndarray, at: np.ndarray, inside: int, before: int, delimi
     return toggles
 
 
-def _unquoted(path: Path, start: int, stop: int, byte: int, delimiter: str) -> Iterator[tuple[int, np.ndarray]]:
-    """Per chunk of bytes [start, stop) (`start` begins a record): its offset, and where `byte` stands outside
-    quoted fields. Vectorised, except in a chunk with a quote inside an unquoted field."""
+def _quote_masks(path: Path, start: int, stop: int, delimiter: str) -> Iterator[tuple[int, np.ndarray, object]]:
+    """Per chunk of bytes [start, stop) (`start` begins a record): its offset, its bytes, and which of them
+    lie in quoted fields as pyarrow reads them: a bool array, or one bool for a chunk without quotes.
+    Vectorised, except in a chunk with a quote inside an unquoted field."""
     inside, before = 0, _LF
     with open(path, "rb") as fh:
         fh.seek(start)
@@ -427,29 +395,41 @@ def _unquoted(path: Path, start: int, stop: int, byte: int, delimiter: str) -> I
         while pos < stop and (chunk := fh.read(min(CHUNK, stop - pos))):
             data = np.frombuffer(chunk, dtype=np.uint8)
             at = np.flatnonzero(data == _QUOTE)
+            quoted: object
             if len(at):
                 toggles = _toggling(data, at, inside, before, delimiter)
                 marks = np.zeros(len(data), dtype=np.uint8)
                 marks[at[toggles]] = 1
                 # A running count of toggles (mod 256 keeps its parity): odd inside a quoted field.
                 quoted = ((np.cumsum(marks, dtype=np.uint8) + inside) & 1).astype(bool)
-                hits = np.flatnonzero((data == byte) & ~quoted)
                 inside = int(quoted[-1])
                 before = _TEXT if at[-1] == len(data) - 1 and not toggles[-1] else int(data[-1])
             else:
-                hits = np.flatnonzero(data == byte) if not inside else np.zeros(0, dtype=np.int64)
+                quoted = bool(inside)
                 before = int(data[-1])
-            yield pos, hits
+            yield pos, data, quoted
             pos += len(data)
 
 
-def _find_long(path: Path, insp: Inspection, start: int, skip: int, line: int) -> tuple[int, _Span | None]:
+def _unquoted(path: Path, start: int, stop: int, byte: int, delimiter: str) -> Iterator[tuple[int, np.ndarray]]:
+    """Per chunk of bytes [start, stop) (`start` begins a record): its offset, and where `byte` stands outside
+    quoted fields."""
+    for pos, data, quoted in _quote_masks(path, start, stop, delimiter):
+        if quoted is True:
+            yield pos, np.zeros(0, dtype=np.int64)
+        elif quoted is False:
+            yield pos, np.flatnonzero(data == byte)
+        else:
+            yield pos, np.flatnonzero((data == byte) & ~quoted)
+
+
+def _find_long(path: Path, insp: Inspection, start: int, end: int, skip: int, line: int) -> tuple[int, _Span | None]:
     """From the record on `line` at `start`: where the record `skip` records on begins, and the first
     record from there that may not fit a block (None when there is none)."""
     limit = BLOCK_SIZE // _growth(insp)
     record, count = start, 0  # the record being scanned, and how many ended before it
     resume = start if skip == 0 else None
-    for offset, feeds in _unquoted(path, start, insp.content_end, _LF, insp.delimiter):
+    for offset, feeds in _unquoted(path, start, end, _LF, insp.delimiter):
         if not len(feeds):
             continue
         ends = feeds + (offset + 1)  # one past each record's line feed
@@ -464,9 +444,9 @@ def _find_long(path: Path, insp: Inspection, start: int, skip: int, line: int) -
         record, count = int(ends[-1]), count + len(ends)
     if resume is None and count == skip:
         resume = record
-    if resume is None or insp.content_end - record < limit:
+    if resume is None or end - record < limit:
         return start, None
-    return resume, _Span(record, insp.content_end, line + count)
+    return resume, _Span(record, end, line + count)
 
 
 def _too_long(path: Path, insp: Inspection, span: _Span) -> Rejected:
