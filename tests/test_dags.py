@@ -25,6 +25,7 @@ EXPECTED = {
     "partner_freshness": "cron",
     "reingest": None,
     "rebuild": None,
+    "retention_purge": "cron",
     "warehouse_full": "cron",
 }
 PARSE_BUDGET_S = 2.0

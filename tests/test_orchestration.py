@@ -6,18 +6,15 @@
   SMTP listener) and the failure callback.
 
 dag.test() costs seconds, dbt builds more: these tests share one migrated Airflow database
-(tests/airflow_harness.py) and keep builds few. Until `explosion_monitor.publish` lands, a stand-in that
-copies the build marts into `marts` takes its place (see `_publish_module`), so the DAG wiring is tested.
+(tests/airflow_harness.py) and keep builds few.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import http.server
-import importlib.util
 import json
 import socketserver
-import sys
 import threading
 import types
 from collections.abc import Iterator
@@ -46,52 +43,11 @@ def _contacts(monkeypatch):
     monkeypatch.setenv("EXPLOSION_MONITOR_NOTIFIER", "log")
 
 
-# --- a stand-in for explosion_monitor.publish while it is being written ------------------------------------
-
-
-def _publish_module() -> types.ModuleType | None:
-    """The real publish module, or None; with None the tests install `_stub_publish`."""
-    if importlib.util.find_spec("explosion_monitor.publish") is not None:
-        import explosion_monitor.publish as publish
-
-        return publish
-    return None
-
-
-def _stub_publish() -> types.ModuleType:
-    mod = types.ModuleType("explosion_monitor.publish")
-
-    class PublicationBlocked(RuntimeError):
-        pass
-
-    def gate_and_publish(settings=None, url=None, run_id=None):
-        from explosion_monitor import warehouse
-
-        target = url or warehouse.start()
-        with psycopg.connect(warehouse._libpq_url(target), autocommit=True) as conn, conn.transaction():
-            tables = [r[0] for r in conn.execute(
-                "select table_name from information_schema.tables where table_schema = 'build' "
-                "and table_name in ('target_progress', 'target_progress_maandelijks', 'fct_explosie_incidenten', "
-                "'dim_gemeenten', 'reconciliatie_landelijk', 'koppelingskwaliteit')")]
-            for t in tables:
-                conn.execute(f'drop table if exists marts."{t}"')
-                conn.execute(f'create table marts."{t}" as select * from build."{t}"')
-        return types.SimpleNamespace(run_id=run_id, outcome="published", publication_id=1, warnings=[])
-
-    mod.PublicationBlocked = PublicationBlocked
-    mod.gate_and_publish = gate_and_publish
-    mod.STUB = True
-    return mod
-
-
 @pytest.fixture
-def publish_module(monkeypatch) -> types.ModuleType:
-    real = _publish_module()
-    if real is not None:
-        return real
-    stub = _stub_publish()
-    monkeypatch.setitem(sys.modules, "explosion_monitor.publish", stub)
-    return stub
+def publish_module() -> types.ModuleType:
+    import explosion_monitor.publish as publish
+
+    return publish
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -351,6 +307,42 @@ def test_rebuild_replays_the_archive_and_equals_the_marts(warehouse_url, local_b
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{database}" with (force)')
+
+
+def test_retention_dag_purges_what_the_period_no_longer_needs_and_asks_for_a_full_refresh(
+        warehouse_url, local_buckets, monkeypatch):
+    import os
+
+    from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.orchestration import steps
+    from explosion_monitor.orchestration.dags import retention_dag
+
+    bucket = get_bucket("politie")
+    bucket.ensure()
+    # An extract delivered in January 2025 about 2024, and one delivered today.
+    old = bucket.put_incoming("januari-2025.csv", _good(3))
+    stamp = dt.datetime(2025, 1, 20, tzinfo=dt.UTC).timestamp()
+    os.utime(old.url.removeprefix("file://"), (stamp, stamp))
+    bucket.put_incoming("vandaag.csv", _good(2, start=10))
+    steps.ingest_keys("politie", [], notify_partner=False)
+    # 300 days: the period starts in 2026, so the 2024 incidents of the old extract lie before it.
+    monkeypatch.setenv("EXPLOSION_MONITOR_RETENTION_DAYS", "300")
+
+    dry = retention_dag().test(run_conf={"dry_run": True})
+    assert str(dry.state) == "success", _task_states(dry)
+    assert _rows(warehouse_url, "select count(*) from raw.politie") == [(5,)]
+    assert _asset_events("raw.politie", dry.run_id) == []
+
+    dr = retention_dag().test()
+    assert str(dr.state) == "success", _task_states(dr)
+    assert _rows(warehouse_url, "select incident_id from raw.politie order by 1") == [("PL-10",), ("PL-11",)]
+    assert _rows(warehouse_url, "select object_key, reason, rows_removed, objects_removed from ops.purge_log") == [
+        ("januari-2025.csv", "before_period", 3, 1)]
+    assert [o.name for o in bucket.list_archive()] == ["vandaag.csv"]
+    [event] = _asset_events("raw.politie", dr.run_id)
+    assert event["full_refresh"] is True
+    plan = steps.plan_build([])  # whatever triggers the next warehouse run: a full refresh
+    assert plan["full_refresh"] is True and "purge" in plan["reason"]
 
 
 # --- notifications and callbacks ----------------------------------------------------------------------------

@@ -528,11 +528,15 @@ def purge(
 # --- the build after a purge ---------------------------------------------------------------------------------
 
 
+def refresh_pending_feeds(conn: psycopg.Connection) -> list[str]:
+    """The feeds of which a purge removed raw rows that the build schema's incremental models may still hold."""
+    return [r[0] for r in conn.execute(
+        "select distinct feed from ops.purge_log where refreshed_at is null and rows_removed > 0 order by 1")]
+
+
 def full_refresh_pending(conn: psycopg.Connection) -> bool:
     """Whether a purge removed raw rows that the build schema's incremental models may still hold."""
-    return bool(conn.execute(
-        "select exists (select 1 from ops.purge_log where refreshed_at is null and rows_removed > 0)"
-    ).fetchone()[0])
+    return bool(refresh_pending_feeds(conn))
 
 
 def mark_refreshed(conn: psycopg.Connection, build_started_at: dt.datetime) -> int:

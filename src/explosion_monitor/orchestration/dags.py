@@ -61,6 +61,7 @@ RETRIES = {
     "build": 1,
     "publish": 1,
     "compare": 1,
+    "purge": 1,  # a re-run finishes an interrupted purge and removes nothing twice
 }
 RETRY_DELAY = dt.timedelta(seconds=15)
 
@@ -436,6 +437,51 @@ a full refresh. See `explosion_monitor.orchestration.reingest`.
             return result
 
         reingest_file()
+    return dag
+
+
+def retention_dag() -> DAG:
+    doc = """
+### Retention purge (monthly)
+
+Removes what the retention period (`EXPLOSION_MONITOR_RETENTION_DAYS`, default 1825 days) no longer needs: raw
+rows and archived or quarantined files that arrived before the cutoff and that no figure within the period
+reads, with their findings and old notifications; each file is recorded in `ops.purge_log` and keeps its ledger
+row. For every feed that lost raw rows it emits `raw.<feed>` with `full_refresh`, so the `warehouse` DAG
+rebuilds the incremental models without them and publishes through the gate. Param `dry_run` only lists what
+would go (in the task log). Same as `explosion-monitor purge --apply`; rules in `explosion_monitor.retention`.
+"""
+    with _dag(
+        "retention_purge",
+        schedule=CronTriggerTimetable("0 4 1 * *", timezone=TIMEZONE),
+        tags=["maintenance"],
+        doc_md=doc,
+        params={"dry_run": Param(False, type="boolean", description="Only list what would be removed.")},
+    ) as dag:
+
+        @task(task_id="purge", retries=RETRIES["purge"], outlets=[RAW_ALIAS])
+        def purge(params=None, outlet_events=None, run_id=None):  # noqa: ANN001
+            from explosion_monitor import retention
+            from explosion_monitor.schema import connect_ready
+
+            result = retention.purge(apply=not (params or {}).get("dry_run"), run_id=f"purge-{run_id}")
+            going = result.removed if result.applied else result.plan.purge
+            for d in going:
+                log.info("%s %s file %d %s (%s): %s", "Removed" if result.applied else "Would remove", d.feed,
+                         d.file_id, d.object_key, d.reason, d.detail)
+            if result.errors:
+                raise retention.PurgeError("; ".join(result.errors))  # pending in ops.purge_log: the retry finishes
+            if result.applied:
+                # From the log, not this try's removals: a retry after a failed first try still triggers the build.
+                with connect_ready() as conn:
+                    feeds = retention.refresh_pending_feeds(conn)
+                for feed in feeds:
+                    outlet_events[RAW_ALIAS].add(raw_asset(feed), extra={
+                        "feed": feed, "file_ids": [], "rows": 0, "full_refresh": True, "purge_run_id": result.run_id})
+            return {"applied": result.applied, "files": len(going), "rows_removed": result.rows_removed,
+                    "objects_removed": result.objects_removed, "notifications_removed": result.notifications_removed}
+
+        purge()
     return dag
 
 
