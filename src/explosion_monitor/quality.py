@@ -23,14 +23,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -296,17 +296,9 @@ def gx_root(settings: Settings) -> Path:
     return settings.data_dir / "gx"
 
 
-@contextlib.contextmanager
-def _gx_lock(settings: Settings) -> Iterator[None]:
+def _gx_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
     """GX rewrites great_expectations.yml in place; parallel tasks must not read it half-written."""
-    path = settings.data_dir / ".gx.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(settings.data_dir / ".gx.lock")
 
 
 def _quiet_gx() -> None:

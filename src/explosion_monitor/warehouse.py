@@ -19,7 +19,6 @@ With WAREHOUSE_URL set nothing embedded runs: start() only checks that the serve
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import importlib.metadata
@@ -43,6 +42,7 @@ import psycopg
 from psycopg import sql
 
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.locks import file_lock
 
 DEFAULT_DB = "explosion_monitor"
 AIRFLOW_DB = "airflow"
@@ -83,7 +83,7 @@ def save_secret(settings: Settings | None, name: str, value: str) -> None:
     """Store one generated password in .data/secrets.json, readable by the owner only."""
     settings = settings or get_settings()
     path = _secrets_path(settings)
-    with _locked(settings.data_dir / ".secrets.lock"):
+    with file_lock(settings.data_dir / ".secrets.lock"):
         data = load_secrets(settings)
         data[name] = value
         tmp = path.with_name(f".secrets.{os.getpid()}.tmp")
@@ -94,18 +94,6 @@ def save_secret(settings: Settings | None, name: str, value: str) -> None:
             f.write("\n")
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise start/stop/secret writes between processes (CLI, Airflow tasks, tests)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 # --- running PostgreSQL programs ---------------------------------------------------------------
@@ -593,7 +581,7 @@ def start(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.warehouse_url:
         return _check_external(settings.warehouse_url)
-    with _locked(settings.data_dir / ".warehouse.lock"):
+    with file_lock(settings.data_dir / ".warehouse.lock"):
         return _start_embedded(settings)
 
 
@@ -603,7 +591,7 @@ def stop(settings: Settings | None = None) -> None:
     if settings.warehouse_url:
         return
     data = _known_data_dir(settings)
-    with _locked(settings.data_dir / ".warehouse.lock"):
+    with file_lock(settings.data_dir / ".warehouse.lock"):
         if _running(data) is None:
             return
         pg_ctl = pg_bin(settings) / "pg_ctl"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from explosion_monitor.config import FEEDS, Settings, get_settings
+from explosion_monitor.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -183,18 +183,10 @@ def reconcile(
     return outcomes
 
 
-@contextlib.contextmanager
-def dbt_lock(settings: Settings | None = None) -> Iterator[None]:
+def dbt_lock(settings: Settings | None = None) -> contextlib.AbstractContextManager[None]:
     """One dbt invocation at a time per checkout: they share dbt_project/target (run_results, partial parse)."""
     settings = settings or get_settings()
-    path = settings.dbt_project_dir / "target" / ".explosion-monitor-dbt.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(settings.dbt_project_dir / "target" / ".explosion-monitor-dbt.lock")
 
 
 # --- the warehouse build --------------------------------------------------------------------------------
