@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
+import pg as _pg
 import pytest
-
-try:  # tests/ is on sys.path under pytest's default import mode ...
-    from s3server import S3Server, start_s3_server
-except ImportError:  # ... or tests is imported as a package
-    from tests.s3server import S3Server, start_s3_server
+from s3server import S3Server, start_s3_server
 
 
 @pytest.fixture(scope="session")
@@ -30,13 +28,6 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 
 # --- PostgreSQL and buckets ---------------------------------------------------------------------
-import os  # noqa: E402
-
-try:
-    import pg as _pg
-except ImportError:  # pragma: no cover
-    from tests import pg as _pg
-
 
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:

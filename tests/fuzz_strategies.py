@@ -26,28 +26,16 @@ from explosion_monitor.contracts import get_contract
 from explosion_monitor.ingest import batches, keys
 from explosion_monitor.ingest.check import Verdict, check_file
 
-try:  # tests/ is on sys.path (pytest's default import mode, or bench/reliability/fuzz.py) ...
-    from partner_files import (
-        CORPORATIES_COLUMNS,
-        POLITIE_COLUMNS,
-        VERZEKERAARS_COLUMNS,
-        claim_row,
-        dutch,
-        melding_row,
-        politie_row,
-        xlsx_bytes,
-    )
-except ImportError:  # pragma: no cover - ... or tests is imported as a package
-    from tests.partner_files import (
-        CORPORATIES_COLUMNS,
-        POLITIE_COLUMNS,
-        VERZEKERAARS_COLUMNS,
-        claim_row,
-        dutch,
-        melding_row,
-        politie_row,
-        xlsx_bytes,
-    )
+from partner_files import (
+    CORPORATIES_COLUMNS,
+    POLITIE_COLUMNS,
+    VERZEKERAARS_COLUMNS,
+    claim_row,
+    dutch,
+    melding_row,
+    politie_row,
+    xlsx_bytes,
+)
 
 ROWS = {"politie": politie_row, "verzekeraars": claim_row, "corporaties": melding_row}
 COLUMNS = {"politie": POLITIE_COLUMNS, "verzekeraars": VERZEKERAARS_COLUMNS, "corporaties": CORPORATIES_COLUMNS}

@@ -15,10 +15,7 @@ import pytest
 
 from explosion_monitor import publish, warehouse
 
-try:
-    import wap
-except ImportError:  # pragma: no cover
-    from tests import wap
+import wap
 
 pytestmark = pytest.mark.timeout(600)
 

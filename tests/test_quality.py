@@ -20,10 +20,7 @@ import pytest
 from explosion_monitor import quality
 from explosion_monitor.contracts import get_contract
 
-try:
-    import wap
-except ImportError:  # pragma: no cover
-    from tests import wap
+import wap
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -24,13 +24,9 @@ from explosion_monitor import publish
 from explosion_monitor.config import FEEDS
 from explosion_monitor.schema import GRANTS_SQL, LOGIN_ROLES, ROLES, ensure_schema
 
-try:
-    import pg
-    import wap
-    from partner_files import POLITIE_COLUMNS, csv_bytes, politie_row
-except ImportError:  # pragma: no cover
-    from tests import pg, wap
-    from tests.partner_files import POLITIE_COLUMNS, csv_bytes, politie_row
+import pg
+import wap
+from partner_files import POLITIE_COLUMNS, csv_bytes, politie_row
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -32,12 +32,8 @@ import pytest
 
 from explosion_monitor.config import FEEDS
 
-try:
-    from partner_files import POLITIE_COLUMNS, csv_bytes, politie_row
-    from s3server import S3Server, start_s3_server
-except ImportError:  # pragma: no cover
-    from tests.partner_files import POLITIE_COLUMNS, csv_bytes, politie_row
-    from tests.s3server import S3Server, start_s3_server
+from partner_files import POLITIE_COLUMNS, csv_bytes, politie_row
+from s3server import S3Server, start_s3_server
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "docker" / "minio" / "policies"

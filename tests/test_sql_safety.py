@@ -30,16 +30,13 @@ from explosion_monitor.buckets import get_bucket
 from explosion_monitor.config import FEEDS
 from explosion_monitor.ingest import ingest_pending
 
-try:
-    from partner_files import (
-        POLITIE_COLUMNS,
-        VERZEKERAARS_COLUMNS,
-        claim_row,
-        csv_bytes,
-        politie_row,
-    )
-except ImportError:  # pragma: no cover
-    from tests.partner_files import POLITIE_COLUMNS, VERZEKERAARS_COLUMNS, claim_row, csv_bytes, politie_row
+from partner_files import (
+    POLITIE_COLUMNS,
+    VERZEKERAARS_COLUMNS,
+    claim_row,
+    csv_bytes,
+    politie_row,
+)
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -17,8 +17,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -26,10 +26,7 @@ from psycopg import sql
 
 from explosion_monitor.config import get_settings
 
-try:
-    import pg
-except ImportError:  # pragma: no cover
-    from tests import pg
+import pg
 
 REAL_SETTINGS = get_settings()
 _REAL_HOME = {"EXPLOSION_MONITOR_HOME": str(REAL_SETTINGS.root)}
@@ -55,18 +52,9 @@ def sample_files() -> list:
     return generate()
 
 
-@contextlib.contextmanager
-def environment(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
+def environment(**values: str) -> contextlib.AbstractContextManager:
+    """`values` set in os.environ for the block, the previous environment back afterwards."""
+    return mock.patch.dict(os.environ, values)
 
 
 @functools.cache

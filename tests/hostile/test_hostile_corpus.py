@@ -29,24 +29,14 @@ import pytest
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.ingest import ingest_pending
 
-try:  # tests/ is on sys.path (its conftest.py puts it there under the default import mode) ...
-    from partner_files import (
-        POLITIE_COLUMNS,
-        VERZEKERAARS_COLUMNS,
-        claim_row,
-        csv_bytes,
-        politie_row,
-        xlsx_bytes,
-    )
-except ImportError:  # pragma: no cover - ... or tests is imported as a package
-    from tests.partner_files import (
-        POLITIE_COLUMNS,
-        VERZEKERAARS_COLUMNS,
-        claim_row,
-        csv_bytes,
-        politie_row,
-        xlsx_bytes,
-    )
+from partner_files import (
+    POLITIE_COLUMNS,
+    VERZEKERAARS_COLUMNS,
+    claim_row,
+    csv_bytes,
+    politie_row,
+    xlsx_bytes,
+)
 
 FEEDS = ("politie", "verzekeraars", "corporaties")
 
