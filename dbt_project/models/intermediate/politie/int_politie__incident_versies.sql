@@ -42,12 +42,7 @@ nieuwe_rijen as (
 bestaande_rijen as (
 
     select
-        incident_id, file_id, regelnummer,
-        gemeente_code, postcode4, doelwit, uitkomst, explosief,
-        gewonden, doden,
-        telt_mee, ingetrokken, telt_voor_doel,
-        incident_datum, peildatum,
-        aangekomen_op, geladen_op,
+        {{ incidentversie_kolommen() }},
         eerst_verwerkt_op
     from {{ this }}
     where incident_id = any(array(select distinct incident_id from nieuwe_rijen))
@@ -57,12 +52,7 @@ bestaande_rijen as (
 rijen as (
 
     select
-        incident_id, file_id, regelnummer,
-        gemeente_code, postcode4, doelwit, uitkomst, explosief,
-        gewonden, doden,
-        telt_mee, ingetrokken, telt_voor_doel,
-        incident_datum, peildatum,
-        aangekomen_op, geladen_op,
+        {{ incidentversie_kolommen() }},
         eerst_verwerkt_op
     from nieuwe_rijen
 
@@ -77,12 +67,7 @@ rijen as (
 rijen as (
 
     select
-        v.incident_id, v.file_id, v.regelnummer,
-        v.gemeente_code, v.postcode4, v.doelwit, v.uitkomst, v.explosief,
-        v.gewonden, v.doden,
-        v.telt_mee, v.ingetrokken, v.telt_voor_doel,
-        v.incident_datum, v.peildatum,
-        v.aangekomen_op, v.geladen_op,
+        {{ incidentversie_kolommen('v') }},
         {{ run_tijdstip() }} as eerst_verwerkt_op
     from {{ ref('stg_politie__incidentversies') }} as v
     where v.file_id in (

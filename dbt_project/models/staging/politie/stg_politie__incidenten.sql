@@ -8,30 +8,11 @@ versies as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by incident_id
-            order by peildatum desc, aangekomen_op desc, file_id desc
-        ) as versie_rang
-
-    from versies
-
-),
-
 newest as (
 
-    select * from ranked where versie_rang = 1
+    {{ nieuwste_versie('versies', ['incident_id']) }}
 
 )
 
-select
-    incident_id, file_id, regelnummer,
-    gemeente_code, postcode4, doelwit, uitkomst, explosief,
-    gewonden, doden,
-    telt_mee, ingetrokken, telt_voor_doel,
-    incident_datum, peildatum,
-    aangekomen_op, geladen_op
+select {{ incidentversie_kolommen() }}
 from newest

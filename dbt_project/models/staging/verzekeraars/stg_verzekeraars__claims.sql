@@ -45,22 +45,9 @@ renamed as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by verzekeraar_code, claim_id
-            order by peildatum desc, aangekomen_op desc, file_id desc
-        ) as versie_rang
-
-    from renamed
-
-),
-
 newest as (
 
-    select * from ranked where versie_rang = 1
+    {{ nieuwste_versie('renamed', ['verzekeraar_code', 'claim_id']) }}
 
 )
 
