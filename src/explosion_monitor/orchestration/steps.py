@@ -329,13 +329,15 @@ def run_build(plan: Mapping[str, Any], *, settings: Settings | None = None, url:
         # full builds (a first or repairing build here, and the nightly warehouse_full).
         select = [*select, "--exclude", f"tag:{FULL_HISTORY_TAG}", "test_type:unit"]
     version = project_version(settings)
-    with _connect(settings, url) as conn:
-        started = conn.execute("select clock_timestamp()").fetchone()[0]
+    full_refresh = bool(plan.get("full_refresh"))
+    if full_refresh:  # the purges before this moment are reflected once it succeeds
+        with _connect(settings, url) as conn:
+            started = conn.execute("select clock_timestamp()").fetchone()[0]
     with dbt_lock(settings):
-        result = transform.build(settings=settings, url=url, select=select, full_refresh=bool(plan.get("full_refresh")))
+        result = transform.build(settings=settings, url=url, select=select, full_refresh=full_refresh)
     if not plan.get("select"):  # a complete build of this project version: partial builds may follow it
         _record_project_version(settings, url, transform.DEFAULT_SCHEMA, version)
-    if plan.get("full_refresh"):
+    if full_refresh:
         from explosion_monitor import retention
 
         with _connect(settings, url) as conn:
