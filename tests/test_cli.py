@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -42,20 +44,87 @@ def test_bad_setting_is_one_sentence_without_traceback(env, phrase):
     assert len(result.stderr.strip().splitlines()) <= 3
 
 
+def test_typo_prints_usage_and_exits_2_without_crash_log(tmp_path):
+    result = run_cli("status", "--limt", "3", EXPLOSION_MONITOR_HOME=str(tmp_path))
+    assert result.returncode == 2
+    assert "Usage: " in result.stderr and "No such option: --limt" in result.stderr
+    assert "--limit" in result.stderr  # click names the option meant
+    assert "Unexpected error" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / ".data" / "logs" / "cli-errors.log").exists()
+
+
+def test_unknown_command_is_a_usage_error():
+    result = run_cli("pubish")
+    assert result.returncode == 2 and "No such command" in result.stderr
+
+
+def test_version():
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"explosion-monitor {version('explosion-monitor')}"
+
+
+def test_help_shows_no_type_placeholder_for_flags():
+    result = run_cli("--help")
+    assert "--help" in result.stdout and "<bool>" not in result.stdout
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> dict:
+    """stdout must be exactly one JSON document; anything else (progress, tables) belongs on stderr."""
+    return json.loads(result.stdout)
+
+
 @pytest.mark.usefixtures("local_buckets")
 def test_run_processes_samples_through_the_production_dags(warehouse_url, local_buckets, db):
-    """`sample` then `run`: reconcile_incoming and warehouse run in-process with dag.test(), and publish."""
+    """`sample` then `run --json`: reconcile_incoming and warehouse run in-process with dag.test(), and publish.
+    The other --json commands are checked against the same warehouse."""
     env = {"WAREHOUSE_URL": warehouse_url, "EXPLOSION_MONITOR_BUCKETS": local_buckets}
     assert run_cli("sample", **env).returncode == 0
-    result = run_cli("run", **env)
+    result = run_cli("run", "--json", **env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "reconcile_incoming success, warehouse success" in result.stdout
-    assert "1.525" in result.stdout and "1.388" in result.stdout
+    assert "reconcile_incoming success, warehouse success" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+    document = _json(result)
+    assert document["ok"] is True
+    assert [(d["dag_id"], d["state"]) for d in document["dag_runs"]][:2] == [
+        ("reconcile_incoming", "success"), ("warehouse", "success")]
     statuses = dict(db.execute("select status, count(*) from ops.ledger group by 1").fetchall())
+    assert document["files"] == statuses
+    by_year = {row["jaar"]: row for row in document["progress"]}
+    assert by_year[2025]["aanslagen"] == 1525 and by_year[2025]["doel"] == 1388
+    assert by_year[2025]["doel_gehaald"] is False
+    _check_json_commands(env, statuses)
     assert statuses == {"loaded": 10, "quarantined": 5, "empty": 1}
     assert db.execute("select outcome from ops.publication_log order by publication_id desc limit 1").fetchone() == (
         "published",)
     assert db.execute(
         "select aanslagen from marts.target_progress where niveau = 'land' and jaar = 2025"
     ).fetchone() == (1525,)
+
+
+def _check_json_commands(env: dict[str, str], statuses: dict[str, int]) -> None:
+    status = run_cli("status", "--json", "--limit", "500", **env)
+    assert status.returncode == 0, status.stderr
+    files = _json(status)["files"]
+    assert len(files) == sum(statuses.values())
+    assert {"file_id", "feed", "object_key", "status", "arrived_at", "purged_at", "rows_loaded"} <= set(files[0])
+    assert [f["file_id"] for f in files] == sorted((f["file_id"] for f in files), reverse=True)
+
+    reconcile = run_cli("reconcile", "--json", "--grace", "0", **env)
+    assert reconcile.returncode == 0, reconcile.stderr
+    assert _json(reconcile) == {"files": []}
+
+    publish = run_cli("publish", "--json", **env)
+    assert publish.returncode == 0, publish.stderr[-2000:]
+    published = _json(publish)
+    assert published["outcome"] == "published" and isinstance(published["publication_id"], int)
+    assert {"run_id", "failed_checks", "warnings", "message", "data_docs"} <= set(published)
+
+    purge = run_cli("purge", "--json", **env)  # a dry run: the sample is within the retention period
+    assert purge.returncode == 0, purge.stderr
+    plan = _json(purge)
+    assert plan["applied"] is False and plan["files"] == [] and plan["errors"] == []
+    assert plan["retention_days"] == 1825
+    assert dt.datetime.fromisoformat(plan["cutoff"]).date() > dt.date.fromisoformat(plan["event_cutoff"])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import logging
 import sys
 import traceback
-from typing import Annotated
+from importlib.metadata import version as _dist_version
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,13 +18,51 @@ from rich.table import Table
 
 from explosion_monitor.config import FEEDS, ConfigError, get_settings
 
+# Plain click help (rich_markup_mode=None): typer's rich panels print `<bool>` beside --help.
 app = typer.Typer(help="Partner drops to published target metrics for the Offensief tegen explosies.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
 warehouse_app = typer.Typer(help="The embedded PostgreSQL warehouse.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
 # Piped output (make, CI logs) gets wide tables instead of 80 columns of wrapped text.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (docs/cli-json.md); "
+                                                         "progress and messages go to stderr.")]
+
+
+def _json_mode(enabled: bool) -> None:
+    """With --json, stdout carries only the JSON document: everything `out` prints goes to stderr instead."""
+    if enabled:
+        out.file = sys.stderr
+
+
+def _emit_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, default=_json_default, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)  # Decimal and the like: exact, as text
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"explosion-monitor {_dist_version('explosion-monitor')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[bool | None, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                                 help="Show the version and exit.")] = None,
+) -> None:
+    """Partner drops to published target metrics for the Offensief tegen explosies."""
 
 
 @warehouse_app.command("start")
@@ -104,8 +145,9 @@ def ingest(feed: Annotated[list[str] | None, typer.Option(help="Only this feed (
 
 
 @app.command()
-def run() -> None:
+def run(as_json: JsonOption = False) -> None:
     """Process every pending drop, then build, check and publish, through the production DAGs (dag.test())."""
+    _json_mode(as_json)
     from explosion_monitor import ledger
     from explosion_monitor.orchestration.local_run import LocalRunError, run_pipeline
     from explosion_monitor.report import national_progress, progress_table
@@ -118,11 +160,21 @@ def run() -> None:
             dags = run_pipeline()
     except LocalRunError as exc:
         err.print(f"[red]Error:[/red] {exc}")
+        if as_json:
+            _emit_json({"ok": False, "error": str(exc), "dag_runs": [], "files": {}, "progress": []})
         raise typer.Exit(1) from None
     out.print("DAG runs: " + ", ".join(f"{d.dag_id} {d.state}" for d in dags))
     with connect_ready() as conn:
         new = [r for r in ledger.rows(conn, None, 1000) if r["file_id"] > before]
         rows = national_progress(conn, "marts")
+    if as_json:
+        _emit_json({
+            "ok": True,
+            "dag_runs": [{"dag_id": d.dag_id, "state": str(d.state)} for d in dags],
+            "files": {status: sum(1 for r in new if r["status"] == status) for status in sorted({r["status"] for r in new})},
+            "progress": rows,
+        })
+        return
     if new:
         out.print(f"{len(new)} drops processed: " + ", ".join(
             f"{status} {sum(1 for r in new if r['status'] == status)}"
@@ -136,6 +188,7 @@ def run() -> None:
 def status(
     feed: Annotated[str | None, typer.Option(help="Only this feed.")] = None,
     limit: Annotated[int, typer.Option(help="How many files, newest first.")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """Per-file outcomes from the ledger."""
     from explosion_monitor import ledger
@@ -147,6 +200,9 @@ def status(
             "select file_id, purged_at from ops.ledger where purged_at is not null and file_id = any(%s)",
             ([r["file_id"] for r in rows],),
         ).fetchall())
+    if as_json:
+        _emit_json({"files": [{**r, "purged_at": purged.get(r["file_id"])} for r in rows]})
+        return
     table = Table(title="Ledger: one row per dropped file")
     for col in ("id", "feed", "file", "status", "rows", "errors", "warn", "arrived", "message"):
         wide = col in ("file", "message")
@@ -165,10 +221,12 @@ def status(
 @app.command("publish")
 def publish_command(
     rollback: Annotated[bool, typer.Option("--rollback", help="Put the previous publication back.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Check the build with the quality gate and publish it to marts/open_data for BI (or roll back)."""
     from explosion_monitor import publish
 
+    _json_mode(as_json)
     try:
         if rollback:
             result = publish.rollback()
@@ -178,10 +236,17 @@ def publish_command(
     except publish.PublicationBlocked as exc:
         err.print(f"[red]{exc}[/red]")
         err.print(exc.report, markup=False, highlight=False)
+        if as_json:
+            _emit_json({**dataclasses.asdict(exc.result), "error": str(exc)})
         raise typer.Exit(1) from None
     except publish.PublishError as exc:
         err.print(f"[red]Error:[/red] {exc}")
+        if as_json:
+            _emit_json({"outcome": "error", "error": str(exc)})
         raise typer.Exit(1) from None
+    if as_json:
+        _emit_json(dataclasses.asdict(result))
+        return
     out.print(result.message)
     for line in publish.format_warnings(result.warnings):
         out.print(f"[yellow]Warning:[/yellow] {line}", markup=True, highlight=False)
@@ -222,7 +287,7 @@ def airflow(ctx: typer.Context) -> None:
 
 def _orchestration_error(exc: Exception) -> None:
     err.print(f"[red]Error:[/red] {exc}")
-    sys.exit(1)  # not typer.Exit: main() runs the app with standalone_mode=False, which returns its code
+    sys.exit(1)
 
 
 @app.command("dbt-manifest")
@@ -240,12 +305,17 @@ def dbt_manifest() -> None:
 @app.command("reconcile")
 def reconcile_cmd(
     grace: Annotated[int, typer.Option(help="Seconds a file must wait unclaimed before it counts as missed.")] = 300,
+    as_json: JsonOption = False,
 ) -> None:
     """Process files in incoming/ that no watcher announced (what the reconcile_incoming DAG does)."""
     from explosion_monitor.ingest import Outcome
     from explosion_monitor.orchestration import steps
 
-    _print_outcomes([Outcome(**o) for o in steps.reconcile(grace_s=grace, run_id="cli-reconcile")])
+    outcomes = [Outcome(**o) for o in steps.reconcile(grace_s=grace, run_id="cli-reconcile")]
+    if as_json:
+        _emit_json({"files": outcomes})
+        return
+    _print_outcomes(outcomes)
 
 
 @app.command("reingest")
@@ -258,7 +328,8 @@ def reingest_cmd(
     from explosion_monitor.orchestration.reingest import ReingestError, reingest
 
     try:
-        result = reingest(feed, file, run_id="cli-reingest")
+        with err.status(f"Reingesting {file} ({feed})"):
+            result = reingest(feed, file, run_id="cli-reingest")
     except ReingestError as exc:
         _orchestration_error(exc)
     _print_outcomes([Outcome(**result["outcome"])])
@@ -275,7 +346,8 @@ def rebuild_cmd(
     from explosion_monitor.orchestration.rebuild import RebuildError, run
 
     try:
-        result = run(get_settings(), database, run_id="cli-rebuild")
+        with err.status("Replaying the archive into an empty database, building and comparing the marts"):
+            result = run(get_settings(), database, run_id="cli-rebuild")
     except RebuildError as exc:
         _orchestration_error(exc)
     compared = result["compare"]
@@ -320,16 +392,29 @@ def purge_cmd(
     build: Annotated[bool, typer.Option(
         "--build/--no-build", help="After removing raw rows: full-refresh dbt build, quality gate and publication."
     )] = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Remove raw rows and archived/quarantined files older than the retention period that no figure needs."""
     from explosion_monitor import retention
     from explosion_monitor.schema import connect_ready
 
+    _json_mode(as_json)
+    document: dict[str, Any] = {"applied": apply}
     try:
-        result = retention.purge(apply=apply, retention_days=retention_days, feeds=feed)
+        with err.status("Retention: finding and removing what is past the period"):
+            result = retention.purge(apply=apply, retention_days=retention_days, feeds=feed)
     except retention.PurgeError as exc:
+        if as_json:
+            _emit_json({**document, "errors": [str(exc)]})
         _orchestration_error(exc)
     per = result.plan.period
+    document.update({
+        "retention_days": per.retention_days, "cutoff": per.cutoff, "event_cutoff": per.event_cutoff,
+        "files": result.removed if apply else result.plan.purge, "kept": result.plan.keep,
+        "rows_removed": result.rows_removed, "objects_removed": result.objects_removed,
+        "notifications_removed": result.notifications_removed, "errors": result.errors,
+        "run_id": result.run_id, "publication_id": None,
+    })
     out.print(f"Retention {per.retention_days} days: files that arrived before {per.cutoff:%Y-%m-%d %H:%M} UTC "
               f"may go; events before {per.event_cutoff} lie outside the period.", highlight=False)
     if result.plan.unfinished and apply:
@@ -351,6 +436,8 @@ def purge_cmd(
                       f"files ({sum(d.rows for d in going):,} raw rows).")
         else:
             out.print("Dry run: nothing is past retention.")
+        if as_json:
+            _emit_json(document)
         return
     out.print(f"Removed {len(going)} files: {result.rows_removed:,} raw rows, {result.objects_removed} bucket objects, "
               f"{result.notifications_removed} notifications; recorded in ops.purge_log (run {result.run_id}).")
@@ -370,9 +457,14 @@ def purge_cmd(
             err.print(f"[red]The purge is done, but the marts were not rebuilt and published:[/red] {escape(str(exc))}")
             if isinstance(exc, publish.PublicationBlocked):
                 err.print(exc.report, markup=False, highlight=False)
+            if as_json:
+                _emit_json({**document, "errors": [*result.errors, str(exc)]})
             sys.exit(1)
+        document["publication_id"] = refreshed["publish"]["publication_id"]
         out.print(f"Rebuilt the marts in full and published them (publication "
                   f"{refreshed['publish']['publication_id']}).")
+    if as_json:
+        _emit_json(document)
     if result.errors:
         sys.exit(1)
 
@@ -391,20 +483,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     try:
-        # Without standalone mode click returns typer.Exit's code instead of exiting.
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
-    except (typer.Abort, KeyboardInterrupt):
-        err.print("Aborted.")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        # Standalone mode: click (typer's bundled copy) prints usage errors with the usage and exits 2, and
+        # turns typer.Exit and Ctrl-C into exit codes; every other exception reaches the handler below.
+        app(standalone_mode=True)
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into sentences
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         if isinstance(exc, _user_errors()):
             err.print(f"[red]Error:[/red] {exc}")
             sys.exit(1)
