@@ -10,11 +10,12 @@ export UV_PYTHON_DOWNLOADS := never
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test stress airflow freshness clean-data lock help
+.PHONY: install demo test lint stress airflow freshness clean-data lock help
 
 help:
 	@echo "make demo   - install, start the embedded warehouse, run the pipeline on sample drops, show progress"
 	@echo "make test   - install and run the test suite"
+	@echo "make lint   - ruff (check, format) and sqlfluff (dbt project), as CI runs them"
 	@echo "make airflow - airflow standalone on 127.0.0.1 with the DAGs and watchers live"
 	@echo "make stress - reliability suite at full strength: 20 kills, long fuzz run (bench/reliability)"
 
@@ -46,6 +47,12 @@ demo: install
 
 test: install
 	$(BIN)/pytest -q
+
+# The linters CI runs before the tests (also as pre-commit hooks: .pre-commit-config.yaml).
+lint: install
+	$(BIN)/ruff check src tests dags bench
+	$(BIN)/ruff format --check src tests dags bench
+	$(BIN)/sqlfluff lint --processes 2 dbt_project/models dbt_project/macros dbt_project/tests
 
 # Airflow 3.3 standalone on 127.0.0.1:8080, metadata in the warehouse server's `airflow` database.
 airflow: install
