@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test stress airflow freshness clean-data lock help
+.PHONY: install demo test stress airflow freshness clean-data lock help pg15
 
 help:
 	@echo "make demo   - install, start the embedded warehouse, run the pipeline on sample drops, show progress"
@@ -46,6 +46,16 @@ demo: install
 
 test: install
 	$(BIN)/pytest -q
+
+# Debian 12's own PostgreSQL 15 (the oldest supported), for tests/test_pg_versions.py; without it that case skips.
+# Only the binaries: no cluster is created or started (the tests make throwaway ones on 127.0.0.1).
+pg15:
+	@if [ -x /usr/lib/postgresql/15/bin/postgres ]; then echo "PostgreSQL 15 is installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		mkdir -p /etc/postgresql-common/createcluster.d && \
+		echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/explosion-monitor.conf && \
+		apt-get install -y --no-install-recommends postgresql-15 >/dev/null; \
+	else echo "PostgreSQL 15 not installed (needs root and apt-get): tests/test_pg_versions.py skips it"; fi
 
 # Airflow 3.3 standalone on 127.0.0.1:8080, metadata in the warehouse server's `airflow` database.
 airflow: install
