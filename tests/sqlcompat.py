@@ -83,7 +83,7 @@ _KEYWORDS_AFTER_FROM_ITEM = {
     "tablesample", "select", "from", "and", "or", "then", "else", "end", "when",
 }  # fmt: skip
 _SUBQUERY_START = re.compile(r"\b(from|join|lateral)\s*\(", re.IGNORECASE)
-_SQLISH = re.compile(r"\b(select|insert\s+into|update|delete\s+from|create|alter|grant|revoke|merge|copy|set)\b", re.I)
+_SQLISH = re.compile(r"\b(select|insert\s+into|update|delete\s+from|create|alter|grant|revoke|merge|copy|set)\b", re.IGNORECASE)
 _SQL_START = re.compile(r"^\s*\(*\s*(select|with|values)\b", re.IGNORECASE)
 
 
@@ -204,7 +204,7 @@ def python_sql(path: Path) -> Iterator[tuple[int, str]]:
             text = node.value
         else:
             continue
-        if _SQLISH.search(text) and re.search(r"\b(from|into|table|role|schema|database|as)\b", text, re.I):
+        if _SQLISH.search(text) and re.search(r"\b(from|into|table|role|schema|database|as)\b", text, re.IGNORECASE):
             yield node.lineno, text
 
 
@@ -220,7 +220,7 @@ def sql_texts(root: Path) -> Iterator[tuple[str, str]]:
         yield str(path.relative_to(root)), path.read_text(encoding="utf-8")
     for path in sorted((root / "docker" / "metabase").rglob("*.yml")):
         for n, text in enumerate(_yaml_strings(yaml.safe_load(path.read_text(encoding="utf-8")))):
-            if _SQLISH.search(text) and re.search(r"\bfrom\b", text, re.I):
+            if _SQLISH.search(text) and re.search(r"\bfrom\b", text, re.IGNORECASE):
                 yield f"{path.relative_to(root)} (text {n})", text
     for folder in ("src", "dags", "docker", "bench"):
         for path in sorted((root / folder).rglob("*.py")):

@@ -62,8 +62,10 @@ def test_the_scan_finds_what_15_rejects(sql: str) -> None:
         "select 'from (select 1) where' as text_not_sql -- from (select 1) where",
         "merge into t using s on t.k = s.k when matched then update set v = s.v",
         "select m_2024_01 from t",
-        "select case when current_setting('server_version_num')::int >= 160000 "
-        "then current_setting('reserved_connections') end",
+        (
+            "select case when current_setting('server_version_num')::int >= 160000 "
+            "then current_setting('reserved_connections') end"
+        ),
     ],
 )
 def test_the_scan_passes_what_15_accepts(sql: str) -> None:

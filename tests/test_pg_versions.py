@@ -16,11 +16,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import wap
 
 from explosion_monitor import pgcluster, publish
 from explosion_monitor.schema import ensure_schema
-
-import wap
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
