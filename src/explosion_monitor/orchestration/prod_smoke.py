@@ -15,10 +15,7 @@ Every step raises SmokeFailure with one sentence when it does not hold; the resu
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -76,24 +73,29 @@ def _national_2024(url: str) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
-def _unpause(stack: Stack) -> None:
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    env = stack.airflow_env()
+def _dags_ready(stack: Stack) -> None:
+    """Wait until the DAG processor has registered the DAGs; they are live from creation (not paused)."""
     wanted = {"ingest_politie", "ingest_corporaties", "ingest_verzekeraars", "warehouse"}
-    _wait("the DAG processor to register the DAGs", lambda: wanted <= {
-        r[0] for r in _rows(stack.db_url("airflow", "airflow"), "select dag_id from dag where not is_stale")
-    })
-    for dag_id in sorted(wanted):
-        subprocess.run([airflow, "dags", "unpause", dag_id], env=env, capture_output=True, timeout=120, check=True)
+    query = "select dag_id, is_paused from dag where not is_stale"
+
+    def registered() -> list[tuple] | None:
+        found = _rows(stack.db_url("airflow", "airflow"), query)
+        return found if wanted <= {d for d, _ in found} else None
+
+    rows = _wait("the DAG processor to register the DAGs", registered)
+    paused = sorted(d for d, p in rows if p and d in wanted)
+    if paused:
+        raise SmokeFailure(f"The DAGs {', '.join(paused)} are paused; unpause them (airflow dags unpause).")
 
 
-def _tries(stack: Stack, dag_id: str, task_id: str) -> list[tuple[str, int, str, str]]:
-    """(state, try_number, hostname, queue) of every try of a task, history and current."""
+def _tries(stack: Stack, dag_id: str, task_id: str) -> list[tuple[str, int, str, str, str]]:
+    """(state, try_number, hostname, queue, run_id) of every try of a task, history and current."""
     query = """
-        select state, try_number, coalesce(hostname, ''), queue from task_instance_history
+        select state, try_number, coalesce(hostname, ''), queue, run_id from task_instance_history
         where dag_id = %s and task_id = %s
         union all
-        select state, try_number, coalesce(hostname, ''), queue from task_instance where dag_id = %s and task_id = %s
+        select state, try_number, coalesce(hostname, ''), queue, run_id from task_instance
+        where dag_id = %s and task_id = %s
     """
     return _rows(stack.db_url("airflow", "airflow"), query, (dag_id, task_id, dag_id, task_id))
 
@@ -112,7 +114,7 @@ def run_smoke(stack: Stack) -> SmokeResult:
     warehouse = stack.host_settings()["WAREHOUSE_URL"]
     timings: dict[str, float] = {}
     started = time.monotonic()
-    _unpause(stack)
+    _dags_ready(stack)
     files = generate()
     first, revision = [files[i] for i in FIRST], files[REVISION]
     before = _national_2024(warehouse)
@@ -154,31 +156,32 @@ def run_smoke(stack: Stack) -> SmokeResult:
     ran: dict[str, set[str]] = {}
     for dag_id in ("ingest_politie", "ingest_corporaties", "ingest_verzekeraars"):
         tries = _tries(stack, dag_id, "ingest")
-        ran[f"{dag_id}.ingest"] = {_worker_of(h) for s, _, h, _ in tries if s == "success"}
+        ran[f"{dag_id}.ingest"] = {_worker_of(h) for s, _, h, _, _ in tries if s == "success"}
         if dag_id == "ingest_corporaties" and not all(
-            q == "corporaties" and _worker_of(h) == "worker-2" for s, _, h, q in tries if s == "success"
+            q == "corporaties" and _worker_of(h) == "worker-2" for s, _, h, q, _ in tries if s == "success"
         ):
             raise SmokeFailure(f"ingest_corporaties did not run on worker-2 from queue corporaties: {tries}.")
     if "worker-2" not in ran["ingest_corporaties.ingest"]:
         raise SmokeFailure("No corporaties ingest ran on worker-2.")
 
     # 4. a worker dies mid-run; the task is retried on the other one; nothing is loaded twice
-    tries_before = len(_tries(stack, "ingest_politie", "ingest"))
+    runs_before = {t[4] for t in _tries(stack, "ingest_politie", "ingest")}
     kill_started = time.monotonic()
     stack.partner_client("politie").put_object(Bucket="politie", Key=f"incoming/{revision.name}", Body=revision.data)
 
     def running_try() -> tuple | None:
         tries = _tries(stack, "ingest_politie", "ingest")
-        return next((t for t in tries[tries_before:] if t[0] == "running" and _worker_of(t[2]) in WORKERS), None)
+        return next((t for t in tries if t[4] not in runs_before and t[0] == "running" and _worker_of(t[2]) in WORKERS),
+                    None)
 
-    victim_try = _wait("the police ingest task to start on a worker", running_try, every=0.2)
+    victim_try = _wait("the police ingest task to start on a worker", running_try, every=0.1)
     killed = _worker_of(victim_try[2])
     stack.kill(f"airflow-{killed}")
     other = next(w for w in WORKERS if w != killed)
 
     def retried() -> tuple | None:
-        return next((t for t in _tries(stack, "ingest_politie", "ingest")[tries_before:]
-                     if t[0] == "success" and t[1] > victim_try[1]), None)
+        return next((t for t in _tries(stack, "ingest_politie", "ingest")
+                     if t[4] == victim_try[4] and t[0] == "success" and t[1] > victim_try[1]), None)
 
     success = _wait("the killed task's retry to succeed", retried, timeout=300)
     if _worker_of(success[2]) != other:
