@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test lint stress airflow freshness clean-data lock help
+.PHONY: install demo test lint stress airflow freshness clean-data lock help pg15 prod-local prod-local-stop prod-local-clean prod-smoke test-slow
 
 help:
 	@echo "make demo   - install, start the embedded warehouse, run the pipeline on sample drops, show progress"
@@ -45,8 +45,19 @@ demo: install
 	$(EM) status --limit 30
 	$(EM) report
 
+# Everything but the prod-local end-to-end test (10 minutes; make test-slow or make prod-smoke run it).
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not prod_local"
+
+# Debian 12's own PostgreSQL 15 (the oldest supported), for tests/test_pg_versions.py; without it that case skips.
+# Only the binaries: no cluster is created or started (the tests make throwaway ones on 127.0.0.1).
+pg15:
+	@if [ -x /usr/lib/postgresql/15/bin/postgres ]; then echo "PostgreSQL 15 is installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		mkdir -p /etc/postgresql-common/createcluster.d && \
+		echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/explosion-monitor.conf && \
+		apt-get install -y --no-install-recommends postgresql-15 >/dev/null; \
+	else echo "PostgreSQL 15 not installed (needs root and apt-get): tests/test_pg_versions.py skips it"; fi
 
 # The linters CI runs before the tests (also as pre-commit hooks: .pre-commit-config.yaml).
 lint: install
@@ -59,6 +70,28 @@ airflow: install
 	$(EM) warehouse start
 	$(EM) airflow db migrate
 	$(EM) airflow standalone
+
+# The docker-compose.yml topology as native processes on 127.0.0.1 (explosion_monitor.orchestration.prod_local):
+# PostgreSQL, Redis, the S3 gateway with MinIO notifications, Airflow's API server, scheduler, DAG processor,
+# triggerer and two Celery workers. Ports: EXPLOSION_MONITOR_PROD_{PG,REDIS,S3,API}_PORT.
+PROD_LOCAL := $(BIN)/python -m explosion_monitor.orchestration.prod_local
+prod-local: install
+	$(PROD_LOCAL) start
+
+prod-local-stop:
+	$(PROD_LOCAL) stop
+
+# Its data (databases, buckets, Airflow home, generated secrets), after prod-local-stop.
+prod-local-clean:
+	$(PROD_LOCAL) clean
+
+# The end-to-end scenario of tests/test_prod_local.py against the running prod-local stack.
+prod-smoke: install
+	$(PROD_LOCAL) smoke
+
+# Only the slow tests, the prod-local end-to-end test included.
+test-slow: install
+	$(BIN)/pytest -q -m slow
 
 # Drop-to-published latency through airflow standalone (own databases, buckets and port); see bench/freshness.
 freshness: install

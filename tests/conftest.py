@@ -67,6 +67,11 @@ def db(warehouse_url: str) -> Iterator["psycopg.Connection"]:
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # tests/test_prod_local.py's end-to-end run (about 10 minutes): `make test` leaves it to `make test-slow`.
+    config.addinivalue_line("markers", "prod_local: starts the whole prod-local stack (make test-slow runs it)")
+
+
 # --- the sample warehouse, built once per session (tests/test_report.py, tests/test_open_data.py) --------------
 
 

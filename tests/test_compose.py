@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 FEEDS = ("politie", "verzekeraars", "corporaties")
 AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-                    "airflow-worker"}
+                    "airflow-worker", "airflow-worker-corporaties"}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,16 @@ def compose() -> dict:
 def _substitute(value: str) -> str:
     """${VAR:?msg} / ${VAR:-default} / ${VAR} as Compose would, with a stand-in for unset variables."""
     return re.sub(r"\$\{([A-Z0-9_]+)(?::[-?]([^}]*))?\}", lambda m: f"x{m.group(1).lower()}", value)
+
+
+def _env(service: dict) -> dict:
+    """A service's environment as Compose builds it: its env_file(s) (docker/airflow.env), then environment."""
+    from explosion_monitor.orchestration.prod_local import read_env_file
+
+    env: dict = {}
+    for path in service.get("env_file", []):
+        env.update(read_env_file(ROOT / path))
+    return {**env, **(service.get("environment") or {})}
 
 
 def _names_the_code_reads() -> set[str]:
@@ -53,10 +63,11 @@ def test_services(compose):
     assert commands["airflow-scheduler"] == ["airflow", "scheduler"]
     assert commands["airflow-dag-processor"] == ["airflow", "dag-processor"]
     assert commands["airflow-triggerer"] == ["airflow", "triggerer"]
-    assert commands["airflow-worker"] == ["airflow", "celery", "worker"]
+    assert commands["airflow-worker"] == ["airflow", "celery", "worker", "--queues", "default"]
+    assert commands["airflow-worker-corporaties"] == ["airflow", "celery", "worker", "--queues", "corporaties,default"]
     for name in AIRFLOW_SERVICES | {"airflow-init"}:
         assert services[name]["build"]["dockerfile"] == "docker/airflow/Dockerfile"
-        assert services[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        assert _env(services[name])["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     for name in AIRFLOW_SERVICES:
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     assert "airflow db migrate" in " ".join(services["airflow-init"]["command"])
@@ -108,7 +119,7 @@ def test_dependencies_exist_and_are_healthy_where_needed(compose):
 def test_pipeline_environment_matches_the_code(compose):
     from explosion_monitor.config import validate_buckets, validate_warehouse_url
 
-    env = compose["services"]["airflow-worker"]["environment"]
+    env = _env(compose["services"]["airflow-worker"])
     known = _names_the_code_reads()
     ours = {k for k in env if k.startswith(("EXPLOSION_MONITOR_", "AWS_", "WAREHOUSE_"))}
     assert ours <= known, f"names the code never reads: {sorted(ours - known)}"

@@ -25,4 +25,4 @@ create role minio_events login password :'events_pw';
 SQL
 
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname explosion_monitor \
-  -f /docker-entrypoint-initdb.d/sql/minio_events.sql
+  -f "$(dirname "${BASH_SOURCE[0]}")/sql/minio_events.sql"

@@ -822,11 +822,14 @@ class S3Bucket(Bucket):
             raise BucketError(f"{url!r} is not an s3:// URL of feed {self.feed}.")
         return url
 
-    def _call(self, method: str, **kwargs: Any) -> Any:
-        from fsspec.asyn import sync
+    def _path(self, key: str) -> str:
+        """The s3fs path of a key in this bucket (public s3fs/fsspec API only: no private client calls)."""
+        return f"{self.bucket}/{key}"
 
-        fs = self.fs
-        return sync(fs.loop, fs._call_s3, method, **kwargs)
+    def _listing(self, folder: str, prefix: str = "") -> list[dict[str, Any]]:
+        """Objects under folder/ (whose name starts with prefix), from an S3 listing: LastModified to the ms."""
+        found = self.fs.find(self._path(folder.rstrip("/")), detail=True, prefix=prefix)
+        return [info for info in found.values() if info.get("type") != "directory" and "LastModified" in info]
 
     def _what(self, exc: BaseException) -> str:
         endpoint = (getattr(self._fs, "client_kwargs", None) or {}).get("endpoint_url")
@@ -836,7 +839,7 @@ class S3Bucket(Bucket):
 
     def ensure(self) -> None:
         try:
-            self._call("head_bucket", Bucket=self.bucket)
+            self.fs.info(self.bucket)
             return
         except FileNotFoundError:
             if not self.bucket_per_feed:
@@ -845,12 +848,9 @@ class S3Bucket(Bucket):
                 ) from None
         except Exception as exc:  # noqa: BLE001
             raise BucketError(f"Cannot reach S3 bucket {self.bucket!r}: {self._what(exc)}.") from exc
-        kwargs: dict[str, Any] = {"Bucket": self.bucket}
-        region = (getattr(self.fs, "client_kwargs", None) or {}).get("region_name")
-        if region and region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:
-            self._call("create_bucket", **kwargs)
+            # s3fs asks for the client's region_name as the LocationConstraint itself (none for us-east-1)
+            self.fs.mkdir(self.bucket)
         except FileExistsError:
             pass  # created meanwhile, by us or someone else
         except Exception as exc:  # noqa: BLE001
@@ -859,43 +859,36 @@ class S3Bucket(Bucket):
     def _list(self, area: Area) -> list[tuple[str, int, datetime, str]]:
         top = self._key(area + "/")
         rows = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": top}
-            if token:
-                kwargs["ContinuationToken"] = token
-            try:
-                page = self._call("list_objects_v2", **kwargs)
-            except FileNotFoundError as exc:
-                raise BucketError(
-                    f"S3 bucket {self.bucket!r} does not exist; run the setup (ensure) first."
-                ) from exc
-            except Exception as exc:  # noqa: BLE001
-                raise BucketError(f"Cannot list {area}/ of {self.feed}: {self._what(exc)}.") from exc
-            for item in page.get("Contents", []):
-                key = item["Key"]
-                if key.endswith("/"):
-                    continue  # folder marker
-                rel = key[len(top) :]
-                rows.append((rel, int(item["Size"]), _utc(item["LastModified"]), f"s3://{self.bucket}/{key}"))
-            if not page.get("IsTruncated"):
-                return rows
-            token = page.get("NextContinuationToken")
+        try:
+            items = self._listing(top)
+            if not items:
+                self.fs.info(self.bucket)  # an empty listing of a missing bucket is an error, not "no files"
+        except FileNotFoundError as exc:
+            raise BucketError(f"S3 bucket {self.bucket!r} does not exist; run the setup (ensure) first.") from exc
+        except Exception as exc:  # noqa: BLE001
+            raise BucketError(f"Cannot list {area}/ of {self.feed}: {self._what(exc)}.") from exc
+        for item in items:
+            key = item["name"].split("/", 1)[1]
+            if key.endswith("/"):
+                continue  # folder marker
+            rows.append((key[len(top) :], int(item["size"]), _utc(item["LastModified"]), f"s3://{self.bucket}/{key}"))
+        return rows
 
     def _head(self, rel: str) -> dict[str, Any] | None:
         """Size and LastModified of exactly this key (from a listing: millisecond precision)."""
         key = self._key(rel)
         if not rel or key.endswith("/"):
             return None
+        folder, _, name = key.rpartition("/")
         try:
-            page = self._call("list_objects_v2", Bucket=self.bucket, Prefix=key, MaxKeys=1)
+            items = self._listing(folder, prefix=name)
         except FileNotFoundError as exc:
             raise BucketError(f"S3 bucket {self.bucket!r} does not exist; run the setup (ensure) first.") from exc
         except Exception as exc:  # noqa: BLE001
             raise BucketError(f"Cannot look up {rel!r} of {self.feed}: {self._what(exc)}.") from exc
-        for item in page.get("Contents", []):
-            if item["Key"] == key:
-                return item
+        for item in items:
+            if item["name"] == self._path(key):
+                return {"Size": int(item["size"]), "LastModified": item["LastModified"]}
         return None
 
     def stat_incoming(self, name: str) -> DropObject | None:
@@ -944,7 +937,7 @@ class S3Bucket(Bucket):
     def put_incoming(self, name: str, data: bytes) -> DropObject:
         rel = safe_name(name)
         try:
-            self._call("put_object", Bucket=self.bucket, Key=self._key(f"incoming/{rel}"), Body=data)
+            self.fs.pipe_file(self._path(self._key(f"incoming/{rel}")), data)
         except Exception as exc:  # noqa: BLE001
             raise BucketError(f"Cannot write {rel!r} into incoming/ of {self.feed}: {self._what(exc)}.") from exc
         dropped = self.stat_incoming(rel)
@@ -957,30 +950,28 @@ class S3Bucket(Bucket):
 
     def _write_report(self, rel: str, text: str) -> None:
         try:
-            self._call(
-                "put_object",
-                Bucket=self.bucket,
-                Key=self._key(rel),
-                Body=text.encode("utf-8", "backslashreplace"),
+            self.fs.pipe_file(
+                self._path(self._key(rel)),
+                text.encode("utf-8", "backslashreplace"),
                 ContentType="text/plain; charset=utf-8",
             )
         except Exception as exc:  # noqa: BLE001
             raise BucketError(f"Cannot write the report {rel!r} of {self.feed}: {self._what(exc)}.") from exc
 
     def _remove_own(self, rel: str) -> None:
-        self._call("delete_object", Bucket=self.bucket, Key=self._key(rel))
+        self.fs.rm_file(self._path(self._key(rel)))
 
     def _delete_stored(self, rel: str) -> bool:
         if self._head(rel) is None:
             return False
         try:
-            self._call("delete_object", Bucket=self.bucket, Key=self._key(rel))
+            self.fs.rm_file(self._path(self._key(rel)))
         except Exception as exc:  # noqa: BLE001
             raise BucketError(f"Cannot delete {rel!r} of {self.feed}: {self._what(exc)}.") from exc
         return True
 
     def _delete_source(self, key: str) -> None:
-        self._call("delete_object", Bucket=self.bucket, Key=key)
+        self.fs.rm_file(self._path(key))
 
     def _copy(self, src_rel: str, dst_rel: str, verb: str) -> int:
         """Copy to a key that does not exist yet; verify the size; return it."""

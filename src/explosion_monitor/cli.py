@@ -267,6 +267,19 @@ def report() -> None:
     out.print(f"Report written to {path}", markup=False, highlight=False, soft_wrap=True)
 
 
+@app.command()
+def docs() -> None:
+    """Build the dbt docs site and the GX Data Docs side by side in reports/docs/, with an index page."""
+    from explosion_monitor.docsite import DocsError, build_docs
+
+    try:
+        path = build_docs()
+    except DocsError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"Docs written to {path}", markup=False, highlight=False, soft_wrap=True)
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def airflow(ctx: typer.Context) -> None:
     """Run `airflow ...` against the warehouse server's metadata DB, e.g. `explosion-monitor airflow standalone`."""

@@ -55,6 +55,8 @@ KEEP_RESULTS_PER_SUITE = 100
 _QUERY_TIMEOUT = "60s"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
+# Every {batch} carries an alias: GX fills in a subquery, and PostgreSQL 15 rejects one in FROM without an alias.
+_BATCH = re.compile(r"(?<!\{)\{batch\}(?!\})(\s+as\s+[a-z_][a-z0-9_]*\b)?", re.IGNORECASE)
 _SUITE_KEYS = {"suite", "level", "description", "asset", "expectations", "parameters", "requires"}
 _ASSET_KEYS = {"table", "query", "id_columns"}
 _EXPECTATION_KEYS = {"type", "kwargs", "description", "notes"}
@@ -186,6 +188,12 @@ def _load_suite(path: Path) -> SuiteSpec:
             raise _fail(path, f"expectation {n} needs a type and kwargs as a mapping")
         if not isinstance(exp.get("description"), str) or not exp["description"].strip():
             raise _fail(path, f"expectation {n} ({exp['type']}) needs a description saying what it checks")
+        query = (exp.get("kwargs") or {}).get("unexpected_rows_query")
+        if isinstance(query, str) and any(m.group(1) is None for m in _BATCH.finditer(query)):
+            raise _fail(
+                path,
+                f"expectation {n}: write {{batch}} as <alias> (PostgreSQL 15 rejects a subquery in FROM without an alias)",
+            )
     parameters = doc.get("parameters") or {}
     requires = doc.get("requires") or []
     if not isinstance(parameters, dict) or not isinstance(requires, list):
@@ -351,6 +359,20 @@ def _prune_results(settings: Settings, suite: str, keep: int = KEEP_RESULTS_PER_
 # --- suites as GX objects -------------------------------------------------------------------------
 
 
+def _gx_batch_query(query: str) -> str:
+    """The query as GX must see it so that every {batch} ends up with exactly one alias, on any PostgreSQL.
+
+    GX fills {batch} with `(select ...)` when the query has a JOIN (the author aliases it), and with
+    `(select ...) AS subselect` otherwise, where the suite's own alias would be a second one. There each
+    `{batch} as x` becomes `(select * from {batch}) as x`: GX's subselect inside, the suite's alias outside.
+    """
+    from great_expectations.expectations.metrics.query_metric_provider import _query_has_join_clause
+
+    if _query_has_join_clause(query):
+        return query
+    return _BATCH.sub(lambda m: f"(select * from {{batch}}){m.group(1)}", query)
+
+
 def _gx_expectations(spec: SuiteSpec, values: Mapping[str, Any]) -> list[Any]:
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
     from great_expectations.expectations.metadata_types import FailureSeverity
@@ -360,7 +382,9 @@ def _gx_expectations(spec: SuiteSpec, values: Mapping[str, Any]) -> list[Any]:
     for n, exp in enumerate(spec.expectations, start=1):
         kwargs = dict(exp.get("kwargs") or {})
         if isinstance(kwargs.get("unexpected_rows_query"), str):
-            kwargs["unexpected_rows_query"] = _fill(kwargs["unexpected_rows_query"], values, spec, allow_batch=True)
+            kwargs["unexpected_rows_query"] = _gx_batch_query(
+                _fill(kwargs["unexpected_rows_query"], values, spec, allow_batch=True)
+            )
         config = ExpectationConfiguration(
             type=exp["type"],
             kwargs=kwargs,

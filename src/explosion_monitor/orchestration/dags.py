@@ -141,7 +141,15 @@ def default_args() -> dict[str, Any]:
         "retries": 0,
         "retry_delay": RETRY_DELAY,
         "on_failure_callback": task_failed,
+        # Warehouse and buckets come from the Airflow Connections (explosion_monitor.orchestration.connections).
+        "pre_execute": _use_connections,
     }
+
+
+def _use_connections(context: Any) -> None:
+    from explosion_monitor.orchestration.connections import use_airflow_connections
+
+    use_airflow_connections(context)
 
 
 def _dag(dag_id: str, *, schedule: Any, tags: list[str], doc_md: str, **kwargs: Any) -> DAG:
@@ -197,6 +205,19 @@ def incoming_asset(feed: str, settings: Settings | None = None) -> Asset:
 # --- DAGs ---------------------------------------------------------------------------------------------------
 
 
+def feed_queue(feed: str) -> str:
+    """The Celery queue of the feed's tasks: `EXPLOSION_MONITOR_FEED_QUEUES` (feed=queue,...), else Airflow's default."""
+    routes = dict(
+        item.split("=", 1) for item in os.environ.get("EXPLOSION_MONITOR_FEED_QUEUES", "").replace(" ", "").split(",")
+        if "=" in item
+    )
+    if routes.get(feed):
+        return routes[feed]
+    from airflow.configuration import conf
+
+    return conf.get("operators", "default_queue", fallback="default")
+
+
 def ingest_dag(feed: str, settings: Settings | None = None) -> DAG:
     """`ingest_<feed>`: each new file in the feed's incoming/ is claimed, validated, loaded or quarantined."""
     doc = f"""
@@ -219,7 +240,7 @@ Missed events are caught by `reconcile_incoming`.
         params={"keys": Param([], type="array", description="Names under incoming/ (empty: every file there).")},
     ) as dag:
 
-        @task(task_id="ingest", retries=RETRIES["ingest"], outlets=[RAW_ALIAS])
+        @task(task_id="ingest", retries=RETRIES["ingest"], outlets=[RAW_ALIAS], queue=feed_queue(feed))
         def ingest(triggering_asset_events=None, outlet_events=None, params=None, run_id=None):  # noqa: ANN001
             from explosion_monitor.orchestration import steps
 
