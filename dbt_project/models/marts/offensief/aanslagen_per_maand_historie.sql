@@ -1,6 +1,6 @@
 -- What we knew when, per month and reporting unit: counted incidents per (niveau, code, jaar, maand) as known at
 -- each police peildatum. The country has every year; the other levels only the year of the peildatum and the
--- year before (what the forecast of doel_prognose needs), so the table stays small as deliveries accumulate.
+-- two years before (what doel_stand and the forecast of doel_prognose need), so the table stays small as deliveries accumulate.
 -- Only months with a counted incident have a row. The analysis run fits the forecast and the revisions on it.
 with
 
@@ -42,7 +42,7 @@ final as (
     inner join brug as b
         on b.gemeente_code = s.gemeente_code
     where b.niveau = 'land'
-       or s.jaar >= cast(extract(year from s.peildatum) as integer) - 1
+       or s.jaar >= cast(extract(year from s.peildatum) as integer) - 2
     group by s.peildatum, b.niveau, b.code, s.jaar, s.maand
 
 )
