@@ -217,6 +217,7 @@ class Cijfers:
     reconciliatie: list[dict[str, Any]]
     historie: list[dict[str, Any]]
     koppelingen: list[dict[str, Any]]
+    lopend: Any = None  # report_lopend_jaar.LopendJaar: the running year's forecast (analysis run), when published
 
     @property
     def peildatum(self) -> dt.date | None:
@@ -290,8 +291,11 @@ def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
             _table(schema, "koppelingskwaliteit")))
         if _exists(conn, schema, "koppelingskwaliteit") else []
     )  # fmt: skip
+    from explosion_monitor import report_lopend_jaar
+
+    lopend = report_lopend_jaar.read(conn, schema, [r["code"] for r in gemeenten])
     return Cijfers(doeljaar, jaren, land, maanden, gemeenten, groepen, eenheden, impact, impact_top, nazorg,
-                   reconciliatie, historie, koppelingen)  # fmt: skip
+                   reconciliatie, historie, koppelingen, lopend)  # fmt: skip
 
 
 def _impact(
@@ -559,7 +563,13 @@ def _environment() -> Any:
 
 
 def render_html(c: Cijfers, charts: list[Grafiek], pub: Publicatie | None, data_docs: str | None) -> str:
+    from explosion_monitor import report_lopend_jaar as lj
+
     return _environment().get_template(TEMPLATE).render(
+        zin=lj.zin,
+        per_maand=lj.per_maand,
+        status_label=lj.STATUS_LABEL,
+        definitie_label=lj.DEFINITIE_LABEL,
         c=c,
         nu=c.land_jaar(c.doeljaar),
         vorig=c.land_jaar(c.doeljaar - 1),
@@ -567,6 +577,7 @@ def render_html(c: Cijfers, charts: list[Grafiek], pub: Publicatie | None, data_
         publicatie=pub,
         data_docs=data_docs,
         maanden=MAANDEN,
+        maandnamen=MAANDNAMEN,
         groepen=GROEPEN,
     )
 
