@@ -57,7 +57,8 @@ class NothingPublished(RuntimeError):
 def national_progress(conn: psycopg.Connection, schema: str) -> list[dict]:
     """The country's rows of target_progress, oldest year first."""
     query = sql.SQL(
-        "select jaar, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, peildatum "
+        "select jaar, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, doel_aangenomen, "
+        "jaar_compleet, peildatum "
         "from {}.target_progress where niveau = 'land' order by jaar"
     ).format(sql.Identifier(schema))
     with conn.cursor(row_factory=dict_row) as cur:
@@ -74,10 +75,14 @@ def progress_table(rows: list[dict], title: str) -> Table:
         table.add_column(col, justify="right")
     for r in rows:
         reached = {True: "ja", False: "nee", None: ""}[r["doel_gehaald"]]
+        if r.get("jaar_compleet") is False and r["doel"] is not None:
+            reached = "loopt nog"  # the running year: see the forecast (doel_prognose)
         table.add_row(
             str(r["jaar"]), f"{r['aanslagen']:,}".replace(",", "."),
             "" if r["aanslagen_vorig_jaar"] is None else f"{r['aanslagen_vorig_jaar']:,}".replace(",", "."),
-            _pct(r["verandering_pct"]), "" if r["doel"] is None else f"{r['doel']:,}".replace(",", "."), reached,
+            _pct(r["verandering_pct"]),
+            "" if r["doel"] is None else f"{r['doel']:,}".replace(",", ".") + (" (aangenomen)" if r.get("doel_aangenomen") else ""),
+            reached,
         )
     return table
 

@@ -107,3 +107,12 @@ def read(conn: psycopg.Connection, schema: str, gemeenten: list[str]) -> LopendJ
         out.backtest = _rows(conn, sql.SQL("select * from {} where niveau = 'land' order by jaar").format(
             sql.Identifier(schema, "doel_prognose_backtest")))
     return out
+
+
+def running_year_sentence(conn: psycopg.Connection, schema: str) -> str | None:
+    """The country's running year in one line for the console (`explosion-monitor run`); None without a forecast."""
+    found = read(conn, schema, [])
+    if not found or not found.land:
+        return None
+    r = found.land
+    return f"{r['jaar']} (peildatum {r['peildatum']}): {STATUS_LABEL.get(r['status'], 'geen doel')}. {zin(r)}"
