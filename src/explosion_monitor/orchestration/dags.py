@@ -354,7 +354,12 @@ the previous analysis tables published; every run is a row in `ops.analysis_log`
 
         @task(task_id="analysis", retries=RETRIES["analysis"])
         def analysis(run_id=None):  # noqa: ANN001
+            import os
+
             from explosion_monitor.analysis.runner import run_analysis
+
+            # the next drop's count may be building on the same cores: statistics yield the CPU to it
+            os.nice(10)
 
             result = run_analysis(run_id=run_id)
             log.info("%s", result.message)
