@@ -12,13 +12,12 @@ import math
 import shutil
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 
+import pg as _pg
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-import pg as _pg
 from explosion_monitor import publish, sample, sample_2026, transform
 from explosion_monitor.analysis import prognose, runner
 from explosion_monitor.analysis.steps import AnalysisStep

@@ -180,7 +180,7 @@ def forecast_year(
     for m in range(complete + 1, 13):
         total += rng.poisson(np.exp(np.clip(alpha + season.draws[:, m - 1], None, 20)))
     low, high = np.percentile(total, [(100 - INTERVAL_PCT) / 2, 100 - (100 - INTERVAL_PCT) / 2])
-    return Forecast(int(round(float(total.mean()))), int(math.floor(low)), int(math.ceil(high)))
+    return Forecast(round(float(total.mean())), math.floor(low), math.ceil(high))
 
 
 def status(row: dict, forecast: Forecast | None) -> str | None:

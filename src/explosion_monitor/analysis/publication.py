@@ -49,7 +49,7 @@ def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[tuple[st
 
 def copy_access(conn: psycopg.Connection, source: tuple[str, str], target: tuple[str, str]) -> None:
     """Give `target` the grants (other than its owner's), row-level security and policies of `source`."""
-    src, dst = sql.Identifier(*source), sql.Identifier(*target)
+    dst = sql.Identifier(*target)
     grants = conn.execute(
         """
         select g.grantee::regrole::text, g.privilege_type
