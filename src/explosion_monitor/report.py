@@ -254,7 +254,7 @@ def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
     gemeenten = _rows(
         conn,
         sql.SQL(
-            "select code, naam, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, "
+            "select code, naam, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, doel_aangenomen, "
             "aanslagen_per_100k from {} where niveau = 'gemeente' and jaar = %s and aanslagen > 0 "
             "order by aanslagen desc, code limit %s"
         ).format(tp),
@@ -271,7 +271,7 @@ def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
     eenheden = _rows(
         conn,
         sql.SQL(
-            "select code, naam, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, "
+            "select code, naam, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, doel_aangenomen, "
             "aanslagen_per_100k from {} where niveau = 'politie_eenheid' and jaar = %s order by code"
         ).format(tp),
         (doeljaar,),
