@@ -10,31 +10,47 @@
 
 -- What we knew when, per month: counted incidents per municipality of today, year and month of incident_datum,
 -- as known at each police delivery's peildatum (the incident versions valid on that peildatum). The forecast
--- of the running year and its revision estimate read this (through doel_stand and aanslagen_per_maand_historie).
+-- of the running year and its revision estimate read this (through aanslagen_per_maand_historie and doel_stand).
 -- Derived from the deliveries only, never from the clock. Months without a counted incident have no row.
 --
--- Incremental: the peildata from the oldest one whose set of delivered files changed are recomputed (a late
--- delivery with an older peildatum changes what was known at every later peildatum).
+-- Incremental, like target_progress_historie: the peildata from the oldest one whose set of delivered files
+-- changed are recomputed from the counts at the last peildatum before it plus the versions that began (+1) or
+-- ended (-1) in between, found through the indexes on geldig_vanaf and geldig_tot; a drop never rescans the
+-- whole history.
 
-{% set incrementeel = is_incremental() %}
-{% if incrementeel and execute %}
-    {% set vanaf = run_query(
+{% if is_incremental() and execute %}
+    {% set grenzen = run_query(
         "with nieuw as (
             select peildatum, count(*) as aantal from " ~ ref('int_politie__leveringen') ~ " group by peildatum
         ), oud as (
             select distinct peildatum, aantal_leveringen from " ~ this ~ "
+        ), vanaf as (
+            select min(n.peildatum) as p from nieuw as n
+            left join oud as o on o.peildatum = n.peildatum
+            where o.aantal_leveringen is distinct from n.aantal
         )
-        select min(n.peildatum)::text from nieuw as n
-        left join oud as o on o.peildatum = n.peildatum
-        where o.aantal_leveringen is distinct from n.aantal"
-    ).columns[0].values()[0] %}
+        select (select p from vanaf)::text,
+               (select max(peildatum) from " ~ this ~ " where peildatum < (select p from vanaf))::text"
+    ) %}
+    {% set vanaf = grenzen.columns[0].values()[0] %}
+    {% set basis_peildatum = grenzen.columns[1].values()[0] %}
 {% else %}
     {% set vanaf = none %}
+    {% set basis_peildatum = none %}
+{% endif %}
+
+{% set incrementeel = is_incremental() %}
+{% if incrementeel and not vanaf %}
+    {% set ondergrens = "'infinity'::date" %}
+{% elif basis_peildatum %}
+    {% set ondergrens = "'" ~ basis_peildatum ~ "'::date" %}
+{% else %}
+    {% set ondergrens = "'-infinity'::date" %}
 {% endif %}
 
 with
 
-peildata as (
+leveringen as (
 
     select peildatum, count(*) as aantal_leveringen
     from {{ ref('int_politie__leveringen') }}
@@ -42,31 +58,81 @@ peildata as (
 
 ),
 
-herberekend as (
+peildata as (
 
-    select * from peildata
+    select * from leveringen
     {% if incrementeel %}
     where peildatum >= {{ "'" ~ vanaf ~ "'::date" if vanaf else "'infinity'::date" }}
     {% endif %}
 
 ),
 
-standen as (
+-- the counts at the last peildatum before the recomputed ones
+basis as (
+
+    {% if incrementeel and basis_peildatum %}
+    select gemeente_code, jaar, maand, aanslagen from {{ this }} where peildatum = {{ ondergrens }}
+    {% else %}
+    select cast(null as text) as gemeente_code, cast(null as integer) as jaar, cast(null as integer) as maand,
+           0 as aanslagen
+    where false
+    {% endif %}
+
+),
+
+-- +1 when a counted version starts being the known truth, -1 when it stops (after the base peildatum)
+mutaties as (
+
+    select geldig_vanaf as datum, gemeente_code_actueel as gemeente_code, jaar,
+           cast(extract(month from incident_datum) as integer) as maand, 1 as mutatie
+    from {{ ref('int_politie__incident_versies') }}
+    where telt_voor_doel
+      and not is_vervangen
+      and geldig_vanaf > {{ ondergrens }}
+
+    union all
+
+    select geldig_tot, gemeente_code_actueel, jaar, cast(extract(month from incident_datum) as integer), -1
+    from {{ ref('int_politie__incident_versies') }}
+    where telt_voor_doel
+      and not is_vervangen
+      and geldig_tot > {{ ondergrens }}
+
+),
+
+mutaties_per_dag as (
+
+    select datum, gemeente_code, jaar, maand, sum(mutatie) as mutatie
+    from mutaties
+    group by datum, gemeente_code, jaar, maand
+
+),
+
+sleutels as (
+
+    select gemeente_code, jaar, maand from basis
+    union
+    select gemeente_code, jaar, maand from mutaties_per_dag
+
+),
+
+stand as (
 
     select
         p.peildatum,
-        v.gemeente_code_actueel as gemeente_code,
-        v.jaar,
-        cast(extract(month from v.incident_datum) as integer) as maand,
-        count(*) as aanslagen,
-        max(p.aantal_leveringen) as aantal_leveringen
-    from herberekend as p
-    inner join {{ ref('int_politie__incident_versies') }} as v
-        on v.geldig_vanaf <= p.peildatum
-        and (v.geldig_tot is null or v.geldig_tot > p.peildatum)
-    where v.telt_voor_doel
-      and not v.is_vervangen
-    group by p.peildatum, v.gemeente_code_actueel, v.jaar, cast(extract(month from v.incident_datum) as integer)
+        p.aantal_leveringen,
+        k.gemeente_code,
+        k.jaar,
+        k.maand,
+        coalesce(b.aanslagen, 0) + coalesce(sum(m.mutatie), 0) as aanslagen
+    from peildata as p
+    cross join sleutels as k
+    left join basis as b
+        on b.gemeente_code = k.gemeente_code and b.jaar = k.jaar and b.maand = k.maand
+    left join mutaties_per_dag as m
+        on m.gemeente_code = k.gemeente_code and m.jaar = k.jaar and m.maand = k.maand
+        and m.datum <= p.peildatum
+    group by p.peildatum, p.aantal_leveringen, k.gemeente_code, k.jaar, k.maand, b.aanslagen
 
 ),
 
@@ -76,10 +142,11 @@ final as (
         peildatum,
         gemeente_code,
         cast(jaar as integer) as jaar,
-        maand,
+        cast(maand as integer) as maand,
         cast(aanslagen as integer) as aanslagen,
         cast(aantal_leveringen as integer) as aantal_leveringen
-    from standen
+    from stand
+    where aanslagen <> 0
 
 )
 
