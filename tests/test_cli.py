@@ -44,18 +44,24 @@ def test_bad_setting_is_one_sentence_without_traceback(env, phrase):
 
 @pytest.mark.usefixtures("local_buckets")
 def test_run_processes_samples_through_the_production_dags(warehouse_url, local_buckets, db):
-    """`sample` then `run`: reconcile_incoming and warehouse run in-process with dag.test(), and publish."""
+    """`sample` then `run`: reconcile_incoming, warehouse and analysis run in-process with dag.test(), and publish."""
     env = {"WAREHOUSE_URL": warehouse_url, "EXPLOSION_MONITOR_BUCKETS": local_buckets}
     assert run_cli("sample", **env).returncode == 0
     result = run_cli("run", **env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "reconcile_incoming success, warehouse success" in result.stdout
+    assert "reconcile_incoming success, warehouse success, analysis success" in result.stdout
     assert "1.525" in result.stdout and "1.388" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     statuses = dict(db.execute("select status, count(*) from ops.ledger group by 1").fetchall())
-    assert statuses == {"loaded": 10, "quarantined": 5, "empty": 1}
+    assert statuses == {"loaded": 13, "quarantined": 5, "empty": 1}  # three police deliveries of 2026 among them
     assert db.execute("select outcome from ops.publication_log order by publication_id desc limit 1").fetchone() == (
         "published",)
     assert db.execute(
         "select aanslagen from marts.target_progress where niveau = 'land' and jaar = 2025"
     ).fetchone() == (1525,)
+    # the analysis run published the running year's forecast after the count
+    assert db.execute("select outcome from ops.analysis_log order by analysis_id desc limit 1").fetchone() == (
+        "published",)
+    assert db.execute("select jaar, status from marts.doel_prognose where niveau = 'land' and is_lopend_jaar"
+                      ).fetchone() == (2026, "buiten_bereik")
+    assert "2026 (peildatum 2026-10-15): Buiten bereik." in " ".join(result.stdout.split())
