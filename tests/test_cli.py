@@ -78,13 +78,13 @@ def _json(result: subprocess.CompletedProcess[str]) -> dict:
 
 @pytest.mark.usefixtures("local_buckets")
 def test_run_processes_samples_through_the_production_dags(warehouse_url, local_buckets, db):
-    """`sample` then `run --json`: reconcile_incoming and warehouse run in-process with dag.test(), and publish.
-    The other --json commands are checked against the same warehouse."""
+    """`sample` then `run --json`: reconcile_incoming, warehouse and analysis run in-process with dag.test(), and
+    publish. The other --json commands are checked against the same warehouse."""
     env = {"WAREHOUSE_URL": warehouse_url, "EXPLOSION_MONITOR_BUCKETS": local_buckets}
     assert run_cli("sample", **env).returncode == 0
     result = run_cli("run", "--json", **env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "reconcile_incoming success, warehouse success" in result.stderr
+    assert "reconcile_incoming success, warehouse success, analysis success" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     document = _json(result)
     assert document["ok"] is True
@@ -96,12 +96,18 @@ def test_run_processes_samples_through_the_production_dags(warehouse_url, local_
     assert by_year[2025]["aanslagen"] == 1525 and by_year[2025]["doel"] == 1388
     assert by_year[2025]["doel_gehaald"] is False
     _check_json_commands(env, statuses)
-    assert statuses == {"loaded": 10, "quarantined": 5, "empty": 1}
+    assert statuses == {"loaded": 13, "quarantined": 5, "empty": 1}  # three police deliveries of 2026 among them
     assert db.execute("select outcome from ops.publication_log order by publication_id desc limit 1").fetchone() == (
         "published",)
     assert db.execute(
         "select aanslagen from marts.target_progress where niveau = 'land' and jaar = 2025"
     ).fetchone() == (1525,)
+    # the analysis run published the running year's forecast after the count
+    assert db.execute("select outcome from ops.analysis_log order by analysis_id desc limit 1").fetchone() == (
+        "published",)
+    assert db.execute("select jaar, status from marts.doel_prognose where niveau = 'land' and is_lopend_jaar"
+                      ).fetchone() == (2026, "buiten_bereik")
+    assert "2026 (peildatum 2026-10-15): Buiten bereik." in " ".join(result.stderr.split())
 
 
 def _check_json_commands(env: dict[str, str], statuses: dict[str, int]) -> None:

@@ -21,6 +21,7 @@ EXPECTED = {
     "ingest_verzekeraars": "asset",
     "ingest_corporaties": "asset",
     "warehouse": "asset",
+    "analysis": "asset",
     "reconcile_incoming": "cron",
     "partner_freshness": "cron",
     "reingest": None,
@@ -138,6 +139,9 @@ def test_schedules(dagbag):
         assert watcher.trigger.feed == feed
     raw = {a.name for a in _assets(dagbag.dags["warehouse"].timetable.asset_condition)}
     assert raw == {"raw.politie", "raw.verzekeraars", "raw.corporaties"}
+    # the statistics run after the count is published, never before it
+    assert [a.name for a in _assets(dagbag.dags["analysis"].timetable.asset_condition)] == ["marts"]
+    assert "marts" in {o.name for o in dagbag.dags["warehouse"].get_task("publish").outlets}
 
 
 def test_warehouse_is_one_build_then_gx_checks_then_publish(dagbag):

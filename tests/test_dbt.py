@@ -205,9 +205,11 @@ SNAPSHOT_TABLES = (
     *(f"{SCHEMA}.{t}" for t in (
         "fct_explosie_incidenten", "target_progress", "target_progress_maandelijks", "target_progress_historie",
         "reconciliatie_landelijk", "koppelingskwaliteit", "schade_en_woningimpact_per_gemeente",
-        "nazorg_per_gemeente", "dim_gemeenten")),
+        "nazorg_per_gemeente", "dim_gemeenten", "aanslagen_per_maand_historie", "doel_stand",
+        "telling_per_definitie", "reconciliatie_per_definitie")),
     *(f"{SCHEMA}_intermediate.{t}" for t in (
-        "int_politie__incident_versies", "int_politie__leveringen", "int_politie__aanslagen_per_dag")),
+        "int_politie__incident_versies", "int_politie__leveringen", "int_politie__aanslagen_per_dag",
+        "int_politie__maandstanden")),
 )
 
 

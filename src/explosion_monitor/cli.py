@@ -151,6 +151,7 @@ def run(as_json: JsonOption = False) -> None:
     from explosion_monitor import ledger
     from explosion_monitor.orchestration.local_run import LocalRunError, run_pipeline
     from explosion_monitor.report import national_progress, progress_table
+    from explosion_monitor.report_lopend_jaar import running_year_sentence
     from explosion_monitor.schema import connect_ready
 
     with connect_ready() as conn:
@@ -167,12 +168,14 @@ def run(as_json: JsonOption = False) -> None:
     with connect_ready() as conn:
         new = [r for r in ledger.rows(conn, None, 1000) if r["file_id"] > before]
         rows = national_progress(conn, "marts")
+        lopend = running_year_sentence(conn, "marts")
     if as_json:
         _emit_json({
             "ok": True,
             "dag_runs": [{"dag_id": d.dag_id, "state": str(d.state)} for d in dags],
             "files": {status: sum(1 for r in new if r["status"] == status) for status in sorted({r["status"] for r in new})},
             "progress": rows,
+            "running_year": lopend,
         })
         return
     if new:
@@ -182,6 +185,8 @@ def run(as_json: JsonOption = False) -> None:
     else:
         out.print("No drops were waiting in incoming/.")
     out.print(progress_table(rows, "Aanslagen met explosieven (incl. pogingen), landelijk — gepubliceerd (marts)"))
+    if lopend:
+        out.print(lopend, markup=False, highlight=False)
 
 
 @app.command()
@@ -252,6 +257,20 @@ def publish_command(
         out.print(f"[yellow]Warning:[/yellow] {line}", markup=True, highlight=False)
     if result.data_docs:
         out.print(f"Data Docs: {result.data_docs}")
+
+
+@app.command()
+def analysis() -> None:
+    """Run the analysis steps on the published count, check them and publish them (what the analysis DAG does)."""
+    from explosion_monitor.analysis.runner import AnalysisError, run_analysis
+
+    try:
+        with err.status("Analysis run: steps, checks (expectations/analysis/), publication"):
+            result = run_analysis()
+    except AnalysisError as exc:
+        err.print(f"[red]Error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(result.message, markup=False, highlight=False)
 
 
 @app.command()

@@ -57,7 +57,8 @@ class NothingPublished(RuntimeError):
 def national_progress(conn: psycopg.Connection, schema: str) -> list[dict]:
     """The country's rows of target_progress, oldest year first."""
     query = sql.SQL(
-        "select jaar, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, peildatum "
+        "select jaar, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, doel_aangenomen, "
+        "jaar_compleet, peildatum "
         "from {}.target_progress where niveau = 'land' order by jaar"
     ).format(sql.Identifier(schema))
     with conn.cursor(row_factory=dict_row) as cur:
@@ -74,10 +75,14 @@ def progress_table(rows: list[dict], title: str) -> Table:
         table.add_column(col, justify="right")
     for r in rows:
         reached = {True: "ja", False: "nee", None: ""}[r["doel_gehaald"]]
+        if r.get("jaar_compleet") is False and r["doel"] is not None:
+            reached = "loopt nog"  # the running year: see the forecast (doel_prognose)
         table.add_row(
             str(r["jaar"]), f"{r['aanslagen']:,}".replace(",", "."),
             "" if r["aanslagen_vorig_jaar"] is None else f"{r['aanslagen_vorig_jaar']:,}".replace(",", "."),
-            _pct(r["verandering_pct"]), "" if r["doel"] is None else f"{r['doel']:,}".replace(",", "."), reached,
+            _pct(r["verandering_pct"]),
+            "" if r["doel"] is None else f"{r['doel']:,}".replace(",", ".") + (" (aangenomen)" if r.get("doel_aangenomen") else ""),
+            reached,
         )
     return table
 
@@ -217,6 +222,7 @@ class Cijfers:
     reconciliatie: list[dict[str, Any]]
     historie: list[dict[str, Any]]
     koppelingen: list[dict[str, Any]]
+    lopend: Any = None  # report_lopend_jaar.LopendJaar: the running year's forecast (analysis run), when published
 
     @property
     def peildatum(self) -> dt.date | None:
@@ -248,7 +254,7 @@ def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
     gemeenten = _rows(
         conn,
         sql.SQL(
-            "select code, naam, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, "
+            "select code, naam, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, doel_aangenomen, "
             "aanslagen_per_100k from {} where niveau = 'gemeente' and jaar = %s and aanslagen > 0 "
             "order by aanslagen desc, code limit %s"
         ).format(tp),
@@ -265,7 +271,7 @@ def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
     eenheden = _rows(
         conn,
         sql.SQL(
-            "select code, naam, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, "
+            "select code, naam, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, doel_aangenomen, "
             "aanslagen_per_100k from {} where niveau = 'politie_eenheid' and jaar = %s order by code"
         ).format(tp),
         (doeljaar,),
@@ -290,8 +296,11 @@ def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
             _table(schema, "koppelingskwaliteit")))
         if _exists(conn, schema, "koppelingskwaliteit") else []
     )  # fmt: skip
+    from explosion_monitor import report_lopend_jaar
+
+    lopend = report_lopend_jaar.read(conn, schema, [r["code"] for r in gemeenten])
     return Cijfers(doeljaar, jaren, land, maanden, gemeenten, groepen, eenheden, impact, impact_top, nazorg,
-                   reconciliatie, historie, koppelingen)  # fmt: skip
+                   reconciliatie, historie, koppelingen, lopend)  # fmt: skip
 
 
 def _impact(
@@ -559,7 +568,13 @@ def _environment() -> Any:
 
 
 def render_html(c: Cijfers, charts: list[Grafiek], pub: Publicatie | None, data_docs: str | None) -> str:
+    from explosion_monitor import report_lopend_jaar as lj
+
     return _environment().get_template(TEMPLATE).render(
+        zin=lj.zin,
+        per_maand=lj.per_maand,
+        status_label=lj.STATUS_LABEL,
+        definitie_label=lj.DEFINITIE_LABEL,
         c=c,
         nu=c.land_jaar(c.doeljaar),
         vorig=c.land_jaar(c.doeljaar - 1),
@@ -567,6 +582,7 @@ def render_html(c: Cijfers, charts: list[Grafiek], pub: Publicatie | None, data_
         publicatie=pub,
         data_docs=data_docs,
         maanden=MAANDEN,
+        maandnamen=MAANDNAMEN,
         groepen=GROEPEN,
     )
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from random import Random
 
 from explosion_monitor.config import project_root
+from explosion_monitor.sample_2026 import INTENDED_2026_AS_OF, INTENDED_COUNT_2026, running_year_deliveries
 
 # ---------------------------------------------------------------------------------------------
 # Public API
@@ -46,6 +47,9 @@ INTENDED_AS_OF: dict[str, dict[int, int]] = {
     "2025-07-15": {2021: 212, 2022: 343, 2023: 902, 2024: 1543, 2025: 713},
     "2026-01-15": {2021: 212, 2022: 343, 2023: 902, 2024: 1543, 2025: 1525},
 }
+# The running year 2026 (explosion_monitor.sample_2026): three deliveries that leave 2021-2025 as they are.
+INTENDED_COUNTS[2026] = INTENDED_COUNT_2026
+INTENDED_AS_OF.update({p: {**INTENDED_AS_OF["2026-01-15"], 2026: n} for p, n in INTENDED_2026_AS_OF.items()})
 
 #: Other published figures the police deliveries are calibrated to (final state).
 INTENDED_H1_2025: dict[str, int] = {"totaal": 678, "afgegaan": 610, "poging": 68}
@@ -85,7 +89,8 @@ class SampleFile:
 
 def generate(seed: int = 2025) -> list[SampleFile]:
     """All sample deliveries for `seed`, in delivery order."""
-    return _Generator(seed, _load_reference()).run()
+    gen = _Generator(seed, _load_reference())
+    return gen.run() + running_year_deliveries(gen)
 
 
 def write_samples(put: Callable[[str, str, bytes], object], seed: int = 2025) -> list[SampleFile]:

@@ -11,7 +11,7 @@ Assets (what flows between DAGs):
 - `incoming.<feed>`: the feed's bucket incoming/ folder, watched by `IncomingFilesTrigger` (an AssetWatcher);
 - `raw.<feed>`: new rows in `raw.<feed>`; emitted through the alias `raw_deliveries` only when a file was
   actually loaded (a quarantined or duplicate drop emits nothing, so the warehouse does not rebuild for it);
-- `marts`: a successful publication.
+- `marts`: a successful publication (schedules the `analysis` DAG).
 
 Parsing stays cheap: task bodies import the stage modules when they run (the GX provider's operator is
 cheap to import; its checkpoints and data context, which import great_expectations, are built when the task
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 OWNER = "data-engineering"
 TAGS = frozenset(
-    {"explosion-monitor", "ingest", "warehouse", "dbt", "quality", "maintenance", "notifications", *FEEDS}
+    {"explosion-monitor", "ingest", "warehouse", "dbt", "quality", "maintenance", "notifications", "analysis", *FEEDS}
 )
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 TIMEZONE = "Europe/Amsterdam"
@@ -62,6 +62,7 @@ RETRIES = {
     "publish": 1,
     "compare": 1,
     "purge": 1,  # a re-run finishes an interrupted purge and removes nothing twice
+    "analysis": 1,  # all or nothing: a retry rebuilds the analysis schema from the published marts
 }
 RETRY_DELAY = dt.timedelta(seconds=15)
 
@@ -355,6 +356,37 @@ stay as they were and the engineers are notified.
         dbt_build() >> [blocking, warnings]
         [blocking, warnings] >> publish()
         [blocking, warnings] >> record_blocked()
+    return dag
+
+
+def analysis_dag() -> DAG:
+    """`analysis`: after every publication of the count, the statistics (explosion_monitor.analysis)."""
+    doc = """
+### Analysis: statistics on the published count
+
+Scheduled on the `marts` asset (a successful publication of the count), so statistics never delay the count.
+One task runs `explosion_monitor.analysis.runner.run_analysis`: every registered step
+(`explosion_monitor.analysis.steps.STEPS`, today the forecast `doel_prognose` and its backtest) writes into the
+schema `analysis_build`, reading the published `marts`; the blocking suites in `expectations/analysis/` check it;
+then only the analysis tables are replaced in `marts`, all in one transaction. A blocked or failed run leaves
+the previous analysis tables published; every run is a row in `ops.analysis_log`.
+"""
+    with _dag("analysis", schedule=MARTS, tags=["analysis", "quality"], doc_md=doc) as dag:
+
+        @task(task_id="analysis", retries=RETRIES["analysis"])
+        def analysis(run_id=None):  # noqa: ANN001
+            import os
+
+            from explosion_monitor.analysis.runner import run_analysis
+
+            # the next drop's count may be building on the same cores: statistics yield the CPU to it
+            os.nice(10)
+
+            result = run_analysis(run_id=run_id)
+            log.info("%s", result.message)
+            return {"outcome": result.outcome, "analysis_id": result.analysis_id, "steps": result.steps}
+
+        analysis()
     return dag
 
 

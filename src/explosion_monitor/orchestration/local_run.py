@@ -1,7 +1,7 @@
 """Run the production DAGs in this process with `dag.test()`: what `explosion-monitor run` does.
 
 `reconcile_incoming` processes every file waiting in incoming/ (with no grace period), then `warehouse`
-builds, checks and publishes. Airflow's metadata lives in the warehouse server's `airflow` database,
+builds, checks and publishes, then `analysis` publishes the statistics on what was published. Airflow's metadata lives in the warehouse server's `airflow` database,
 migrated on first use. Airflow reads its configuration when first imported, so the environment is set
 before any `import airflow`.
 """
@@ -87,5 +87,11 @@ def run_pipeline(settings: Settings | None = None) -> list[DagOutcome]:
         raise LocalRunError(
             f"The warehouse DAG failed in {', '.join(outcomes[-1].failed_tasks)}; "
             "`explosion-monitor status` and ops.publication_log say why."
+        )
+    outcomes.append(_test("analysis", settings))
+    if outcomes[-1].failed_tasks:
+        raise LocalRunError(
+            "The count is published, but the analysis DAG failed; ops.analysis_log says why "
+            "(the previous analysis tables stay published)."
         )
     return outcomes

@@ -44,7 +44,7 @@ REBUILD_SUFFIX = "_rebuild"
 #: published, by which run, and file ids (marts.publicatie's id, run, time and last file id).
 NON_BUSINESS = frozenset({
     "bijgewerkt_op", "_loaded_at", "_file_id", "_arrived_at", "run_id", "invocation_id",
-    "publicatie_id", "gepubliceerd_op", "tot_en_met_file_id",
+    "publicatie_id", "gepubliceerd_op", "tot_en_met_file_id", "analyse_id",
 })
 COMPARED_SCHEMAS = ("marts", "open_data")
 _DIFF_SAMPLE_MAX_ROWS = 50_000
@@ -167,9 +167,16 @@ def build(target: str, settings: Settings | None = None) -> dict[str, Any]:
 
 
 def publish(target: str, settings: Settings | None = None, *, run_id: str | None = None) -> dict[str, Any]:
+    from explosion_monitor.analysis.runner import run_analysis
     from explosion_monitor.orchestration import steps
 
-    return steps.gate_and_publish(run_id, settings=settings, url=target)
+    published = steps.gate_and_publish(run_id, settings=settings, url=target)
+    # where the live warehouse publishes the analysis tables, they are part of what a rebuild must reproduce
+    with psycopg.connect(current_url(settings), autocommit=True) as live:
+        analysed = live.execute("select to_regclass('marts.analyse_publicatie') is not null").fetchone()[0]
+    if analysed:
+        published = {**published, "analysis": run_analysis(settings, url=target, run_id=run_id).message}
+    return published
 
 
 # --- comparing marts ----------------------------------------------------------------------------------------
