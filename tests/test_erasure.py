@@ -119,3 +119,4 @@ def test_a_publication_after_a_purge_is_not_kept_for_rollback(scenario: Scenario
             publish.rollback(url=scenario.url)
         steps.gate_and_publish("daarna")  # a publication younger than the purge is kept as before
         publish.rollback(url=scenario.url)
+

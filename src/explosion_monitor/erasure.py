@@ -192,15 +192,22 @@ def erase_files(roots: Iterable[Path], ids: Sequence[str]) -> int:
 _AIRFLOW_TABLES = {"xcom": "value", "rendered_task_instance_fields": "rendered_fields"}
 
 
-def erase_airflow(url: str, ids: Sequence[str]) -> int:
-    """Delete XComs and rendered task fields that quote an id from the `airflow` database on the same server."""
+def airflow_db_url(settings: Settings, url: str) -> str:
+    """Airflow's metadata database: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, else `airflow` on the warehouse server."""
     from explosion_monitor.schema import database_url
 
+    if settings.airflow_db_url and settings.airflow_db_url.split("://", 1)[0].startswith("postgres"):
+        return "postgresql://" + settings.airflow_db_url.split("://", 1)[1]
+    return database_url(url, "airflow")
+
+
+def erase_airflow(airflow_url: str, ids: Sequence[str]) -> int:
+    """Delete XComs and rendered task fields that quote an id from Airflow's metadata database."""
     if not ids:
         return 0
     removed = 0
     try:
-        with psycopg.connect(database_url(url, "airflow"), autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(airflow_url, autocommit=True, connect_timeout=5) as conn:
             for table, column in _AIRFLOW_TABLES.items():
                 if conn.execute("select to_regclass(%s) is null", (f"public.{table}",)).fetchone()[0]:
                     continue
@@ -218,5 +225,5 @@ def erase_outside(settings: Settings, url: str, ids: Sequence[str], done: Erased
     """After the purge's transaction committed: files and Airflow's metadata."""
     with contextlib.suppress(OSError):
         done.files += erase_files(file_roots(settings), ids)
-    done.airflow_rows += erase_airflow(url, ids)
+    done.airflow_rows += erase_airflow(airflow_db_url(settings, url), ids)
     return done
