@@ -196,13 +196,15 @@ def revoke_usage(conn: psycopg.Connection, schema: str, published: str) -> None:
 
 #: A reader's query running longer than this has lifted its own statement_timeout (the longest a role gets).
 OVERRUN = "60s"
+#: A reader idle in a transaction this long is not between two statements of a short transaction.
+IDLE_GRACE = "3s"
 
 
 def end_idle_readers(conn: psycopg.Connection) -> list[int]:
     """Disconnect reader sessions of this database that hold up a publication; returns their pids.
 
-    Those are sessions idle inside a transaction (holding locks and a snapshot while doing nothing; their idle
-    timeout would end them anyway), and queries running longer than any reader's statement_timeout (the reader
+    Those are sessions idle inside a transaction for over IDLE_GRACE (holding locks and a snapshot while doing
+    nothing; their idle timeout would end them anyway), and queries running longer than any reader's statement_timeout (the reader
     lifted it: the timeouts are defaults a session may change, so the publisher does not rely on them). Runs as
     the pipeline's login (a member of the reader roles, or a superuser), outside SET ROLE.
     """
@@ -212,10 +214,12 @@ def end_idle_readers(conn: psycopg.Connection) -> list[int]:
         select pid, pg_terminate_backend(pid) from pg_stat_activity
         where datname = current_database() and pid <> pg_backend_pid()
           and (usename = any(%s) or usename like %s)
-          and (state in ('idle in transaction', 'idle in transaction (aborted)')
+          and ((state in ('idle in transaction', 'idle in transaction (aborted)')
+                and state_change < clock_timestamp() - %s::interval)
                or (state = 'active' and query_start < clock_timestamp() - %s::interval))
         """,
-            ([prefix(conn) + r for r in READER_ROLES], prefix(conn).replace("_", r"\_") + r"gemeente\_%", OVERRUN),
+            ([prefix(conn) + r for r in READER_ROLES], prefix(conn).replace("_", r"\_") + r"gemeente\_%", IDLE_GRACE,
+             OVERRUN),
         ).fetchall()
     except psycopg.errors.InsufficientPrivilege:
         log.warning("This login may not disconnect reader sessions; the publication waits for them instead.")

@@ -424,7 +424,8 @@ def _locked_swap(conn: psycopg.Connection, role: str | None, deadline: float, sw
 def _purged_since(conn: psycopg.Connection, schema: str) -> bool:
     """Whether a retention purge ran after the publication in `schema` was made (it may hold purged records)."""
     if conn.execute("select to_regclass(%s) is null", (f"{schema}.{PUBLICATION_TABLE}",)).fetchone()[0]:
-        return True  # a publication we cannot date is treated as older than any purge
+        # a publication we cannot date is older than any purge there was
+        return bool(conn.execute("select exists (select 1 from ops.purge_log)").fetchone()[0])
     return bool(conn.execute(
         sql.SQL("select exists (select 1 from ops.purge_log as l where l.purged_at >= "
                 "(select coalesce(min(p.gepubliceerd_op), '-infinity') from {} as p))").format(
