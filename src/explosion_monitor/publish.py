@@ -31,7 +31,7 @@ import random
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -41,21 +41,25 @@ from psycopg.types.json import Jsonb
 from explosion_monitor import access, quality
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.published import (
+    OPEN_DATA_PREFIX,
+    PUBLICATION_TABLE,
+    PublishError,
+    Relation,
     checksums,
     current_publication,
     format_warnings,
     publication_log,
+    publishable_relations,
 )
 
 log = logging.getLogger(__name__)
-__all__ = ["checksums", "current_publication", "format_warnings", "publication_log", "publish", "rollback"]
+__all__ = ["OPEN_DATA_PREFIX", "Relation", "checksums", "current_publication", "format_warnings", "publication_log", "publish",
+           "publishable_relations", "rollback"]
 
 BUILD_SCHEMA = "build"
 MARTS = "marts"
 OPEN_DATA = "open_data"
 PUBLISHED = (MARTS, OPEN_DATA)
-OPEN_DATA_PREFIX = "open_data__"
-PUBLICATION_TABLE = "publicatie"
 # Who may read which published schema (access.py has the tiers). Nobody reads *_next or *_prev.
 READERS = access.SCHEMA_READERS
 PUBLISHER_ROLE = "em_publisher"
@@ -64,10 +68,6 @@ _PUBLISH_LOCK = 7_301_202_502  # one publisher at a time per database
 _SWAP_LOCK_TIMEOUT = "200ms"
 # How long a publication keeps trying (readers holding the published tables, a dbt run holding the build).
 DEADLINE_S = 120.0
-
-
-class PublishError(RuntimeError):
-    """Publishing could not be done; the message is one sentence. The published schemas are unchanged."""
 
 
 class PublicationBlocked(PublishError):
@@ -91,21 +91,6 @@ class PublicationResult:
     data_docs: str | None = None
 
 
-@dataclass(frozen=True)
-class Relation:
-    """One relation of the build and where it is published."""
-
-    source_schema: str
-    source_name: str
-    target_schema: str  # marts | open_data
-    name: str
-    kind: str = field(default="r", compare=False)
-
-    @property
-    def source(self) -> sql.Identifier:
-        return sql.Identifier(self.source_schema, self.source_name)
-
-
 def new_run_id() -> str:
     return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
@@ -124,42 +109,6 @@ def _ident(*names: str) -> sql.Identifier:
 
 
 # --- what is published --------------------------------------------------------------------------
-
-
-def publishable_relations(conn: psycopg.Connection, build: str = BUILD_SCHEMA) -> list[Relation]:
-    """The marts in `build` (to `marts`) and the open-data models (to `open_data`, prefix stripped)."""
-    rows = conn.execute(
-        """
-        select n.nspname, c.relname, c.relkind
-        from pg_class as c
-        join pg_namespace as n on n.oid = c.relnamespace
-        where n.nspname in (%(build)s, %(open_data)s)
-          and c.relkind in ('r', 'p', 'v', 'm')
-          and not c.relispartition
-          and c.relname not like '%%\\_\\_dbt\\_tmp%%'
-          and c.relname not like '%%\\_\\_dbt\\_backup'
-        order by 1, 2
-        """,
-        {"build": build, "open_data": f"{build}_{OPEN_DATA}"},
-    ).fetchall()
-    out: list[Relation] = []
-    for schema, name, kind in rows:
-        if schema != build:
-            out.append(Relation(schema, name, OPEN_DATA, name, kind))
-        elif name.startswith(OPEN_DATA_PREFIX):
-            out.append(Relation(schema, name, OPEN_DATA, name[len(OPEN_DATA_PREFIX) :], kind))
-        else:
-            out.append(Relation(schema, name, MARTS, name, kind))
-    seen: dict[tuple[str, str], Relation] = {}
-    for rel in out:
-        key = (rel.target_schema, rel.name)
-        if rel.name == PUBLICATION_TABLE or key in seen:
-            raise PublishError(
-                f"{rel.source_schema}.{rel.source_name} would be published as {rel.target_schema}.{rel.name}, "
-                "a name that is already taken; rename the model."
-            )
-        seen[key] = rel
-    return out
 
 
 def _tables_in(conn: psycopg.Connection, schemas: Iterable[str]) -> list[tuple[str, str]]:

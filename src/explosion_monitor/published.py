@@ -1,9 +1,11 @@
-"""Reading what is published: the current publication, table checksums, the publication log (publish.py re-exports)."""
+"""What is published and reading it: the build's publishable relations, the current publication, table checksums,
+the publication log (publish.py re-exports these)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -14,6 +16,14 @@ from explosion_monitor import quality
 from explosion_monitor.config import Settings, get_settings
 
 PUBLISHED = ("marts", "open_data")
+MARTS, OPEN_DATA = PUBLISHED
+BUILD_SCHEMA = "build"
+OPEN_DATA_PREFIX = "open_data__"
+PUBLICATION_TABLE = "publicatie"
+
+
+class PublishError(RuntimeError):
+    """Publishing could not be done; the message is one sentence. The published schemas are unchanged."""
 
 
 def _connect(url: str) -> psycopg.Connection:
@@ -32,6 +42,57 @@ def _tables_in(conn: psycopg.Connection, schemas: Sequence[str]) -> list[tuple[s
         """,
         (list(schemas),),
     ).fetchall()
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One relation of the build and where it is published."""
+
+    source_schema: str
+    source_name: str
+    target_schema: str  # marts | open_data
+    name: str
+    kind: str = field(default="r", compare=False)
+
+    @property
+    def source(self) -> sql.Identifier:
+        return sql.Identifier(self.source_schema, self.source_name)
+
+
+def publishable_relations(conn: psycopg.Connection, build: str = BUILD_SCHEMA) -> list[Relation]:
+    """The marts in `build` (to `marts`) and the open-data models (to `open_data`, prefix stripped)."""
+    rows = conn.execute(
+        """
+        select n.nspname, c.relname, c.relkind
+        from pg_class as c
+        join pg_namespace as n on n.oid = c.relnamespace
+        where n.nspname in (%(build)s, %(open_data)s)
+          and c.relkind in ('r', 'p', 'v', 'm')
+          and not c.relispartition
+          and c.relname not like '%%\\_\\_dbt\\_tmp%%'
+          and c.relname not like '%%\\_\\_dbt\\_backup'
+        order by 1, 2
+        """,
+        {"build": build, "open_data": f"{build}_{OPEN_DATA}"},
+    ).fetchall()
+    out: list[Relation] = []
+    for schema, name, kind in rows:
+        if schema != build:
+            out.append(Relation(schema, name, OPEN_DATA, name, kind))
+        elif name.startswith(OPEN_DATA_PREFIX):
+            out.append(Relation(schema, name, OPEN_DATA, name[len(OPEN_DATA_PREFIX) :], kind))
+        else:
+            out.append(Relation(schema, name, MARTS, name, kind))
+    seen: dict[tuple[str, str], Relation] = {}
+    for rel in out:
+        key = (rel.target_schema, rel.name)
+        if rel.name == PUBLICATION_TABLE or key in seen:
+            raise PublishError(
+                f"{rel.source_schema}.{rel.source_name} would be published as {rel.target_schema}.{rel.name}, "
+                "a name that is already taken; rename the model."
+            )
+        seen[key] = rel
+    return out
 
 
 def current_publication(settings: Settings | None = None, url: str | None = None) -> dict[str, Any] | None:
