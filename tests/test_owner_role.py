@@ -65,7 +65,7 @@ def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
             made = {r[0] for r in conn.execute("select rolname from pg_roles where rolname like %s",
                                                (prefix.replace("_", r"\_") + "%",))}
             assert made == {prefix + r for r in ("em_loader", "em_transformer", "em_publisher", "bi_reader",
-                                                 "open_data_reader", "analist")}
+                                                 "open_data_reader", "analist", "gemeente_lezer")}
         # load (COPY as <prefix>em_loader), dbt (as <prefix>em_transformer), gate, publish twice, roll back
         outcomes = _deliver(wap.sample_files()[:wap.FIRST_DROPS])
         assert [o.status for o in outcomes].count("loaded") == 3, outcomes
