@@ -276,24 +276,25 @@ def test_xlsx_across_batches_with_blank_rows_and_an_error(db, small_batches):
     assert (out.status, out.rows) == ("loaded", 40), out
 
 
-# --- the loader's shortcut around the foreign-key triggers -------------------------------------------
+# --- raw's lineage without a foreign key (no per-row trigger, no superuser needed) -------------------------
 
 
-def test_load_without_permission_to_skip_triggers(db, monkeypatch, small_batches):
-    monkeypatch.setattr(load, "_may_skip_triggers", lambda cur: False)
-    out = ingest_one("politie", "fk.csv", csv_bytes(rows(50)))
-    assert (out.status, out.rows) == ("loaded", 50)
-
-
-def test_triggers_are_back_on_after_a_load(db, warehouse_url):
+def test_raw_has_no_per_row_trigger_and_a_used_ledger_row_cannot_go(db, warehouse_url):
     out = ingest_one("politie", "a.csv", csv_bytes(rows(3)))
     assert out.status == "loaded"
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        # The foreign key still holds for anyone else: a raw row needs its ledger entry.
+        # nothing fires per row during the COPY: no foreign key, no trigger on raw (issue 12: no superuser needed)
+        assert conn.execute(
+            "select count(*) from pg_trigger where tgrelid = any(array['raw.politie'::regclass, "
+            "'raw.verzekeraars'::regclass, 'raw.corporaties'::regclass])").fetchone()[0] == 0
+        # the ledger row of loaded rows stays: deleting or renumbering it is refused
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
-            conn.execute(
-                "insert into raw.politie (incident_id, _file_id, _line_number, _arrived_at) values ('x', 999, 2, now())"
-            )
+            conn.execute("delete from ops.ledger where file_id = %s", (out.file_id,))
+        # a ledger row without raw rows may still go (a quarantined file's, say)
+        quarantined = ingest_one("politie", "b.csv", b"incident_id\nx\n")
+        assert quarantined.status == "quarantined"
+        conn.execute("delete from ops.file_findings where file_id = %s", (quarantined.file_id,))
+        assert conn.execute("delete from ops.ledger where file_id = %s", (quarantined.file_id,)).rowcount == 1
 
 
 # --- the binary COPY encoder -----------------------------------------------------------------------

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from explosion_monitor import publish
+from explosion_monitor import access, publish
 from explosion_monitor.config import FEEDS
 from explosion_monitor.schema import GRANTS_SQL, LOGIN_ROLES, ROLES, ensure_schema
 
@@ -50,6 +50,7 @@ def roles_db(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             # A database created from a template loses its database-level grants (CREATE for the transformer and
             # the publisher); ensure_schema's grants put them back, as on a fresh production database.
             conn.execute(GRANTS_SQL)
+            conn.execute(access.DATABASE_SQL)  # no TEMP for PUBLIC: the loader's own grant must do
         folder = tmp_path_factory.mktemp("roles_buckets")
         settings = dataclasses.replace(get_settings(), warehouse_url=url, buckets=folder.as_uri())
         bucket = get_bucket("politie", settings)
@@ -266,6 +267,7 @@ EXPECTED_TABLE_GRANTS: dict[tuple[str, str, str], set[str]] = {
     ("em_transformer", "ops", "dbt_run_results"): {"INSERT"},
     ("em_transformer", "ref", "gemeente_codes"): {"SELECT"},
     ("em_publisher", "ops", "publication_log"): {"INSERT", "SELECT", "UPDATE"},
+    ("em_publisher", "ops", "purge_log"): {"SELECT"},  # the column purged_at only (no publication older than a purge)
 }
 
 
@@ -295,6 +297,7 @@ def test_schema_privileges(conn: psycopg.Connection) -> None:
         "em_publisher": {"ops", "marts", "open_data"},  # marts and open_data: as their owner
         "bi_reader": {"marts", "open_data"},
         "open_data_reader": {"open_data"},
+        "analist": {"marts", "open_data"},
     }
     for role in ROLES:
         usage = {s for s in PROTECTED_SCHEMAS

@@ -6,6 +6,7 @@ Every setting has a working default so that `make demo` runs on a fresh machine.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -43,6 +44,9 @@ class Settings:
     pgdata: Path | None = None
     # Airflow's own AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, when the user set it; None means the warehouse server.
     airflow_db_url: str | None = None
+    # Prefix of the warehouse's cluster-wide role names (EXPLOSION_MONITOR_ROLE_PREFIX); None: chosen at bootstrap
+    # (plain names when free, else `<database>_`; see access.choose_prefix).
+    role_prefix: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -116,6 +120,16 @@ def _pgdata_env() -> Path | None:
     return path
 
 
+def _role_prefix_env() -> str | None:
+    raw = os.environ.get("EXPLOSION_MONITOR_ROLE_PREFIX")
+    if raw is None:
+        return None
+    if not re.fullmatch(r"([a-z][a-z0-9_]{0,29})?", raw):
+        raise ConfigError("EXPLOSION_MONITOR_ROLE_PREFIX must be empty or up to 30 lower-case letters, digits and "
+                          f"underscores starting with a letter, such as acc_, not {raw!r}.")
+    return raw
+
+
 def get_settings() -> Settings:
     root = project_root()
     url = os.environ.get("WAREHOUSE_URL") or None
@@ -130,4 +144,5 @@ def get_settings() -> Settings:
         retention_days=_int_env("EXPLOSION_MONITOR_RETENTION_DAYS", 5 * 365, 30, 100 * 365),
         pgdata=_pgdata_env(),
         airflow_db_url=os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or None,
+        role_prefix=_role_prefix_env(),
     )

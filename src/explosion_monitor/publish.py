@@ -26,43 +26,48 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import random
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from explosion_monitor import quality
+from explosion_monitor import access, quality
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.published import (
+    OPEN_DATA_PREFIX,
+    PUBLICATION_TABLE,
+    PublishError,
+    Relation,
+    checksums,
+    current_publication,
+    format_warnings,
+    publication_log,
+    publishable_relations,
+)
 
 log = logging.getLogger(__name__)
+__all__ = ["OPEN_DATA_PREFIX", "Relation", "checksums", "current_publication", "format_warnings", "publication_log", "publish",
+           "publishable_relations", "rollback"]
 
 BUILD_SCHEMA = "build"
 MARTS = "marts"
 OPEN_DATA = "open_data"
 PUBLISHED = (MARTS, OPEN_DATA)
-OPEN_DATA_PREFIX = "open_data__"
-PUBLICATION_TABLE = "publicatie"
-# Who may read which published schema. Nobody reads *_next or *_prev.
-READERS: dict[str, tuple[str, ...]] = {MARTS: ("bi_reader",), OPEN_DATA: ("bi_reader", "open_data_reader")}
+# Who may read which published schema (access.py has the tiers). Nobody reads *_next or *_prev.
+READERS = access.SCHEMA_READERS
 PUBLISHER_ROLE = "em_publisher"
 _PUBLISH_LOCK = 7_301_202_502  # one publisher at a time per database
 # The swap gives up a lock wait after this and tries again, so readers never queue behind it for long.
 _SWAP_LOCK_TIMEOUT = "200ms"
 # How long a publication keeps trying (readers holding the published tables, a dbt run holding the build).
 DEADLINE_S = 120.0
-
-
-class PublishError(RuntimeError):
-    """Publishing could not be done; the message is one sentence. The published schemas are unchanged."""
 
 
 class PublicationBlocked(PublishError):
@@ -86,21 +91,6 @@ class PublicationResult:
     data_docs: str | None = None
 
 
-@dataclass(frozen=True)
-class Relation:
-    """One relation of the build and where it is published."""
-
-    source_schema: str
-    source_name: str
-    target_schema: str  # marts | open_data
-    name: str
-    kind: str = field(default="r", compare=False)
-
-    @property
-    def source(self) -> sql.Identifier:
-        return sql.Identifier(self.source_schema, self.source_name)
-
-
 def new_run_id() -> str:
     return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
@@ -119,42 +109,6 @@ def _ident(*names: str) -> sql.Identifier:
 
 
 # --- what is published --------------------------------------------------------------------------
-
-
-def publishable_relations(conn: psycopg.Connection, build: str = BUILD_SCHEMA) -> list[Relation]:
-    """The marts in `build` (to `marts`) and the open-data models (to `open_data`, prefix stripped)."""
-    rows = conn.execute(
-        """
-        select n.nspname, c.relname, c.relkind
-        from pg_class as c
-        join pg_namespace as n on n.oid = c.relnamespace
-        where n.nspname in (%(build)s, %(open_data)s)
-          and c.relkind in ('r', 'p', 'v', 'm')
-          and not c.relispartition
-          and c.relname not like '%%\\_\\_dbt\\_tmp%%'
-          and c.relname not like '%%\\_\\_dbt\\_backup'
-        order by 1, 2
-        """,
-        {"build": build, "open_data": f"{build}_{OPEN_DATA}"},
-    ).fetchall()
-    out: list[Relation] = []
-    for schema, name, kind in rows:
-        if schema != build:
-            out.append(Relation(schema, name, OPEN_DATA, name, kind))
-        elif name.startswith(OPEN_DATA_PREFIX):
-            out.append(Relation(schema, name, OPEN_DATA, name[len(OPEN_DATA_PREFIX) :], kind))
-        else:
-            out.append(Relation(schema, name, MARTS, name, kind))
-    seen: dict[tuple[str, str], Relation] = {}
-    for rel in out:
-        key = (rel.target_schema, rel.name)
-        if rel.name == PUBLICATION_TABLE or key in seen:
-            raise PublishError(
-                f"{rel.source_schema}.{rel.source_name} would be published as {rel.target_schema}.{rel.name}, "
-                "a name that is already taken; rename the model."
-            )
-        seen[key] = rel
-    return out
 
 
 def _tables_in(conn: psycopg.Connection, schemas: Iterable[str]) -> list[tuple[str, str]]:
@@ -178,6 +132,7 @@ def _publisher_role(conn: psycopg.Connection, relations: Sequence[Relation]) -> 
     schemas; once a publication ran as the login, later ones stay with the login (it owns those tables).
     """
     schemas = [f"{s}{suffix}" for s in PUBLISHED for suffix in ("", "_next", "_prev")]
+    publisher = access.role(conn, PUBLISHER_ROLE)
     row = conn.execute(
         """
         select pg_has_role(current_user, r.oid, 'member')
@@ -191,18 +146,18 @@ def _publisher_role(conn: psycopg.Connection, relations: Sequence[Relation]) -> 
         from pg_roles as r
         where r.rolname = %(role)s
         """,
-        {"schemas": schemas, "role": PUBLISHER_ROLE},
+        {"schemas": schemas, "role": publisher},
     ).fetchone()
     if not row or not row[0]:
         return None
     for rel in relations:
         readable = conn.execute(
             "select has_table_privilege(%s, format('%%I.%%I', %s::text, %s::text), 'SELECT')",
-            (PUBLISHER_ROLE, rel.source_schema, rel.source_name),
+            (publisher, rel.source_schema, rel.source_name),
         ).fetchone()[0]
         if not readable:
             return None
-    return PUBLISHER_ROLE
+    return publisher
 
 
 # --- the publication log ------------------------------------------------------------------------
@@ -345,8 +300,11 @@ def _stage(
                 ),
             )
         )
-        readers = sql.SQL(", ").join(map(_ident, READERS[schema]))
-        conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(_ident(f"{schema}_next"), readers))
+        access.grant_published(conn, f"{schema}_next", schema)
+    missing = access.unprotected(conn, f"{MARTS}_next")
+    if missing:  # blocking: a table with gemeente_code must never reach a municipality login without its policy
+        raise PublishError(f"{', '.join(missing)} would be published without its row-level security policy; "
+                           "nothing was published.")
     for rel in relations:
         conn.execute(sql.SQL("analyze {}").format(_ident(f"{rel.target_schema}_next", rel.name)))
 
@@ -372,6 +330,8 @@ def _wait_for_old_snapshots(conn: psycopg.Connection, since: dt.datetime, deadli
         ).fetchone()
         if row is None:
             return
+        if access.end_idle_readers(conn):  # an idle reader transaction is not worth waiting for
+            continue
         if time.monotonic() > deadline:
             pid, user, app, started = row
             raise PublishError(
@@ -381,14 +341,7 @@ def _wait_for_old_snapshots(conn: psycopg.Connection, since: dt.datetime, deadli
         time.sleep(0.1)
 
 
-def _grant_readers(conn: psycopg.Connection, schema: str, published: str) -> None:
-    readers = sql.SQL(", ").join(map(_ident, READERS[published]))
-    conn.execute(sql.SQL("grant usage on schema {} to {}").format(_ident(schema), readers))
-
-
-def _revoke_readers(conn: psycopg.Connection, schema: str, published: str) -> None:
-    readers = sql.SQL(", ").join(map(_ident, READERS[published]))
-    conn.execute(sql.SQL("revoke usage on schema {} from {}").format(_ident(schema), readers))
+_grant_readers, _revoke_readers = access.grant_usage, access.revoke_usage
 
 
 def _locked_swap(conn: psycopg.Connection, role: str | None, deadline: float, swap: Any) -> Any:
@@ -411,6 +364,8 @@ def _locked_swap(conn: psycopg.Connection, role: str | None, deadline: float, sw
                     conn.execute(sql.SQL("lock table {} in access exclusive mode").format(sql.SQL(", ").join(tables)))
                 return swap(conn)
         except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+            if access.end_idle_readers(conn):  # as the login, after the transaction (and SET LOCAL ROLE) ended
+                continue
             if time.monotonic() > deadline:
                 raise PublishError(
                     f"Readers kept the published tables busy for {DEADLINE_S:.0f} s ({attempt} attempts); "
@@ -419,11 +374,25 @@ def _locked_swap(conn: psycopg.Connection, role: str | None, deadline: float, sw
             time.sleep(random.uniform(0.01, 0.1))
 
 
+def _purged_since(conn: psycopg.Connection, schema: str) -> bool:
+    """Whether a retention purge ran after the publication in `schema` was made (it may hold purged records)."""
+    if conn.execute("select to_regclass(%s) is null", (f"{schema}.{PUBLICATION_TABLE}",)).fetchone()[0]:
+        # a publication we cannot date is older than any purge there was
+        return bool(conn.execute("select exists (select 1 from ops.purge_log)").fetchone()[0])
+    return bool(conn.execute(
+        sql.SQL("select exists (select 1 from ops.purge_log as l where l.purged_at >= "
+                "(select coalesce(min(p.gepubliceerd_op), '-infinity') from {} as p))").format(
+            _ident(schema, PUBLICATION_TABLE))).fetchone()[0])
+
+
 def _swap_in(conn: psycopg.Connection, publication_id: int, warnings: Sequence[Any]) -> None:
     for schema in PUBLISHED:
         prev, nxt = f"{schema}_prev", f"{schema}_next"
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(_ident(prev)))
-        if _schema_exists(conn, schema):
+        if _schema_exists(conn, schema) and _purged_since(conn, schema):
+            # Older than a purge: it goes, so no rollback can bring a purged record back.
+            conn.execute(sql.SQL("drop schema {} cascade").format(_ident(schema)))
+        elif _schema_exists(conn, schema):
             conn.execute(sql.SQL("alter schema {} rename to {}").format(_ident(schema), _ident(prev)))
             _revoke_readers(conn, prev, schema)
         conn.execute(sql.SQL("alter schema {} rename to {}").format(_ident(nxt), _ident(schema)))
@@ -592,6 +561,9 @@ def rollback(settings: Settings | None = None, url: str | None = None, run_id: s
     def swap_back(conn: psycopg.Connection) -> tuple[int | None, int | None]:
         if not all(_schema_exists(conn, f"{s}_prev") for s in PUBLISHED):
             raise PublishError("There is no previous publication to roll back to.")
+        if any(_purged_since(conn, f"{s}_prev") for s in PUBLISHED):
+            raise PublishError("The previous publication is older than a retention purge and may hold purged "
+                               "records; it cannot be put back.")
         current = _publication_id(conn, MARTS)
         for schema in PUBLISHED:
             prev, parked = f"{schema}_prev", f"{schema}_rollback"
@@ -623,7 +595,7 @@ def rollback(settings: Settings | None = None, url: str | None = None, run_id: s
     return PublicationResult(run_id, "rolled_back", [], [], log_id, message)
 
 
-# --- reading what is published ------------------------------------------------------------------
+# --- reading what is published (the rest is in published.py) -----------------------------------
 
 
 def _publication_id(conn: psycopg.Connection, schema: str) -> int | None:
@@ -632,48 +604,3 @@ def _publication_id(conn: psycopg.Connection, schema: str) -> int | None:
     query = sql.SQL("select max(publicatie_id) from {}").format(_ident(schema, PUBLICATION_TABLE))
     row = conn.execute(query).fetchone()
     return row[0] if row else None
-
-
-def current_publication(settings: Settings | None = None, url: str | None = None) -> dict[str, Any] | None:
-    """What BI tools see now (marts.publicatie) with its log row: run, time, warnings; None before the first."""
-    settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
-    with _connect(url) as conn:
-        if conn.execute("select to_regclass('marts.publicatie') is null").fetchone()[0]:
-            return None
-        with conn.cursor(row_factory=dict_row) as cur:
-            row = cur.execute(
-                """
-                select p.*, l.started_at, l.finished_at, l.warnings
-                from marts.publicatie as p
-                left join ops.publication_log as l on l.publication_id = p.publicatie_id
-                """
-            ).fetchone()
-    return dict(row) if row else None
-
-
-def checksums(conn: psycopg.Connection, schemas: Sequence[str] = PUBLISHED) -> dict[str, str]:
-    """md5 of every table's rows (sorted text form) per schema.table: equal checksums, equal contents."""
-    out: dict[str, str] = {}
-    query = sql.SQL("select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {} as t")
-    for schema, table in _tables_in(conn, schemas):
-        out[f"{schema}.{table}"] = conn.execute(query.format(_ident(schema, table))).fetchone()[0]
-    return out
-
-
-def publication_log(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest rows of ops.publication_log, newest first."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "select * from ops.publication_log order by publication_id desc limit %s", (limit,)
-        ).fetchall()
-
-
-def format_warnings(warnings: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per warning, with its first sample row."""
-    lines = []
-    for w in warnings:
-        sample = w.get("sample_rows") or []
-        first = f" e.g. {json.dumps(sample[0], ensure_ascii=False)}" if sample else ""
-        lines.append(f"{w.get('suite')}: {w.get('expectation')} ({w.get('details')}){first}")
-    return lines

@@ -40,6 +40,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.erasure import redact_sample
 from explosion_monitor.locks import file_lock
 
 log = logging.getLogger(__name__)
@@ -674,7 +675,7 @@ class SuiteCheckpoint:
             n = result.get("observed_value")
             details = f"{config.type}: {n} unexpected row{'s' if n != 1 else ''}"
             samples = self._sample_rows(kwargs["unexpected_rows_query"])
-            return CheckFailure(self.spec.name, label, column, details, samples)
+            return CheckFailure(self.spec.name, label, column, details, [redact_sample(r) for r in samples])
         if "unexpected_count" in result:
             share = result.get("unexpected_percent")
             pct = f" ({share:.2f}%)" if isinstance(share, (int, float)) else ""
@@ -682,7 +683,8 @@ class SuiteCheckpoint:
             samples = result.get("partial_unexpected_index_list") or [
                 {"value": v} for v in result.get("partial_unexpected_list") or []
             ]
-            return CheckFailure(self.spec.name, label, column, details, _jsonable(list(samples)[:SAMPLE_ROWS]))
+            rows = [redact_sample(r, column) for r in _jsonable(list(samples)[:SAMPLE_ROWS])]
+            return CheckFailure(self.spec.name, label, column, details, rows)
         details = f"{config.type}: observed {result.get('observed_value')!r}"
         return CheckFailure(self.spec.name, label, column, details, [])
 

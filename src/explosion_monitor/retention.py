@@ -146,6 +146,8 @@ class PurgeResult:
     errors: list[str] = field(default_factory=list)
     #: Notifications sent before the cutoff (their text can quote partner values), removed with the files.
     notifications_removed: int = 0
+    #: Copies erased besides raw (erasure.py): files rewritten and Airflow rows deleted.
+    erased: Any = None
 
     @property
     def rows_removed(self) -> int:
@@ -376,21 +378,31 @@ def _unlock(conn: psycopg.Connection, held: set[tuple[str, str]]) -> None:
 
 
 def _remove_rows(conn: psycopg.Connection, feed: str, decisions: Sequence[FileDecision], per: Period,
-                 run_id: str) -> None:
-    """Inside the feed's transaction: raw rows and findings out, purge_log in, ledger marked."""
+                 run_id: str) -> tuple[list[str], Any]:
+    """Inside the feed's transaction: raw rows and findings out, every copy erased (erasure.py), purge_log in,
+    ledger marked; returns the record ids that are gone for good and what else was erased."""
+    from explosion_monitor import erasure
+
     ids = [d.file_id for d in decisions]
-    removed = dict(conn.execute(
-        sql.SQL(
-            "with gone as (delete from raw.{} where _file_id = any(%s) returning _file_id) "
-            "select _file_id, count(*) from gone group by _file_id"
-        ).format(sql.Identifier(feed)),
+    id_column = sql.Identifier(erasure.FEED_ID_COLUMN[feed])
+    gone_rows = conn.execute(
+        sql.SQL("delete from raw.{} where _file_id = any(%s) returning _file_id, {}::text").format(
+            sql.Identifier(feed), id_column),
         (ids,),
-    ).fetchall())
-    findings = dict(conn.execute(
-        "with gone as (delete from ops.file_findings where file_id = any(%s) returning file_id) "
-        "select file_id, count(*) from gone group by file_id",
-        (ids,),
-    ).fetchall())
+    ).fetchall()
+    removed: dict[int, int] = {}
+    for file_id, _record in gone_rows:
+        removed[file_id] = removed.get(file_id, 0) + 1
+    # A refused file's findings quote the ids of its rows: those records were never loaded, so they go too.
+    finding_rows = conn.execute(
+        "delete from ops.file_findings where file_id = any(%s) returning file_id, column_name, value", (ids,)
+    ).fetchall()
+    findings: dict[int, int] = {}
+    for file_id, _column, _value in finding_rows:
+        findings[file_id] = findings.get(file_id, 0) + 1
+    record_ids = erasure.gone_ids(conn, feed, [r for _f, r in gone_rows if r]) + [
+        v for _f, c, v in finding_rows if c in erasure.PERSONAL_ID_COLUMNS and v]
+    erased = erasure.erase_in_database(conn, record_ids, ids)
     with conn.cursor() as cur:
         cur.executemany(
             """
@@ -409,11 +421,14 @@ def _remove_rows(conn: psycopg.Connection, feed: str, decisions: Sequence[FileDe
     conn.execute("update ops.ledger set purged_at = now() where file_id = any(%s)", (ids,))
     for d in decisions:
         d.rows_removed = int(removed.get(d.file_id, 0))
+    return record_ids, erased
 
 
 def _purge_feed(conn: psycopg.Connection, feed: str, per: Period, run_id: str,
-                held: set[tuple[str, str]]) -> tuple[list[FileDecision], list[FileDecision]]:
-    """Decide and remove the rows of one feed in one transaction; returns (removed, kept)."""
+                held: set[tuple[str, str]], gone: list[str] | None = None
+                ) -> tuple[list[FileDecision], list[FileDecision]]:
+    """Decide and remove the rows of one feed in one transaction; returns (removed, kept); the record ids gone for
+    good are added to `gone`."""
     busy: set[int] = set()
     with conn.transaction():
         conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(_LOCK_TIMEOUT)))
@@ -430,7 +445,9 @@ def _purge_feed(conn: psycopg.Connection, feed: str, per: Period, run_id: str,
                 break
             busy |= newly_busy  # decide again without them: rule b must not count on them going
         if purge:
-            _remove_rows(conn, feed, purge, per, run_id)
+            record_ids, _erased = _remove_rows(conn, feed, purge, per, run_id)
+            if gone is not None:
+                gone.extend(record_ids)
     return purge, keep
 
 
@@ -503,9 +520,10 @@ def purge(
         failed: set[int] = set()
         result.finished += _remove_objects(conn, settings, result.errors, failed)
         held: set[tuple[str, str]] = set()
+        gone: list[str] = []
         try:
             for feed in chosen:
-                removed, kept = _purge_feed(conn, feed, per, run_id, held)
+                removed, kept = _purge_feed(conn, feed, per, run_id, held, gone)
                 result.plan.purge += removed
                 result.plan.keep += kept
                 done = {r["file_id"]: r for r in _remove_objects(conn, settings, result.errors, failed)}
@@ -517,6 +535,9 @@ def purge(
         if conn.execute("select to_regclass('ops.notifications') is not null").fetchone()[0]:
             result.notifications_removed = conn.execute(
                 "delete from ops.notifications where sent_at < %s", (per.cutoff,)).rowcount
+        from explosion_monitor import erasure, quality
+
+        result.erased = erasure.erase_outside(settings, quality.warehouse_url(settings), gone, erasure.Erased(len(gone)))
         log.info("Purge %s: %d files, %d raw rows, %d objects", run_id, len(result.removed), result.rows_removed,
                  result.objects_removed)
         return result

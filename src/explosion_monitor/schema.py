@@ -16,18 +16,21 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from explosion_monitor import access
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.contracts import Contract, all_contracts
 
 SCHEMAS = ("raw", "ops", "ref", "marts", "open_data")
-# Cluster-wide roles, created only when missing. Logins get passwords from the secrets file.
-ROLES = ("em_loader", "em_transformer", "em_publisher", "bi_reader", "open_data_reader")
-# BI tools log in as these; their passwords are generated into .data/secrets.json (see docs/bi-access.md).
-LOGIN_ROLES = ("bi_reader", "open_data_reader")
+# Cluster-wide roles, created only when missing, named <prefix><role> (access.choose_prefix). Logins get passwords
+# from the secrets file.
+ROLES = ("em_loader", "em_transformer", "em_publisher", "bi_reader", "open_data_reader", "analist")
+# Readers log in as these (tiers and limits: access.py); passwords are generated into .data/secrets.json.
+LOGIN_ROLES = ("bi_reader", "open_data_reader", "analist")
 # Deployments that give the BI tool the password too (docker-compose's .env) set it here; else it is generated.
 LOGIN_PASSWORD_ENV = {
     "bi_reader": "EXPLOSION_MONITOR_BI_READER_PASSWORD",
     "open_data_reader": "EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD",
+    "analist": "EXPLOSION_MONITOR_ANALIST_PASSWORD",
 }
 LEDGER_STATUSES = ("claimed", "loaded", "quarantined", "empty", "duplicate", "reingested")
 _LOCK_KEY = 7_301_202_501  # serialises concurrent bootstraps
@@ -40,7 +43,7 @@ def _seed_dir(settings: Settings) -> Path:
 def raw_table_ddl(contract: Contract) -> sql.Composed:
     cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.sql_type)) for c in contract.columns]
     lineage = sql.SQL(
-        "_file_id bigint not null references ops.ledger (file_id), "
+        "_file_id bigint not null, "  # no foreign key: see RAW_LINEAGE_DDL
         "_line_number integer not null, "
         "_arrived_at timestamptz not null, "
         "_loaded_at timestamptz not null default now()"
@@ -157,12 +160,38 @@ create table if not exists ref.gemeente_codes (
 """
 
 
+def raw_lineage_ddl(feeds: list[str]) -> str:
+    """raw.<feed>._file_id -> ops.ledger without a foreign key (its per-row trigger cost more than the COPY, and
+    only a superuser may switch it off). The loader checks the ledger row once and locks it (ingest/load.py);
+    this trigger keeps a ledger row that raw rows use from being deleted or renumbered."""
+    uses = " or ".join(f"exists (select 1 from raw.{feed} where _file_id = old.file_id)" for feed in feeds)
+    drops = "\n".join(f"alter table raw.{feed} drop constraint if exists {feed}__file_id_fkey;" for feed in feeds)
+    return f"""
+{drops}
+create or replace function ops.ledger_keeps_raw_lineage() returns trigger language plpgsql as $fn$
+begin
+    if {uses} then
+        raise exception 'ledger row % still has rows in raw', old.file_id using errcode = 'foreign_key_violation';
+    end if;
+    if tg_op = 'DELETE' then
+        return old;
+    end if;
+    return new;
+end $fn$;
+create or replace trigger ledger_keeps_raw_lineage
+    before delete or update of file_id on ops.ledger for each row execute function ops.ledger_keeps_raw_lineage();
+"""
+
+
 def _schema_version(settings: Settings) -> str:
     """Changes whenever a contract, the DDL or the reference data changes."""
     digest = hashlib.sha256()
     for contract in all_contracts().values():
         digest.update(repr(contract).encode())
-    digest.update((LEDGER_DDL + OPS_DDL + GRANTS_SQL + repr(LOGIN_ROLES)).encode())
+    digest.update(raw_lineage_ddl(sorted(all_contracts())).encode() + repr(settings.role_prefix).encode())
+    digest.update((LEDGER_DDL + OPS_DDL + GRANTS_SQL + access.DATABASE_SQL + repr(LOGIN_ROLES)).encode())
+    digest.update(repr((access.READER_LIMITS, sorted(access.SENSITIVE_COLUMNS), sorted(access.SAFE_DATE_COLUMNS),
+                        sorted(access.ROW_LEVEL_COLUMNS))).encode())
     for name in ("gemeenten_2025.csv", "gemeentelijke_herindelingen.csv"):
         digest.update((_seed_dir(settings) / name).read_bytes())
     return digest.hexdigest()[:16]
@@ -184,7 +213,8 @@ def _municipality_codes(settings: Settings) -> list[tuple[str, str, str | None, 
 
 
 def _ensure_roles(cur: psycopg.Cursor, settings: Settings) -> None:
-    for role in ROLES:
+    pre = access.prefix(cur.connection)
+    for role in (pre + base for base in ROLES):
         cur.execute(
             sql.SQL(
                 "do $$ begin if not exists (select from pg_roles where rolname = {lit}) "
@@ -194,12 +224,14 @@ def _ensure_roles(cur: psycopg.Cursor, settings: Settings) -> None:
         # The pipeline's own login acts as these roles via SET ROLE.
         cur.execute(
             sql.SQL(
-                "do $$ begin if not pg_has_role(current_user, {lit}, 'member') "
+                "do $$ begin if not pg_has_role(current_user, {lit}, 'USAGE') "
                 "then execute format('grant %I to %I', {lit}, current_user); end if; end $$"
             ).format(lit=sql.Literal(role))
         )
     for role in LOGIN_ROLES:
         _enable_login(cur, settings, role)
+    access.apply_limits(cur)
+    access.ensure_gemeente_group(cur)
 
 
 def _enable_login(cur: psycopg.Cursor, settings: Settings, role: str) -> None:
@@ -209,8 +241,10 @@ def _enable_login(cur: psycopg.Cursor, settings: Settings, role: str) -> None:
     """
     from explosion_monitor import warehouse
 
+    env = LOGIN_PASSWORD_ENV[role]
+    role = access.role(cur.connection, role)  # the cluster's name: with this warehouse's prefix
     name = f"{role}_password"
-    password = os.environ.get(LOGIN_PASSWORD_ENV[role]) or warehouse.load_secrets(settings).get(name)
+    password = os.environ.get(env) or warehouse.load_secrets(settings).get(name)
     if not password:
         warehouse.save_secret(settings, name, secrets.token_urlsafe(24))
         password = warehouse.load_secrets(settings)[name]  # whoever saved last wins, for every process
@@ -242,10 +276,12 @@ GRANTS_SQL = """
         -- open_data, and logs its publications; nothing in raw or ref.
         grant usage on schema ops to em_publisher;
         grant select, insert, update on ops.publication_log to em_publisher;
-        grant usage on schema marts, open_data to bi_reader;
+        -- ... and when purges ran: a publication older than a purge is never kept for a rollback.
+        grant select (purged_at) on ops.purge_log to em_publisher;
+        -- Readers: USAGE here; SELECT per table by tier (access.grant_published, at every publication).
+        grant usage on schema marts, open_data to bi_reader, analist;
+        grant usage on schema marts to gemeente_lezer;
         grant usage on schema open_data to open_data_reader;
-        grant select on all tables in schema marts, open_data to bi_reader;
-        grant select on all tables in schema open_data to open_data_reader;
         -- dbt builds as em_transformer: it creates its own build schemas (build, build_staging, ...).
         do $$ begin execute format('grant create on database %I to em_transformer', current_database()); end $$;
         do $$ begin execute format('grant create on database %I to em_publisher', current_database()); end $$;
@@ -261,7 +297,11 @@ GRANTS_SQL = """
 
 
 def _grant(cur: psycopg.Cursor) -> None:
-    cur.execute(GRANTS_SQL)
+    pre = access.prefix(cur.connection)
+    cur.execute(access.render(GRANTS_SQL, pre))
+    cur.execute(access.render(access.DATABASE_SQL, pre))
+    for schema in ("marts", "open_data"):  # what an earlier version published gets the tiers' grants too
+        access.grant_published(cur.connection, schema, schema)
 
 
 def ensure_schema(conn: psycopg.Connection, settings: Settings | None = None) -> bool:
@@ -277,6 +317,7 @@ def ensure_schema(conn: psycopg.Connection, settings: Settings | None = None) ->
                 return False
         for schema in SCHEMAS:
             cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        access.choose_prefix(conn, settings.role_prefix)
         cur.execute(LEDGER_DDL)
         cur.execute(OPS_DDL)
         for contract in all_contracts().values():
@@ -286,6 +327,7 @@ def ensure_schema(conn: psycopg.Connection, settings: Settings | None = None) ->
                     sql.Identifier(f"{contract.feed}_file_brin"), sql.Identifier(contract.feed)
                 )
             )
+        cur.execute(raw_lineage_ddl(sorted(all_contracts())))
         cur.execute("delete from ref.gemeente_codes")
         with cur.copy("copy ref.gemeente_codes (gemeente_code, naam, geldig_tot, opvolger_code) from stdin") as cp:
             for row in _municipality_codes(settings):

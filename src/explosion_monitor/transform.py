@@ -131,7 +131,10 @@ def transform_role(url: str, schema: str = DEFAULT_SCHEMA) -> str | None:
     It cannot build when it lacks CREATE on the database, or when a build schema or a table in one exists that
     it may not replace (made by an earlier build as another user).
     """
+    from explosion_monitor.access import role as role_name
+
     with _connect(url) as conn:
+        transformer = role_name(conn, TRANSFORM_ROLE)
         row = conn.execute(
             """
             select
@@ -149,9 +152,9 @@ def transform_role(url: str, schema: str = DEFAULT_SCHEMA) -> str | None:
                 )
             from pg_roles r where r.rolname = %(role)s
             """,
-            {"role": TRANSFORM_ROLE, "schema": schema, "prefix": schema.replace("_", r"\_") + r"\_%"},
+            {"role": transformer, "schema": schema, "prefix": schema.replace("_", r"\_") + r"\_%"},
         ).fetchone()
-    return TRANSFORM_ROLE if row and row[0] else None
+    return transformer if row and row[0] else None
 
 
 # --- running dbt ---------------------------------------------------------------------------------

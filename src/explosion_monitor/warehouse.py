@@ -329,6 +329,22 @@ def _initdb(bin_dir: Path, data: Path, password: str) -> None:
             f"listen_addresses = '{HOST}'\n"
             "unix_socket_directories = ''\n"
         )
+    _reserve_connections(data)
+
+
+# Connection slots only roles granted pg_use_reserved_connections (PostgreSQL 16+) or superusers may take: readers
+# can never use them up (access.py keeps the readers' own limits below the normal slots as well).
+RESERVED_CONNECTIONS = 10
+
+
+def _reserve_connections(data: Path) -> None:
+    """Add reserved_connections to postgresql.conf once (read at server start)."""
+    conf = data / "postgresql.conf"
+    if "\nreserved_connections" in conf.read_text():
+        return
+    with open(conf, "a") as f:
+        f.write("\n# explosion-monitor: slots for the pipeline that reader logins cannot take (issue 12).\n"
+                f"reserved_connections = {RESERVED_CONNECTIONS}\n")
 
 
 # --- server process ----------------------------------------------------------------------------
@@ -550,6 +566,7 @@ def _start_embedded(settings: Settings) -> str:
         _prepare_data_dir(data)
         if not (data / "PG_VERSION").exists():
             _initdb(pg_bin(settings), data, password)
+        _reserve_connections(data)  # a cluster made by an earlier version gets it at its next start
         _pg_ctl_start(data, settings.pg_port)
     with _admin_connection(password, settings.pg_port) as conn:
         served = conn.execute("SELECT current_setting('data_directory')").fetchone()
@@ -557,6 +574,9 @@ def _start_embedded(settings: Settings) -> str:
             raise _port_taken(settings.pg_port)  # some other cluster that happens to know our password
         for db in (DEFAULT_DB, AIRFLOW_DB):
             _ensure_database(conn, db)
+        from explosion_monitor.access import restrict_other_databases
+
+        restrict_other_databases(conn)  # readers: no CONNECT or TEMP on postgres and airflow
         if load_secrets(settings).get(_LOGINS_STALE):
             _renew_login_passwords(conn, settings)
     return _superuser_url(password, settings.pg_port)

@@ -25,7 +25,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from explosion_monitor import ledger
+from explosion_monitor import access, ledger
 from explosion_monitor.buckets import Bucket, DropObject, report_name, safe_name
 from explosion_monitor.contracts import Contract, get_contract
 from explosion_monitor.ingest.arrays import keep_freed_memory
@@ -176,15 +176,6 @@ def _copy_statement(contract: Contract, checks: Checks) -> tuple[sql.Composed, E
     return stmt, Encoder(fields)
 
 
-def _may_skip_triggers(cur: psycopg.Cursor) -> bool:
-    """Whether this session may set session_replication_role (superuser, or granted on PG 15+)."""
-    if cur.execute("select current_setting('is_superuser') = 'on'").fetchone()[0]:
-        return True
-    if int(cur.execute("select current_setting('server_version_num')").fetchone()[0]) < 150000:
-        return False
-    return bool(cur.execute("select has_parameter_privilege('session_replication_role', 'SET')").fetchone()[0])
-
-
 def _has_duplicate_keys(cur: psycopg.Cursor, contract: Contract, file_id: int) -> bool:
     key = sql.SQL(", ").join(sql.Identifier(k) for k in contract.key)
     query = sql.SQL("select 1 from raw.{} where _file_id = %s group by {} having count(*) > 1 limit 1").format(
@@ -207,15 +198,12 @@ def _load(
     counts = _Counts()
     try:
         with KeyHashes() as keys, conn.transaction(), conn.cursor() as cur:
-            # The foreign key raw.<feed>._file_id -> ops.ledger costs a trigger call and a lookup
-            # per row, more than the COPY itself. With the triggers off for the COPY, we make
-            # that check once: the ledger row exists and is locked against deletion until commit.
-            skip_triggers = _may_skip_triggers(cur)
-            if skip_triggers:
-                cur.execute("set local session_replication_role = replica")
+            # raw.<feed>._file_id has no foreign key (a trigger call and a lookup per row, more than the COPY
+            # itself, and switching it off needs a superuser): the check is made once, here. The ledger row
+            # exists and is locked against deletion until commit; ops.ledger refuses to delete a row raw uses.
             if not cur.execute("select from ops.ledger where file_id = %s for key share", (entry.file_id,)).rowcount:
                 raise RuntimeError(f"ledger entry {entry.file_id} is gone")
-            cur.execute("set local role em_loader")
+            cur.execute(sql.SQL("set local role {}").format(sql.Identifier(access.role(conn, "em_loader"))))
             batches = _encoded_batches(source, checks, encoder, entry.file_id, obj.modified, counts, keys)
             with cur.copy(stmt) as copy:
                 copy.write(SIGNATURE)
@@ -225,8 +213,6 @@ def _load(
             if cur.rowcount != counts.rows:
                 raise RuntimeError(f"COPY stored {cur.rowcount} rows of {counts.rows}")
             cur.execute("reset role")
-            if skip_triggers:
-                cur.execute("set local session_replication_role = origin")
             if counts.suspect_duplicates and _has_duplicate_keys(cur, contract, entry.file_id):
                 raise _Invalid
             _blank_warning(report, counts.blank)
@@ -262,7 +248,7 @@ def _findings(
     keys = [Field("line", "int4")] + [Field(f"k{i}", "text") for i in range(len(contract.key))]
     encoder = Encoder(keys)
     with conn.transaction(force_rollback=True), conn.cursor() as cur:
-        cur.execute("set local role em_loader")
+        cur.execute(sql.SQL("set local role {}").format(sql.Identifier(access.role(conn, "em_loader"))))
         cur.execute(
             sql.SQL("create temp table keys ({}) on commit drop").format(
                 sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(
