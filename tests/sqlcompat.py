@@ -194,6 +194,11 @@ def python_sql(path: Path) -> Iterator[tuple[int, str]]:
     """(line, text) of every string literal in a Python file that reads as SQL; f-string fields become names."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     seen: set[int] = set()
+    # Docstrings are prose about SQL, never sent to a server.
+    for owner in ast.walk(tree):
+        if isinstance(owner, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and ast.get_docstring(
+                owner, clean=False) is not None:
+            seen.add(id(owner.body[0].value))
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
             parts = [v.value if isinstance(v, ast.Constant) else "expr_value" for v in node.values]
