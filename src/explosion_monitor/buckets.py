@@ -240,6 +240,8 @@ class Bucket(ABC):
         if feed not in FEEDS:
             raise BucketError(f"Unknown feed {feed!r}; the feeds are {', '.join(FEEDS)}.")
         self.feed = feed
+        # incoming/ names whose last move kept a newer upload in place (see S3Bucket._move); read by the loader
+        self.move_races: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.feed!r}, {self.root_url!r})"
@@ -406,6 +408,10 @@ class Bucket(ABC):
                 f"of {self.feed} can be purged."
             )
         return self._delete_stored(rel)
+
+    def take_move_race(self, name: str) -> str | None:
+        """What happened when the last move of ``incoming/<name>`` found a newer upload in its place, or None."""
+        return self.move_races.pop(name, None)
 
     def _check_own(self, obj: DropObject) -> None:
         if obj.feed != self.feed:
@@ -982,8 +988,8 @@ class S3Bucket(Bucket):
     def _delete_source(self, key: str) -> None:
         self._call("delete_object", Bucket=self.bucket, Key=key)
 
-    def _copy(self, src_rel: str, dst_rel: str, verb: str) -> int:
-        """Copy to a key that does not exist yet; verify the size; return it."""
+    def _copy(self, src_rel: str, dst_rel: str, verb: str) -> dict[str, Any]:
+        """Copy to a key that does not exist yet; verify the size; return the source's listing entry."""
         source = self._head(src_rel)
         if source is None:
             raise BucketError(f"Cannot {verb} {src_rel!r} of {self.feed}: there is no such file (any more).")
@@ -1003,10 +1009,22 @@ class S3Bucket(Bucket):
             if isinstance(exc, BucketError) or not isinstance(exc, Exception):
                 raise
             raise BucketError(f"Cannot {verb} {src_rel!r} of {self.feed} to {dst_rel!r}: {self._what(exc)}.") from exc
-        return size
+        return source
 
     def _move(self, src_rel: str, dst_rel: str) -> str:
-        self._copy(src_rel, dst_rel, "move")
+        source = self._copy(src_rel, dst_rel, "move")
+        # A partner may upload the same name again between the copy and the delete. This server has no
+        # conditional delete, so look just before deleting: another ETag (or size) is a new upload, which
+        # stays in incoming/ for the next run; the race is recorded by the caller (take_move_race).
+        now = self._head(src_rel)
+        if now is None:
+            return self._url_for(dst_rel)  # already gone: nothing left to delete
+        if now.get("ETag") != source.get("ETag") or int(now["Size"]) != int(source["Size"]):
+            self.move_races[src_rel.removeprefix("incoming/")] = (
+                f"a new upload (ETag {now.get('ETag')}, {now['Size']} bytes) replaced {src_rel!r} between the copy "
+                f"to {dst_rel!r} and the delete; it stays in incoming/ for the next run"
+            )
+            return self._url_for(dst_rel)
         try:
             self._delete_source(self._key(src_rel))
         except Exception as exc:  # noqa: BLE001
