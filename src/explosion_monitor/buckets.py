@@ -510,7 +510,7 @@ class LocalBucket(Bucket):
     def _makedirs(self, rel_dir: str) -> str:
         path = self._path(rel_dir)
         try:
-            os.makedirs(path, exist_ok=True)
+            os.makedirs(path, mode=0o700, exist_ok=True)
         except OSError as exc:
             raise BucketError(f"Cannot create folder {path!r}: {_describe(exc)}.") from exc
         return self._path(rel_dir)  # re-check: nothing in between may be a link
@@ -587,7 +587,7 @@ class LocalBucket(Bucket):
         parent = self._makedirs(os.path.dirname(f"incoming/{rel}"))
         tmp = os.path.join(parent, TEMP_PREFIX + uuid.uuid4().hex)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
@@ -611,7 +611,7 @@ class LocalBucket(Bucket):
         parent = self._makedirs(os.path.dirname(rel))
         tmp = os.path.join(parent, TEMP_PREFIX + uuid.uuid4().hex)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(text.encode("utf-8", "backslashreplace"))
                 out.flush()
@@ -662,7 +662,11 @@ class LocalBucket(Bucket):
             # A file with other hard links is copied: those other names could still change it.
             try:
                 os.link(src, dst, follow_symlinks=False)
-                return
+                try:
+                    os.chmod(dst, 0o600)  # ours now: private, whatever mode the partner gave it
+                    return
+                except OSError:
+                    os.unlink(dst)  # not ours to change (another owner): take a copy of our own below
             except FileExistsError:
                 raise
             except OSError as exc:
@@ -671,7 +675,7 @@ class LocalBucket(Bucket):
         # Copy into a file that must not exist yet (O_EXCL): no overwrite, no link followed.
         src_fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
         try:
-            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except BaseException:
             os.close(src_fd)
             raise

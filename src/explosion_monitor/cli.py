@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sys
 import traceback
 from typing import Annotated
@@ -389,6 +390,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main() -> None:
+    from explosion_monitor.permissions import private_umask
+
+    private_umask()  # everything this command writes, and its children (dbt, Airflow), is private
     logging.basicConfig(level=logging.WARNING)
     try:
         # Without standalone mode click returns typer.Exit's code instead of exiting.
@@ -419,8 +423,10 @@ def _crash_log(exc: BaseException) -> str:
         path = settings.data_dir / "logs" / "cli-errors.log"
     except ConfigError:
         return "(no log: configuration error)"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # tracebacks may quote data: private
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(f"--- {dt.datetime.now(dt.timezone.utc).isoformat()}\n")
         fh.write("".join(traceback.format_exception(exc)))
     return str(path)
