@@ -427,7 +427,7 @@ def _cell(cells: Cells, suppressed: bool, value: int | tuple[int, ...]) -> Key:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3000)
+@pytest.mark.timeout(5400)  # six dbt builds and publications, then the programmes
 def test_all_releases_together_give_no_suppressed_count_away(pg_admin_url: str, tmp_path: Path) -> None:
     """Finding 4: a withdrawal changed four published numbers and their difference gave a suppressed cell away.
 
@@ -471,7 +471,7 @@ def test_all_releases_together_give_no_suppressed_count_away(pg_admin_url: str, 
 
         for f in sample.generate():
             deliver_and_publish(f.feed, f.name, f.data)
-        assert len(releases) == 4 and sorted(releases[-1]) == [2021, 2022, 2023, 2024]
+        assert len(releases) == 4
 
         # April 2026: withdrawals in fixed 2024 (a suppressed cell of 2+, a published cell of 5), late additions to
         # 2023 (a suppressed 4) and 2025; 2025 becomes fixed with this delivery
@@ -483,7 +483,6 @@ def test_all_releases_together_give_no_suppressed_count_away(pg_admin_url: str, 
             _addition(2, ("gemeente_maand", "GM0034", 6), 2025, "2026-04-15"),
         ]
         deliver_and_publish("politie", "politie_correcties_2026-04-15.csv", csv_bytes(rows, POLITIE_COLUMNS))
-        assert sorted(releases[-1]) == [2021, 2022, 2023, 2024, 2025]
         # May 2026: a withdrawal in the now fixed 2025 and another late 2024 incident
         y2025 = releases[-1][2025]
         rows = [
@@ -492,11 +491,19 @@ def test_all_releases_together_give_no_suppressed_count_away(pg_admin_url: str, 
         ]
         deliver_and_publish("politie", "politie_correcties_2026-05-15.csv", csv_bytes(rows, POLITIE_COLUMNS))
         assert len(releases) == 6
-        assert len(set(marts_2024)) >= 3, marts_2024  # the marts follow every change ...
+        assert len(set(marts_2024)) >= 3, marts_2024  # the marts follow every change
 
         for jaar in range(2021, 2026):
             held = [r[jaar] for r in releases if jaar in r]
-            assert all(cells == held[0] for cells in held), jaar  # ... a published year never changes
-            assert narrow(held) == [], jaar
+            # one programme over every release that holds the year (a release equal to an earlier one adds the
+            # same constraints again, so it is left out)
+            distinct = [cells for i, cells in enumerate(held) if cells not in held[:i]]
+            assert narrow(distinct) == [], jaar
+        # how: a published year never changes, and a year is published only once fixed (2025 from April 2026)
+        for jaar in range(2021, 2026):
+            held = [r[jaar] for r in releases if jaar in r]
+            assert all(cells == held[0] for cells in held), jaar
+        assert [sorted(r) for r in releases] == [[2021, 2022, 2023]] + [[2021, 2022, 2023, 2024]] * 3 + [
+            [2021, 2022, 2023, 2024, 2025]] * 2  # fmt: skip
     finally:
         _pg.drop_database(pg_admin_url, url)
