@@ -190,6 +190,48 @@ def test_s3_bucket_end_to_end(db, s3_server, monkeypatch):
     assert db.execute("select count(*) from raw.corporaties").fetchone()[0] == loaded
 
 
+@pytest.mark.usefixtures("warehouse_url")
+def test_s3_reupload_between_copy_and_delete_is_kept_and_recorded(db, s3_server, monkeypatch):
+    """A partner uploads the same name again while the loader moves the first version: the real S3 server has no
+    conditional delete, so the race is provoked right after the copy; the new upload must survive unprocessed."""
+    s3_server.apply_env(monkeypatch)
+    s3_server.create_bucket("tests")
+    run = f"run-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("EXPLOSION_MONITOR_BUCKETS", f"s3://tests/{run}")
+    bucket = get_bucket("politie")
+    bucket.ensure()
+    name = "politie_race.csv"
+    first = csv_bytes([politie_row(1, incident_id="RACE-1")])
+    second = csv_bytes([politie_row(1, incident_id="RACE-1"), politie_row(2, incident_id="RACE-2")])
+    bucket.put_incoming(name, first)
+    copy = type(bucket)._copy
+
+    def copy_then_reupload(self, src_rel: str, dst_rel: str, verb: str):
+        source = copy(self, src_rel, dst_rel, verb)
+        if src_rel == f"incoming/{name}" and verb == "move":
+            s3_server.call("put_object", Bucket="tests", Key=f"{run}/politie/incoming/{name}", Body=second)
+        return source
+
+    monkeypatch.setattr(type(bucket), "_copy", copy_then_reupload)
+    (outcome,) = ingest_pending(["politie"])
+    assert outcome.status == "loaded" and outcome.rows == 1
+    # the new upload is still there, untouched; the first version went to the archive
+    assert s3_server.filesystem().cat_file(f"tests/{run}/politie/incoming/{name}") == second
+    archived = [k for k in s3_server.keys("tests", run + "/") if "/archive/" in k]
+    assert len(archived) == 1 and s3_server.filesystem().cat_file(f"tests/{archived[0]}") == first
+    # the race is data: a finding and a line in the ledger
+    file_id, message = db.execute("select file_id, message from ops.ledger").fetchone()
+    assert "move race" in message and "stays in incoming/" in message
+    assert db.execute("select check_code from ops.file_findings where file_id = %s", (file_id,)).fetchall() == [
+        ("move_race",)
+    ]
+    # the next run processes the new version
+    monkeypatch.setattr(type(bucket), "_copy", copy)
+    (again,) = ingest_pending(["politie"])
+    assert again.status == "loaded" and again.rows == 2
+    assert not bucket.list_incoming()
+
+
 # --- kill -9 at random points of a large load ---------------------------------------------------------------
 
 KILL_ROWS = 200_000

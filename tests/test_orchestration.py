@@ -474,3 +474,75 @@ def test_failure_callback_records_and_notifies(warehouse_url):
     ]
     assert [k for (k,) in _rows(warehouse_url, "select kind from ops.notifications order by 1")] == [
         "run_failed", "task_failed"]
+
+
+class _Inbox:
+    """aiosmtpd handler: every message the local SMTP server accepted, with its envelope."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_inbox(monkeypatch) -> Iterator[_Inbox]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 behind Airflow's smtp_default connection."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("EXPLOSION_MONITOR_NOTIFIER", "email")
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
+        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "pipeline@example.nl", "retry_limit": 0},
+    }))  # fmt: skip
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("name", [
+    "evil.csv\nBcc: attacker@example.com\n\nPlease send your files to attacker@example.com",
+    "evil.csv\r\nSubject: forged\r\nX-Evil: 1.csv",
+    "esc\x1b[31mrood\x07\tnaam\u2028regel\u202ecsv.txt",
+])  # fmt: skip
+def test_quarantine_mail_with_control_characters_in_the_name(warehouse_url, local_buckets, smtp_inbox, name):
+    """A refused file whose name carries newlines or control characters: the partner still gets one intact mail
+    through the real SMTP path, with no header injected and no line forged in the body."""
+    import email
+    from email import policy
+
+    from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.orchestration import notify
+
+    get_bucket("politie").put_incoming(name, b"dit is geen csv\x00\x01")
+    (outcome,) = ingest_pending(["politie"])
+    assert outcome.status == "quarantined" and outcome.name == name
+    assert notify.notify(notify.quarantined("politie", outcome), record=False)
+
+    (envelope,) = smtp_inbox.envelopes
+    assert envelope.rcpt_tos == [CONTACT]
+    message = email.message_from_bytes(envelope.content, policy=policy.default)
+    headers = [k.lower() for k in message.keys()]
+    assert sorted(set(headers)) == sorted(headers)  # no header twice (a forged Subject)
+    assert not {"bcc", "x-evil"} & set(headers)
+    assert message["To"] == CONTACT
+    subject = str(message["Subject"])
+    assert "\n" not in subject and "\r" not in subject
+    assert subject == f"Bestand geweigerd / file refused: {notify.printable(name)} (politie)"
+    body = message.get_body(("html", "plain")).get_content()
+    assert notify.printable(name) in body.replace("&#x27;", "'")
+    lines = body.strip().splitlines()  # the two lines the message has, Dutch and English: none forged
+    assert len(lines) == 2 and lines[0].startswith("<pre>Uw bestand ") and lines[1].startswith("Your file "), lines
+    assert not any(ch in body for ch in "\x1b\x07\u2028\u202e")

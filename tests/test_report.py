@@ -202,3 +202,14 @@ def test_dutch_number_formatting() -> None:
     assert report.procent(-1.17) == "−1,2%" and report.procent(12.7) == "+12,7%" and report.procent(0) == "±0,0%"
     assert report.datum(dt.date(2026, 1, 15)) == "15 januari 2026"
     assert report.euro_mln(8_670_000) == "€ 8,7 mln"
+
+
+def test_report_files_are_private(written: tuple[Path, str]) -> None:
+    """The page and its charts are 0600 in a 0700 img/ folder, whatever the umask (README, section Security)."""
+    import stat
+
+    page = written[0]
+    files = [page, *sorted((page.parent / "img").iterdir())]
+    assert len(files) > 2
+    assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: "0o600" for f in files}
+    assert oct(stat.S_IMODE((page.parent / "img").stat().st_mode)) == "0o700"

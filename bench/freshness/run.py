@@ -227,9 +227,10 @@ def main() -> int:
     parse_s = measure_parse(env)
 
     log_path = OUT / "standalone.log"
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([airflow, "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
+    from explosion_monitor.airflow_env import airflow_command
+
+    with open(log_path, "wb") as log:  # as `make airflow` starts it (no all-interfaces log servers)
+        proc = subprocess.Popen(airflow_command(["standalone"]), env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         started = time.monotonic()

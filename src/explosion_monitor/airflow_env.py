@@ -1,4 +1,4 @@
-"""The environment Airflow runs in: metadata in the warehouse server, our DAGs, loopback only."""
+"""The environment Airflow runs in: metadata in the warehouse server, our DAGs, loopback only, private files."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from pathlib import Path
 from explosion_monitor.config import Settings, get_settings
 
 API_PORT = 8080
+LOOPBACK = "127.0.0.1"
+#: Components that start a log server. Airflow 3.3 binds it to every interface (serve_logs: host "", no setting);
+#: on one machine the API server reads task and trigger logs from the shared log folder, so they run without it.
+LOG_SERVING = ("scheduler", "triggerer")
+SKIP_SERVE_LOGS = "--skip-serve-logs"
 
 
 def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
@@ -24,8 +29,13 @@ def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": async_url,
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_dir),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__API__HOST": "127.0.0.1",
+        # Everything that can be bound is bound to loopback (README, section Security: what listens where).
+        "AIRFLOW__API__HOST": LOOPBACK,
         "AIRFLOW__API__PORT": str(API_PORT),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": LOOPBACK,
+        # Task logs carry file names and ids: the owner's only (Airflow's defaults are 0o775 and 0o664).
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         # The nightly Cosmos DAG reads the warehouse through this Airflow connection.
         "AIRFLOW_CONN_EXPLOSION_MONITOR_WAREHOUSE": warehouse.start(settings).replace("postgresql://", "postgres://", 1),
@@ -37,10 +47,52 @@ def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
     return env
 
 
+def without_log_servers(args: list[str]) -> list[str]:
+    """`airflow <args>` with `--skip-serve-logs` added for the components that would start a log server."""
+    if args and args[0] in LOG_SERVING and SKIP_SERVE_LOGS not in args:
+        return [*args, SKIP_SERVE_LOGS]
+    return list(args)
+
+
+def airflow_command(args: list[str]) -> list[str]:
+    """The command line for `airflow <args>`: standalone goes through this module (see _standalone)."""
+    if args and args[0] == "standalone":
+        return [sys.executable, "-m", "explosion_monitor.airflow_env", *args]
+    return [str(Path(sys.executable).with_name("airflow")), *without_log_servers(args)]
+
+
 def exec_airflow(args: list[str], settings: Settings | None = None) -> None:
-    """Replace this process with `airflow <args>` in the project's environment."""
+    """Replace this process with `airflow <args>` in the project's environment, with a private umask."""
+    from explosion_monitor.permissions import private_umask
+
     settings = settings or get_settings()
     env = {**os.environ, **airflow_environment(settings)}
-    settings.airflow_home.mkdir(parents=True, exist_ok=True)
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    os.execve(airflow, [airflow, *args], env)
+    private_umask()  # inherited by every Airflow process: logs, the admin password file, reports
+    settings.airflow_home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    command = airflow_command(args)
+    os.execve(command[0], command, env)
+
+
+def _standalone(args: list[str]) -> None:
+    """`airflow standalone`, whose scheduler and triggerer start without their all-interfaces log servers.
+
+    Standalone starts each component as `airflow <component>` with no way to pass options, so its SubCommand
+    is given the flag here (checked by tests/test_airflow_network.py against the sockets that really listen).
+    """
+    from airflow.__main__ import main
+    from airflow.cli.commands import standalone_command
+
+    class SubCommand(standalone_command.SubCommand):
+        def __init__(self, parent, name: str, command: list[str], env: dict[str, str]) -> None:
+            super().__init__(parent, name, without_log_servers(command), env)
+
+    standalone_command.SubCommand = SubCommand
+    sys.argv = ["airflow", *args]
+    main()
+
+
+if __name__ == "__main__":
+    from explosion_monitor.permissions import private_umask
+
+    private_umask()
+    _standalone(sys.argv[1:])

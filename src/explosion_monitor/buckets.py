@@ -240,6 +240,8 @@ class Bucket(ABC):
         if feed not in FEEDS:
             raise BucketError(f"Unknown feed {feed!r}; the feeds are {', '.join(FEEDS)}.")
         self.feed = feed
+        # incoming/ names whose last move kept a newer upload in place (see S3Bucket._move); read by the loader
+        self.move_races: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.feed!r}, {self.root_url!r})"
@@ -407,6 +409,10 @@ class Bucket(ABC):
             )
         return self._delete_stored(rel)
 
+    def take_move_race(self, name: str) -> str | None:
+        """What happened when the last move of ``incoming/<name>`` found a newer upload in its place, or None."""
+        return self.move_races.pop(name, None)
+
     def _check_own(self, obj: DropObject) -> None:
         if obj.feed != self.feed:
             raise BucketError(f"{obj.name!r} belongs to feed {obj.feed}, not to {self.feed}.")
@@ -504,7 +510,7 @@ class LocalBucket(Bucket):
     def _makedirs(self, rel_dir: str) -> str:
         path = self._path(rel_dir)
         try:
-            os.makedirs(path, exist_ok=True)
+            os.makedirs(path, mode=0o700, exist_ok=True)
         except OSError as exc:
             raise BucketError(f"Cannot create folder {path!r}: {_describe(exc)}.") from exc
         return self._path(rel_dir)  # re-check: nothing in between may be a link
@@ -581,7 +587,7 @@ class LocalBucket(Bucket):
         parent = self._makedirs(os.path.dirname(f"incoming/{rel}"))
         tmp = os.path.join(parent, TEMP_PREFIX + uuid.uuid4().hex)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
@@ -605,7 +611,7 @@ class LocalBucket(Bucket):
         parent = self._makedirs(os.path.dirname(rel))
         tmp = os.path.join(parent, TEMP_PREFIX + uuid.uuid4().hex)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(text.encode("utf-8", "backslashreplace"))
                 out.flush()
@@ -656,7 +662,11 @@ class LocalBucket(Bucket):
             # A file with other hard links is copied: those other names could still change it.
             try:
                 os.link(src, dst, follow_symlinks=False)
-                return
+                try:
+                    os.chmod(dst, 0o600)  # ours now: private, whatever mode the partner gave it
+                    return
+                except OSError:
+                    os.unlink(dst)  # not ours to change (another owner): take a copy of our own below
             except FileExistsError:
                 raise
             except OSError as exc:
@@ -665,7 +675,7 @@ class LocalBucket(Bucket):
         # Copy into a file that must not exist yet (O_EXCL): no overwrite, no link followed.
         src_fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
         try:
-            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except BaseException:
             os.close(src_fd)
             raise
@@ -973,8 +983,8 @@ class S3Bucket(Bucket):
     def _delete_source(self, key: str) -> None:
         self.fs.rm_file(self._path(key))
 
-    def _copy(self, src_rel: str, dst_rel: str, verb: str) -> int:
-        """Copy to a key that does not exist yet; verify the size; return it."""
+    def _copy(self, src_rel: str, dst_rel: str, verb: str) -> dict[str, Any]:
+        """Copy to a key that does not exist yet; verify the size; return the source's listing entry."""
         source = self._head(src_rel)
         if source is None:
             raise BucketError(f"Cannot {verb} {src_rel!r} of {self.feed}: there is no such file (any more).")
@@ -994,10 +1004,22 @@ class S3Bucket(Bucket):
             if isinstance(exc, BucketError) or not isinstance(exc, Exception):
                 raise
             raise BucketError(f"Cannot {verb} {src_rel!r} of {self.feed} to {dst_rel!r}: {self._what(exc)}.") from exc
-        return size
+        return source
 
     def _move(self, src_rel: str, dst_rel: str) -> str:
-        self._copy(src_rel, dst_rel, "move")
+        source = self._copy(src_rel, dst_rel, "move")
+        # A partner may upload the same name again between the copy and the delete. This server has no
+        # conditional delete, so look just before deleting: another ETag (or size) is a new upload, which
+        # stays in incoming/ for the next run; the race is recorded by the caller (take_move_race).
+        now = self._head(src_rel)
+        if now is None:
+            return self._url_for(dst_rel)  # already gone: nothing left to delete
+        if now.get("ETag") != source.get("ETag") or int(now["Size"]) != int(source["Size"]):
+            self.move_races[src_rel.removeprefix("incoming/")] = (
+                f"a new upload (ETag {now.get('ETag')}, {now['Size']} bytes) replaced {src_rel!r} between the copy "
+                f"to {dst_rel!r} and the delete; it stays in incoming/ for the next run"
+            )
+            return self._url_for(dst_rel)
         try:
             self._delete_source(self._key(src_rel))
         except Exception as exc:  # noqa: BLE001

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import traceback
 from importlib.metadata import version as _dist_version
@@ -513,6 +514,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main() -> None:
+    from explosion_monitor.permissions import private_umask
+
+    private_umask()  # everything this command writes, and its children (dbt, Airflow), is private
     logging.basicConfig(level=logging.WARNING)
     try:
         # Standalone mode: click (typer's bundled copy) prints usage errors with the usage and exits 2, and
@@ -533,8 +537,10 @@ def _crash_log(exc: BaseException) -> str:
         path = settings.data_dir / "logs" / "cli-errors.log"
     except ConfigError:
         return "(no log: configuration error)"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # tracebacks may quote data: private
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(f"--- {dt.datetime.now(dt.timezone.utc).isoformat()}\n")
         fh.write("".join(traceback.format_exception(exc)))
     return str(path)

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from rich.table import Table
 
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.permissions import PRIVATE_FILE, PRIVATE_FOLDER
 
 log = logging.getLogger(__name__)
 
@@ -515,11 +516,12 @@ class Grafiek:
 
 def draw_charts(c: Cijfers, img_dir: Path) -> list[Grafiek]:
     """Every chart as a PNG in img_dir; returns them in the order of the report."""
-    img_dir.mkdir(parents=True, exist_ok=True)
+    img_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
     charts: list[Grafiek] = []
 
     def add(name: str, titel: str, alt: str, draw: Any, *args: Any) -> None:
         draw(*args, img_dir / name)
+        os.chmod(img_dir / name, PRIVATE_FILE)  # private like the page (README, section Security)
         charts.append(Grafiek(f"{IMG_DIR}/{name}", titel, alt))
 
     add("landelijk_per_maand.png", "Per maand", f"Aanslagen per maand in {', '.join(map(str, c.jaren))} met het "
@@ -589,7 +591,10 @@ def render_html(c: Cijfers, charts: list[Grafiek], pub: Publicatie | None, data_
 
 def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.chmod(tmp, PRIVATE_FILE)  # also when an older, looser tmp was left behind
     os.replace(tmp, path)
 
 
@@ -616,7 +621,7 @@ def write_report(
     with _connect(settings, url) as conn:
         figures = read_figures(conn, schema)
         pub = publication(conn, schema)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
     charts = draw_charts(figures, out_dir / IMG_DIR)
     html = render_html(figures, charts, pub, data_docs_link(settings, out_dir))
     path = out_dir / REPORT_NAME

@@ -4,7 +4,7 @@
 -- lower bound (1 for a month cell; for a suppressed total, its published parts plus 1 per suppressed part):
 --   a suppressed total has at least one suppressed part (else it is their sum);
 --   a published total has no suppressed part, or at least two whose sum (total − published parts) exceeds the sum
---   of their lower bounds (else each is its lower bound, e.g. all ones).
+--   of their lower bounds by at least 2, so that each of them can take at least three values within this sum.
 -- Returns the sums that break this. tests/test_open_data.py checks all sums together.
 with
 
@@ -116,4 +116,4 @@ where (totaal is null and onderdrukte_delen = 0)
    or (totaal is not null and onderdrukte_delen = 0 and totaal <> gepubliceerde_delen)
    or (totaal is not null and onderdrukte_delen = 1)
    or (totaal is not null and onderdrukte_delen >= 2
-       and totaal - gepubliceerde_delen <= ondergrens_onderdrukte_delen)
+       and totaal - gepubliceerde_delen < ondergrens_onderdrukte_delen + 2)

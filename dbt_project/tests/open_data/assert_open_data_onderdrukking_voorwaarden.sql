@@ -1,6 +1,7 @@
 -- The conditions the suppression rule guarantees (int_open_data__onderdrukking, V1-V4), checked on its result: from
 -- them follows, for every suppressed count, another table consistent with everything published in which that count
--- differs. Also: every municipality-level count from 1 to 4 is suppressed, no zero is, and no suppressed total has
+-- differs by 1 and by 2 (three values). The speling of a set of suppressed counts is the sum of (count - 1):
+-- how far they can move down together. Also: every municipality-level count from 1 to 4 is suppressed, no zero is, and no suppressed total has
 -- all its parts published. Returns one row per violation.
 with
 
@@ -40,7 +41,7 @@ rijen as (
         bool_or(rij_open) as rij_open,
         bool_or(e_weg) as e_weg,
         count(*) filter (where a_weg) as k,
-        coalesce(max(aanslagen) filter (where a_weg), 0) as grootste
+        coalesce(sum(aanslagen - 1) filter (where a_weg), 0) as speling
     from stand
     group by gemeente_code, jaar
 
@@ -55,7 +56,7 @@ kolommen as (
         bool_or(e_weg) as e_weg,
         count(*) filter (where a_weg) as k,
         count(*) filter (where a_weg and rij_open) as pool,
-        coalesce(max(aanslagen) filter (where a_weg and rij_open), 0) as pool_grootste
+        coalesce(sum(aanslagen - 1) filter (where a_weg and rij_open), 0) as pool_speling
     from stand
     group by jaar, maand
 
@@ -67,7 +68,7 @@ jaren as (
         jaar,
         bool_or(e_weg) as e_weg,
         count(*) filter (where d_weg) as maanden_weg,
-        coalesce(max(pool_grootste) filter (where d_weg), 0) as pool_grootste
+        coalesce(sum(pool_speling) filter (where d_weg), 0) as pool_speling
     from kolommen
     group by jaar
 
@@ -77,7 +78,7 @@ schendingen as (
 
     select 'V1 gesloten rij' as voorwaarde, gemeente_code || ' ' || jaar as sleutel
     from rijen
-    where not rij_open and k >= 1 and (k = 1 or grootste < 2)
+    where not rij_open and k >= 1 and (k = 1 or speling < 2)
 
     union all
 
@@ -89,7 +90,7 @@ schendingen as (
 
     select 'V2 maand', jaar || '-' || maand
     from kolommen
-    where not e_weg and k >= 1 and not d_weg and (pool < 2 or pool_grootste < 2)
+    where not e_weg and k >= 1 and not d_weg and (pool < 2 or pool_speling < 2)
 
     union all
 
@@ -101,7 +102,7 @@ schendingen as (
 
     select 'V3 landelijk', cast(jaar as text)
     from jaren
-    where not e_weg and maanden_weg >= 1 and (maanden_weg < 2 or pool_grootste < 2)
+    where not e_weg and maanden_weg >= 1 and (maanden_weg < 2 or pool_speling < 2)
 
     union all
 

@@ -318,6 +318,7 @@ def _quarantine(conn, bucket: Bucket, obj: DropObject, entry: ledger.Entry, repo
         )
     file_url, report_url = bucket.quarantine(obj, entry.file_id, report.render(contract))
     ledger.set_final(conn, entry.file_id, file_url, report_url)
+    _record_move_race(conn, bucket, obj, entry.file_id)
     return Outcome(
         bucket.feed, obj.name, "quarantined", entry.file_id, 0, report.error_count, len(report.warnings),
         file_url, report_url, first,
@@ -327,7 +328,36 @@ def _quarantine(conn, bucket: Bucket, obj: DropObject, entry: ledger.Entry, repo
 def _archive(conn, bucket: Bucket, obj: DropObject, entry: ledger.Entry, status: str, rows: int, msg: str) -> Outcome:
     url = bucket.archive(obj, entry.file_id)
     ledger.set_final(conn, entry.file_id, url)
+    _record_move_race(conn, bucket, obj, entry.file_id)
     return Outcome(bucket.feed, obj.name, status, entry.file_id, rows, final_url=url, message=msg)
+
+
+MOVE_RACE = (
+    (
+        "Tijdens het verplaatsen is dit bestand opnieuw geüpload; de nieuwe versie blijft in incoming/ staan en "
+        "wordt in de volgende run verwerkt."
+    ),
+    "The file was uploaded again while it was being moved; the new version stays in incoming/ and is processed "
+    "in the next run.",
+)
+
+
+def _record_move_race(conn: psycopg.Connection, bucket: Bucket, obj: DropObject, file_id: int) -> None:
+    """A newer upload that the move left in incoming/: a finding (check `move_race`) and a line in the ledger."""
+    detail = bucket.take_move_race(obj.name)
+    if detail is None:
+        return
+    with conn.transaction():
+        conn.execute(
+            "insert into ops.file_findings (file_id, seq, check_code, message_nl, message_en) "
+            "select %s::bigint, coalesce(max(seq), 0) + 1, 'move_race', %s::text, %s::text from ops.file_findings "
+            "where file_id = %s",
+            (file_id, *MOVE_RACE, file_id),
+        )
+        conn.execute(
+            "update ops.ledger set message = left(concat_ws('; ', nullif(message, ''), %s::text), 500) where file_id = %s",
+            ("move race: " + detail, file_id),
+        )
 
 
 def ingest_object(conn: psycopg.Connection, bucket: Bucket, obj: DropObject, run_id: str | None = None) -> Outcome:

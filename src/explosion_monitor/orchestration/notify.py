@@ -34,6 +34,16 @@ from typing import Any, Protocol
 log = logging.getLogger("explosion_monitor.notify")
 
 KINDS = ("quarantine", "partner_late", "publication_failed", "task_failed", "run_failed")
+SUBJECT_MAX = 200
+
+
+def printable(text: object) -> str:
+    """Text from a partner (a file name, a reason quoting a value) on one line: every character that is not
+    printable (newlines, carriage returns, escapes, bidi overrides, line separators) becomes a visible escape such
+    as \\n, so it can neither break a mail header nor forge lines in a message or a log."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text)
+    )
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,11 @@ class Notification:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"Unknown notification kind {self.kind!r}; the kinds are {', '.join(KINDS)}.")
+        # a subject is one header line on every channel, whatever a partner put in a file name
+        subject = printable(self.subject)
+        if len(subject) > SUBJECT_MAX:
+            subject = subject[: SUBJECT_MAX - 3] + "..."
+        object.__setattr__(self, "subject", subject)
 
 
 class Notifier(Protocol):
@@ -182,12 +197,15 @@ def _record(notification: Notification, channel: str, error: str | None) -> None
 def quarantined(feed: str, outcome: Any) -> Notification:
     """To the partner: their file was refused, why, and where the report is."""
     recipients, note = to_partner(feed)
-    subject = f"Bestand geweigerd / file refused: {outcome.name} ({feed})"
+    # the name, the reason and the URLs (which hold the name) come from the partner: one line each, escaped
+    name, reason = printable(outcome.name), printable(outcome.message)
+    where = printable(outcome.report_url or outcome.final_url)
+    subject = f"Bestand geweigerd / file refused: {name} ({feed})"
     body = (
-        f"Uw bestand {outcome.name} is niet verwerkt: {outcome.errors} fout(en). "
-        f"Het rapport staat naast het bestand: {outcome.report_url or outcome.final_url}.\n"
-        f"Your file {outcome.name} was not loaded: {outcome.errors} error(s). First: {outcome.message}. "
-        f"The report lies beside the file: {outcome.report_url or outcome.final_url}. "
+        f"Uw bestand {name} is niet verwerkt: {outcome.errors} fout(en). "
+        f"Het rapport staat naast het bestand: {where}.\n"
+        f"Your file {name} was not loaded: {outcome.errors} error(s). First: {reason}. "
+        f"The report lies beside the file: {where}. "
         f"Please correct the file and drop it again.{note}"
     )
     return Notification("quarantine", subject, body, recipients, feed,

@@ -1,5 +1,7 @@
 -- Small-cell suppression for the open data (models/open_data/): every count the open data publishes, with its true
--- value and whether it is suppressed. Not published itself: it holds the true values.
+-- value and whether it is suppressed. Not published itself: it holds the true values. It reads the fixed years
+-- (int_open_data__vastgestelde_jaren), which never change, so every release repeats the same counts and the same
+-- suppression for a year, and holding all releases tells an outsider no more than holding one.
 --
 -- What is published, per year y (and nothing else, so these are all the sums an outsider can combine):
 --   A(g, m)  gemeente_maand  counted incidents per municipality of today g and month m
@@ -15,28 +17,33 @@
 --
 -- Primary suppression: every municipality-level count (A and B) from 1 to 4.
 --
+-- The speling of a set of suppressed cells is the sum of (value - 1): how far they can move down together while
+-- each stays at least 1. A speling of 2 is what lets every suppressed count take at least three values.
+--
 -- Secondary suppression. A row g is "open" when B(g) is suppressed and "closed" when it is published. The pool of
 -- month m is the set of suppressed cells A(g, m) in open rows. Starting from the primary cells, these conditions
 -- are enforced, one cell at a time per violated condition, until all hold (the recursive CTE `stappen`):
---   V1 closed row   a closed row with a suppressed cell has at least two, and one of them is at least 2.
---                   Fix: suppress the row's smallest published non-zero cell (at least 2 when needed); if there is
---                   none, open the row.
---   V2 month        a month with a suppressed cell and a published D(m) has a pool of at least two cells, one of
---                   them at least 2. Fix, in this order: suppress a published cell of an open row in that month;
---                   open a closed row whose cell in that month is suppressed (the smallest B first); suppress a
+--   V1 closed row   a closed row with a suppressed cell has at least two, with a speling of at least 2.
+--                   Fix: suppress the row's smallest published non-zero cell (published non-zero cells are at least
+--                   5); if there is none, open the row.
+--   V2 month        a month with a suppressed cell and a published D(m) has a pool of at least two cells with a
+--                   speling of at least 2. Fix, in this order: suppress a published cell of an open row in that
+--                   month; open a closed row whose cell in that month is suppressed (the smallest B first); suppress a
 --                   published cell of a closed row in that month (V1 then opens it); each at least 2 when the pool
---                   lacks a 2. If no cell qualifies, suppress D(m).
+--                   lacks speling. If no cell qualifies, suppress D(m).
 --   V3 national     when some D(m) are suppressed and E is published: at least two D(m) are, each of those months
---                   has a pool, and their pools together have a cell of at least 2. Fix: a pool member as in V2, or
---                   suppress D of the month with the smallest D among those with a valid pool; else suppress E.
+--                   has a pool, and their pools together have a speling of at least 2. Fix: a pool member as in V2,
+--                   or suppress D of the month with the smallest D among those with a valid pool; else suppress E.
 --   V4 last resort  when E is suppressed, every row with a suppressed cell is open and every month with a suppressed
 --                   cell has D(m) suppressed.
 -- Every step only adds cells and every violated condition has a cell to add (its last fix always exists), so the
 -- iteration ends, with all four conditions holding.
 --
 -- Why no suppressed value can then be derived, even combining every published sum and knowing that suppressed cells
--- are at least 1: for each suppressed cell there is a second table, equal to the published one wherever a value is
--- published, consistent with every sum, with all suppressed cells at least 1, in which that cell differs by 1:
+-- are at least 1: for each suppressed cell there are other tables, equal to the published one wherever a value is
+-- published, consistent with every sum, with all suppressed cells at least 1, in which that cell differs by 1 and
+-- by 2 (the speling of 2 in its row and its month's pool lets the partners below move by 2 together, spread over
+-- one or two of them), so it keeps at least three possible values. For a move by 1:
 --   open-row cell A(g, m), D(m) published: take another pool cell A(g', m) (V2), one of at least 2 if A(g, m) is 1:
 --     A(g, m) ± 1, A(g', m) ∓ 1, B(g) ± 1, B(g') ∓ 1 (the row or month sums and E are unchanged);
 --   closed-row cell A(g, m): take another suppressed cell A(g, m') of its row (V1; one of at least 2 if A(g, m) is
@@ -46,7 +53,8 @@
 --   when E is suppressed (V4): A(g, m) + 1, B(g) + 1, D(m) + 1, E + 1;
 --   a suppressed B(g) or D(m) changes with the cells above (V2, V3 and V4 never leave one without a suppressed cell).
 -- tests/test_open_data.py checks this on the sample publication over all sums at once, with an exact search for such
--- tables (cycles in the flow network the sums form) and with linear programming; the singular tests
+-- tables (cycles in the flow network the sums form) and with linear programming (at least three values per
+-- suppressed count, also over all releases of a replayed delivery sequence together); the singular tests
 -- tests/open_data/assert_open_data_* check the conditions and the one-sum rule on every build.
 with
 
@@ -58,7 +66,7 @@ maanden as (
         maand,
         aanslagen,
         peildatum
-    from {{ ref('target_progress_maandelijks') }}
+    from {{ ref('int_open_data__vastgestelde_jaren') }}
     where niveau = 'gemeente'
 
 ),
@@ -198,7 +206,7 @@ stappen as (
                     bool_or(rij_open) as rij_open,
                     bool_or(e_weg) as e_weg,
                     count(*) filter (where a_weg) as k,
-                    coalesce(max(waarde) filter (where a_weg), 0) as grootste
+                    coalesce(sum(waarde - 1) filter (where a_weg), 0) as speling
                 from stand
                 group by b_id
 
@@ -215,7 +223,7 @@ stappen as (
                     bool_or(e_weg) as e_weg,
                     count(*) filter (where a_weg) as k,
                     count(*) filter (where a_weg and rij_open) as pool,
-                    coalesce(max(waarde) filter (where a_weg and rij_open), 0) as pool_grootste
+                    coalesce(sum(waarde - 1) filter (where a_weg and rij_open), 0) as pool_speling
                 from stand
                 group by d_id, d_waarde, jaar, e_id
 
@@ -228,7 +236,7 @@ stappen as (
                     jaar,
                     bool_or(e_weg) as e_weg,
                     count(*) filter (where d_weg) as maanden_weg,
-                    coalesce(max(pool_grootste) filter (where d_weg), 0) as pool_grootste,
+                    coalesce(sum(pool_speling) filter (where d_weg), 0) as pool_speling,
                     bool_or(d_weg and pool = 0) as lege_pool
                 from kolommen
                 group by e_id, jaar
@@ -238,9 +246,9 @@ stappen as (
             -- V1: a closed row with one suppressed cell, or only ones
             v1 as (
 
-                select b_id, grootste < 2 as groot_nodig
+                select b_id, speling < 2 as groot_nodig
                 from rijen
-                where not rij_open and k >= 1 and (k = 1 or grootste < 2)
+                where not rij_open and k >= 1 and (k = 1 or speling < 2)
 
             ),
 
@@ -265,11 +273,11 @@ stappen as (
             -- V2: a month whose pool is too small (published D); also a suppressed D(m) whose month has no pool
             v2 as (
 
-                select d_id, e_id, pool_grootste < 2 and not d_weg as groot_nodig, d_weg
+                select d_id, e_id, pool_speling < 2 and not d_weg as groot_nodig, d_weg
                 from kolommen
                 where not e_weg
                   and k >= 1
-                  and ((not d_weg and (pool < 2 or pool_grootste < 2)) or (d_weg and pool = 0))
+                  and ((not d_weg and (pool < 2 or pool_speling < 2)) or (d_weg and pool = 0))
 
             ),
 
@@ -317,7 +325,7 @@ stappen as (
                 where not j.e_weg
                   and j.maanden_weg >= 1
                   and not j.lege_pool
-                  and (j.maanden_weg < 2 or j.pool_grootste < 2)
+                  and (j.maanden_weg < 2 or j.pool_speling < 2)
 
             ),
 
@@ -329,7 +337,7 @@ stappen as (
                     from v3 as v
                     inner join kolommen as kk
                         on kk.e_id = v.e_id
-                    where not kk.d_weg and kk.pool >= 2 and kk.pool_grootste >= 2
+                    where not kk.d_weg and kk.pool >= 2 and kk.pool_speling >= 2
                     union all
                     select e_id, 2, 0, e_id
                     from v3
