@@ -50,6 +50,17 @@ def raw_table_ddl(contract: Contract) -> sql.Composed:
     )
 
 
+def raw_columns_ddl(contract: Contract) -> sql.Composed:
+    """Columns a contract gained since the table was made: added empty, so no delivered row is lost."""
+    return sql.SQL("alter table raw.{} {}").format(
+        sql.Identifier(contract.feed),
+        sql.SQL(", ").join(
+            sql.SQL("add column if not exists {} {}").format(sql.Identifier(c.name), sql.SQL(c.sql_type))
+            for c in contract.columns
+        ),
+    )
+
+
 LEDGER_DDL = f"""
 create table if not exists ops.ledger (
     file_id bigint generated always as identity primary key,
@@ -281,6 +292,7 @@ def ensure_schema(conn: psycopg.Connection, settings: Settings | None = None) ->
         cur.execute(OPS_DDL)
         for contract in all_contracts().values():
             cur.execute(raw_table_ddl(contract))
+            cur.execute(raw_columns_ddl(contract))
             cur.execute(
                 sql.SQL("create index if not exists {} on raw.{} using brin (_file_id)").format(
                     sql.Identifier(f"{contract.feed}_file_brin"), sql.Identifier(contract.feed)

@@ -38,7 +38,7 @@ from partner_files import (
     xlsx_bytes,
 )
 
-FEEDS = ("politie", "verzekeraars", "corporaties")
+FEEDS = ("politie", "verzekeraars", "corporaties", "gemeenten")
 
 
 # --- builders for hostile bytes ------------------------------------------------------------------

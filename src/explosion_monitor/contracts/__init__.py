@@ -25,6 +25,7 @@ SQL_TYPES = {
     "enum": "text",
     "gemeente": "text",
     "postcode4": "text",
+    "pseudoniem": "text",
 }
 
 # The pseudo-column a rule may name for the day the file arrived.
@@ -102,9 +103,13 @@ def _check(contract: Contract) -> Contract:
             raise ContractDefinitionError(f"{contract.feed}.{col.name}: unknown type {col.type}")
         if (col.type == "enum") != bool(col.values):
             raise ContractDefinitionError(f"{contract.feed}.{col.name}: enum values mismatch")
-    for name in (*contract.key, contract.event_date):
-        if name not in names or not contract.column(name).required:
-            raise ContractDefinitionError(f"{contract.feed}: key/event column {name} must be required")
+    # A key column may be optional (gemeenten: an empty postcode4 is the whole municipality); the
+    # event date, which dates the municipality code, may not.
+    for name in contract.key:
+        if name not in names:
+            raise ContractDefinitionError(f"{contract.feed}: unknown key column {name}")
+    if contract.event_date not in names or not contract.column(contract.event_date).required:
+        raise ContractDefinitionError(f"{contract.feed}: event column {contract.event_date} must be required")
     for rule in contract.rules:
         if rule.op not in OPERATORS:
             raise ContractDefinitionError(f"{contract.feed}.{rule.name}: operator {rule.op}")

@@ -20,8 +20,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "control_chars": ("bevat stuurtekens (zoals tab of regeleinde)", "contains control characters (such as tab or newline)"),
     "max_length": ("is langer dan {extra} tekens", "is longer than {extra} characters"),
     "date_format": (
-        "is geen datum in de vorm 2025-04-16 of 16-04-2025",
-        "is not a date written as 2025-04-16 or 16-04-2025",
+        "is geen datum in de vorm 2025-04-16 of 16-04-2025 (eventueel met een geldige tijd, zoals 16-04-2025 14:35)",
+        "is not a date written as 2025-04-16 or 16-04-2025 (optionally with a valid time, such as 16-04-2025 14:35)",
     ),
     "date_invalid": ("bestaat niet als datum", "is not a real calendar date"),
     "date_range": ("ligt niet tussen 1990 en 2100", "is not between 1990 and 2100"),
@@ -38,8 +38,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "is not a number with a decimal point (such as 1234.50); a decimal comma is only allowed in ;-files",
     ),
     "boolean": (
-        "is geen ja/nee-waarde (ja/nee, j/n, true/false, 1/0)",
-        "is not a yes/no value (ja/nee, j/n, true/false, 1/0)",
+        "is geen ja/nee-waarde (ja/nee, j/n, true/false, 1/0, waar/onwaar)",
+        "is not a yes/no value (ja/nee, j/n, true/false, 1/0, waar/onwaar)",
     ),
     "enum": ("is geen toegestane waarde; toegestaan: {extra}", "is not an allowed value; allowed: {extra}"),
     "postcode_full": (
@@ -47,6 +47,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "is a full postcode; deliver only the 4 digits",
     ),
     "postcode4": ("is geen postcode van 4 cijfers", "is not a 4-digit postal code"),
+    "pseudoniem": (
+        "is geen pseudoniem van 64 hexadecimale tekens (0-9, a-f)",
+        "is not a pseudonym of 64 hexadecimal characters (0-9, a-f)",
+    ),
     "gemeente_format": ("is geen CBS-gemeentecode (GM + 4 cijfers)", "is not a CBS municipality code (GM + 4 digits)"),
     "gemeente_unknown": ("is geen bekende CBS-gemeentecode", "is not a known CBS municipality code"),
     "gemeente_expired": (
@@ -141,7 +145,7 @@ class Report:
             out.append("Waarschuwingen (geen reden tot weigering) / warnings (not a reason to reject):")
             out += [f"- {nl} / {en}" for nl, en in self.warnings]
             out.append("")
-        out.append("Contract: partner delivery agreement, version 1; kolommen / columns:")
+        out.append("Contract: partner delivery agreement, version 2; kolommen / columns:")
         for col in contract.columns:
             need = "verplicht/required" if col.required else "optioneel/optional"
             values = f" [{', '.join(col.values)}]" if col.values else ""

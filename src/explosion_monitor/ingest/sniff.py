@@ -9,6 +9,7 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,10 @@ LONE_CR = (
     "De kopregel bevat een los CR-teken: regels moeten eindigen op CRLF of LF (niet alleen CR).",
     "The header contains a lone CR: lines must end in CRLF or LF (not CR alone).",
 )
+
+
+# Excel's delimiter hint, a first line before the header; Excel writes it bare, others quote it.
+SEP_LINE = re.compile(r'"?sep=([;,])"?[;,]*', re.IGNORECASE)
 
 
 class Rejected(Exception):
@@ -46,6 +51,12 @@ class Inspection:
     # Byte offset where content ends once trailing blank lines are dropped.
     content_end: int = 0
     newline: bytes = b"\n"
+    # Lines above the header: 1 when the file starts with Excel's `sep=;` / `sep=,` line.
+    skip_lines: int = 0
+
+    @property
+    def header_line(self) -> int:
+        return 1 + self.skip_lines
 
     @property
     def pg_encoding(self) -> str:
@@ -56,7 +67,7 @@ class Inspection:
         if self.kind == "xlsx":
             return "xlsx"
         delim = "semicolon" if self.delimiter == ";" else "comma"
-        return f"csv; {self.encoding}; {delim}"
+        return f"csv; {self.encoding}; {delim}" + ("; sep= line" if self.skip_lines else "")
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -139,9 +150,10 @@ def _check_text(path: Path, size: int, has_bom: bool) -> tuple[str, int]:
     return "cp1252", content_end
 
 
-def _first_line(path: Path, encoding: str) -> tuple[str, bytes]:
-    """The header line and the file's line ending."""
+def _first_line(path: Path, encoding: str, start: int = 0) -> tuple[str, bytes]:
+    """The header line (the line at byte `start`) and the file's line ending."""
     with open(path, "rb") as fh:
+        fh.seek(start)
         head = fh.read(MAX_HEADER_BYTES + 1)
     end = head.find(b"\n")
     if end < 0:
@@ -225,9 +237,22 @@ def inspect(path: Path, contract: Contract) -> Inspection:
         )
     line, newline = _first_line(path, encoding)
     line = line.lstrip("\ufeff")
+    skip = 0
+    sep = SEP_LINE.fullmatch(line.strip())
+    if sep:
+        # The hint names the delimiter; the header is the next line.
+        skip = 1
+        with open(path, "rb") as fh:
+            start = len(fh.readline())
+        if start >= content_end:
+            raise Rejected(
+                "Het bestand bevat alleen de regel 'sep=': er is geen kopregel.",
+                "The file holds only the 'sep=' line: there is no header.",
+            )
+        line, newline = _first_line(path, encoding, start)
     if "\r" in line:
-        raise Rejected(*LONE_CR, line=1)
-    delimiter = _delimiter(line)
+        raise Rejected(*LONE_CR, line=1 + skip)
+    delimiter = sep.group(1) if sep else _delimiter(line)
     names = next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
     header = normalise_header(names, contract)
     return Inspection(
@@ -239,6 +264,7 @@ def inspect(path: Path, contract: Contract) -> Inspection:
         header=header,
         content_end=content_end,
         newline=newline,
+        skip_lines=skip,
     )
 
 

@@ -1,8 +1,11 @@
-"""Realistic, deterministic partner deliveries for the three feeds.
+"""Realistic, deterministic partner deliveries for the four feeds (partner contract version 2).
 
 `generate(seed)` returns the files partners would drop, in delivery order: police
 extracts that revise each other, insurer claims and housing-corporation reports that
-point at (a share of) the police incidents, and a few files a partner gets wrong.
+point at (a share of) the police incidents, the municipalities' measures, and a few files a
+partner gets wrong. Version-2 files carry the new columns (adres_pseudoniem, terugkeer_datum)
+and Excel's realities (a `sep=;` line, date-times, WAAR/ONWAAR); the others are version-1
+files, which stay valid.
 Everything is drawn from `random.Random(seed)`; nothing reads the clock, so the same
 seed always gives the same bytes.
 
@@ -39,6 +42,7 @@ from explosion_monitor.sample.common import (
     _reference_dir,  # noqa: F401 (kept importable: tests read it)
 )
 from explosion_monitor.sample.corporaties import CorporationMixin
+from explosion_monitor.sample.gemeenten import measure_files
 from explosion_monitor.sample.politie import PoliceMixin, _Inc
 from explosion_monitor.sample.verzekeraars import InsurerMixin
 
@@ -74,6 +78,7 @@ class _Generator(PoliceMixin, InsurerMixin, CorporationMixin):
 
     def __init__(self, seed: int, ref: _Reference):
         self.rng = Random(seed)
+        self.seed = seed
         self.ref = ref
         g = ref.gemeenten
         self.pc4 = {code: _pc4_pool(gem) for code, gem in g.items()}
@@ -89,6 +94,7 @@ class _Generator(PoliceMixin, InsurerMixin, CorporationMixin):
         police = self._police_files()
         insurers = self._insurer_files()
         housing = self._corporation_files()
-        files = {**police, **insurers, **housing}
-        order = ["P1", "B1", "C1", "V1", "P2", "B5", "E1", "P3", "B2", "C2", "V2", "B4", "B3", "C3", "P4", "V3"]
+        files = {**police, **insurers, **housing, **measure_files()}
+        order = ["P1", "B1", "C1", "V1", "P2", "B5", "E1", "P3", "B2", "C2", "V2", "B4", "G1", "B3", "C3", "P4",
+                 "G2", "V3"]
         return [files[k] for k in order]

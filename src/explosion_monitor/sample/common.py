@@ -47,10 +47,11 @@ INTENDED_DOELWIT_2024: dict[str, int] = {
 INTENDED_TOP5_2024: dict[str, int] = {"GM0599": 168, "GM0363": 142, "GM0518": 117, "GM0034": 74, "GM0796": 58}
 INTENDED_ZWAAR_VUURWERK_SHARE = 0.80
 
+#: Every column of each feed's contract (version 2).
 FEED_COLUMNS: dict[str, tuple[str, ...]] = {
     "politie": (
         "incident_id", "peildatum", "incident_datum", "gemeente_code", "postcode4", "doelwit",
-        "uitkomst", "explosief", "telt_mee", "gewonden", "doden", "ingetrokken",
+        "uitkomst", "explosief", "telt_mee", "gewonden", "doden", "ingetrokken", "adres_pseudoniem",
     ),
     "verzekeraars": (
         "verzekeraar_code", "claim_id", "peildatum", "schadedatum", "gemeente_code", "postcode4",
@@ -60,14 +61,26 @@ FEED_COLUMNS: dict[str, tuple[str, ...]] = {
     "corporaties": (
         "corporatie_code", "melding_id", "peildatum", "incident_datum", "gemeente_code", "postcode4",
         "politie_incident_id", "woningen_beschadigd", "woningen_onbewoonbaar", "huishoudens_ontheemd",
-        "herstelkosten_eur", "nazorg_aangeboden", "sluiting", "sluiting_start", "sluiting_eind",
+        "herstelkosten_eur", "nazorg_aangeboden", "sluiting", "sluiting_start", "sluiting_eind", "terugkeer_datum",
+    ),
+    "gemeenten": (
+        "gemeente_code", "maatregel_id", "peildatum", "soort", "fase", "postcode4", "start_datum", "eind_datum",
+        "kosten_eur", "omschrijving", "ingetrokken",
     ),
 }
+
+#: The optional columns contract version 2 added: files without them are version-1 files, still valid.
+V2_COLUMNS: dict[str, tuple[str, ...]] = {"politie": ("adres_pseudoniem",), "corporaties": ("terugkeer_datum",)}
+
+
+def v1_columns(feed: str) -> tuple[str, ...]:
+    return tuple(c for c in FEED_COLUMNS[feed] if c not in V2_COLUMNS.get(feed, ()))
+
 
 
 @dataclass(frozen=True)
 class SampleFile:
-    feed: str  # politie | verzekeraars | corporaties
+    feed: str  # politie | verzekeraars | corporaties | gemeenten
     name: str  # file name as a partner would name it (names carry no meaning to the pipeline)
     data: bytes
     expect: str  # "loaded" | "quarantined" | "empty" (header only: accepted, loads nothing)
@@ -280,7 +293,9 @@ def _xlsx_bytes(columns: Sequence[str], rows: Sequence[dict], when: dt.date, cre
         ws.append([None if row.get(c) == "" else row.get(c) for c in columns])
     for col_cells in ws.iter_cols(min_row=2):
         for c in col_cells:
-            if isinstance(c.value, dt.date):
+            if isinstance(c.value, dt.datetime) and c.value.time() != dt.time(0):
+                c.number_format = "DD-MM-YYYY HH:MM"
+            elif isinstance(c.value, dt.date):
                 c.number_format = "DD-MM-YYYY"
             elif isinstance(c.value, float):
                 c.number_format = "#,##0.00"

@@ -17,6 +17,7 @@ from explosion_monitor.sample.common import (
     _Reference,
     _Style,
     _xlsx_bytes,
+    v1_columns,
 )
 from explosion_monitor.sample.links import LinkMixin
 from explosion_monitor.sample.politie import _Inc
@@ -26,6 +27,7 @@ class CorporationMixin(LinkMixin):
     """Housing reports and the corporation files; part of the sample generator."""
 
     rng: Random
+    seed: int
     ref: _Reference
     pc4: dict[str, list[str]]
     boosted: _Picker
@@ -113,12 +115,30 @@ class CorporationMixin(LinkMixin):
         self.report_peils = peils
         self.report_ids = used
 
+    def _with_return_date(self, rows: list[dict]) -> list[dict]:
+        """`rows` with terugkeer_datum (contract v2): the day the last displaced household was housed again.
+
+        Empty while any is still displaced; drawn per report from its own stream, so it is the same in
+        every delivery and the version-1 columns stay as they were.
+        """
+        out = []
+        for r in rows:
+            back = None
+            if r.get("huishoudens_ontheemd"):
+                rr = Random(f"terugkeer|{self.seed}|{r['corporatie_code']}|{r['melding_id']}")
+                day = r["incident_datum"] + dt.timedelta(int(rr.lognormvariate(4.3, 0.8)))
+                back = day if day <= r["peildatum"] else None
+            out.append({**r, "terugkeer_datum": back})
+        return out
+
     def _corporation_files(self) -> dict[str, SampleFile]:
         rng = self.rng
         self._reports()
-        cols = FEED_COLUMNS["corporaties"]
+        cols = v1_columns("corporaties")
         c1, c2, c3 = (sorted(r, key=lambda r: (r["corporatie_code"], r["incident_datum"], r["melding_id"]))
                       for r in self.report_rows)
+        v2 = FEED_COLUMNS["corporaties"]
+        c2, c3 = self._with_return_date(c2), self._with_return_date(c3)
         out: dict[str, SampleFile] = {}
         out["C1"] = SampleFile(
             "corporaties", "aedes_explosiemeldingen_2025-03.csv",
@@ -129,17 +149,18 @@ class CorporationMixin(LinkMixin):
         )
         out["C2"] = SampleFile(
             "corporaties", "corporaties_meldingen_2025-09-01.xlsx",
-            _xlsx_bytes(cols, c2, self.report_peils[1], "Aedes", "Meldingen"),
+            _xlsx_bytes(v2, c2, self.report_peils[1], "Aedes", "Meldingen"),
             "loaded",
             f"XLSX with typed cells at peildatum 2025-09-01 ({len(c2)} rows): new reports and revisions "
-            "(repair costs, closures under art. 174a Gemeentewet / 13b Opiumwet, closure ends in the future).",
+            "(repair costs, closures under art. 174a Gemeentewet / 13b Opiumwet, closure ends in the future); "
+            "contract v2 column terugkeer_datum.",
         )
         out["C3"] = SampleFile(
             "corporaties", "meldingen_2026-01-12.csv",
-            _csv_bytes(_Style(",", "utf-8", "\n", "nl", ("j", "n")), cols, c3),
+            _csv_bytes(_Style(",", "utf-8", "\n", "nl", ("j", "n")), v2, c3),
             "loaded",
             f"New and revised reports at peildatum 2026-01-12 ({len(c3)} rows): UTF-8 LF, Dutch dates, j/n, "
-            "decimal point; some closures extended.",
+            "decimal point; some closures extended; terugkeer_datum where every household is back.",
         )
 
         peil = _d("2025-08-11")

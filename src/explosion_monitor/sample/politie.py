@@ -9,6 +9,8 @@ exports really come in, plus one file with a partner error.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 from collections import Counter
 from dataclasses import dataclass, field
 from random import Random
@@ -17,7 +19,6 @@ from explosion_monitor.sample.common import (
     _AMSTERDAM,
     _POLICE_UNIT,
     _WEESP,
-    FEED_COLUMNS,
     INTENDED_COUNTS,
     INTENDED_DOELWIT_2024,
     INTENDED_H1_2025,
@@ -30,6 +31,7 @@ from explosion_monitor.sample.common import (
     _Picker,
     _Reference,
     _Style,
+    v1_columns,
 )
 
 P1, P2, P3, P4 = _d("2025-01-15"), _d("2025-04-15"), _d("2025-07-15"), _d("2026-01-15")
@@ -57,6 +59,8 @@ class _Inc:
     # peildatum -> overrides of the final attributes; the incident is in that delivery iff present.
     versions: dict[dt.date, dict] = field(default_factory=dict)
     notes: dict[dt.date, str] = field(default_factory=dict)
+    # The police's pseudonym of the address (contract v2); "" when the address is not known.
+    pseudoniem: str = ""
 
     @property
     def counted(self) -> bool:
@@ -70,7 +74,7 @@ class _Inc:
             "incident_id": self.id, "peildatum": peil, "incident_datum": self.date, "gemeente_code": self.gm,
             "postcode4": self.pc4, "doelwit": self.doelwit, "uitkomst": self.uitkomst,
             "explosief": self.explosief, "telt_mee": self.telt_mee, "gewonden": self.gewonden,
-            "doden": self.doden, "ingetrokken": self.ingetrokken,
+            "doden": self.doden, "ingetrokken": self.ingetrokken, "adres_pseudoniem": self.pseudoniem,
         }
         r.update(self.versions[peil])
         return r
@@ -80,6 +84,7 @@ class PoliceMixin:
     """Police incidents and files; part of the sample generator (state lives on the generator)."""
 
     rng: Random
+    seed: int
     ref: _Reference
     pc4: dict[str, list[str]]
     boosted: _Picker
@@ -128,6 +133,7 @@ class PoliceMixin:
         self._police_revisions()
         self._police_notes()
         self._police_ids()
+        self._police_addresses()
 
     def _members(self, group: str) -> list[_Inc]:
         """The incidents of one group, in creation order."""
@@ -304,6 +310,28 @@ class PoliceMixin:
                 inc.id = f"PL{unit:02d}00-{year}{serial:06d}"
         self.next_serial = {year: 900_000 for year in range(2021, 2026)}
 
+    def _police_addresses(self) -> None:
+        """Address pseudonyms for 2025 (contract v2): an HMAC of a made-up BAG id under the police's key.
+
+        Some homes and businesses are hit again, at the same address. Drawn from its own random stream,
+        so the version-1 columns stay as they were.
+        """
+        rng = Random(f"adres|{self.seed}")
+        key = f"politie-sleutel|{self.seed}".encode()
+        seen: dict[tuple[str, str], list[int]] = {}
+        next_id = 363_010_000_000_000
+        for inc in sorted((i for i in self.incidents if i.date.year == 2025), key=lambda i: (i.date, i.id)):
+            if inc.doelwit not in ("woning", "bedrijf") or not inc.pc4 or rng.random() < 0.06:
+                continue
+            earlier = seen.setdefault((inc.gm, inc.pc4), [])
+            if earlier and rng.random() < 0.10:
+                bag = rng.choice(earlier)  # a repeat attack on the same address
+            else:
+                next_id += rng.randint(1, 5000)
+                bag = next_id
+                earlier.append(bag)
+            inc.pseudoniem = hmac.new(key, f"{bag:016d}".encode(), hashlib.sha256).hexdigest()
+
     def _fresh_police_id(self, year: int, today: str) -> str:
         self.next_serial[year] += self.rng.randint(1, 30)
         unit = _POLICE_UNIT.get(self.ref.gemeenten[today].politie_eenheid, 0)
@@ -316,7 +344,7 @@ class PoliceMixin:
 
     def _police_files(self) -> dict[str, SampleFile]:
         rng = self.rng
-        cols = FEED_COLUMNS["politie"]
+        cols = v1_columns("politie")
         out: dict[str, SampleFile] = {}
 
         rows = self._police_rows(P1)
@@ -355,24 +383,27 @@ class PoliceMixin:
         )
 
         rows = self._police_rows(P3)
+        v2 = (*cols, "adres_pseudoniem")
         out["P3"] = SampleFile(
             "politie", "incidenten_2025_tm_juli.csv",
-            _csv_bytes(_Style(",", "utf-8", "\n", "iso", ("j", "n")), cols, rows),
+            _csv_bytes(_Style(",", "utf-8", "\n", "iso", ("j", "n")), v2, rows),
             "loaded",
             f"Full 2025 extract at peildatum 2025-07-15 ({len(rows)} rows): first half 678 (610 afgegaan, 68 poging), "
-            "three April incidents withdrawn; plain UTF-8 LF, ISO dates, j/n.",
+            "three April incidents withdrawn; plain UTF-8 LF, ISO dates, j/n; contract v2 column adres_pseudoniem "
+            "(lower-case hex; repeat attacks share one).",
         )
 
         rows = self._police_rows(P4)
         for r in rows:  # an optional column left empty where false
             if r["ingetrokken"] is False and rng.random() < 0.7:
                 r["ingetrokken"] = None
+            r["adres_pseudoniem"] = r["adres_pseudoniem"].upper()  # hex compares without regard to case
         out["P4"] = SampleFile(
             "politie", "politie_extract_2026-01-15.csv",
-            _csv_bytes(_Style(",", "utf-8", "\n", "nl", ("1", "0")), cols, rows),
+            _csv_bytes(_Style(",", "utf-8", "\n", "nl", ("1", "0")), v2, rows),
             "loaded",
             f"Full 2025 extract at peildatum 2026-01-15 ({len(rows)} rows): 2025 counts 1,525 after withdrawals; "
-            "UTF-8 LF, Dutch dates, 1/0, ingetrokken mostly empty.",
+            "UTF-8 LF, Dutch dates, 1/0, ingetrokken mostly empty; adres_pseudoniem in upper-case hex.",
         )
 
         # A partner error: Weesp's code for a 2024 incident (Weesp is Amsterdam since 2022-03-24).
