@@ -29,7 +29,9 @@ LOGIN_PASSWORD_ENV = {
     "bi_reader": "EXPLOSION_MONITOR_BI_READER_PASSWORD",
     "open_data_reader": "EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD",
 }
-LEDGER_STATUSES = ("claimed", "loaded", "quarantined", "empty", "duplicate", "reingested")
+# ignored: an Office lock or system file (archived, no report); refused: not read (hard-linked or not a regular
+# file), left in incoming/ with the reason in `message`.
+LEDGER_STATUSES = ("claimed", "loaded", "quarantined", "empty", "duplicate", "reingested", "ignored", "refused")
 _LOCK_KEY = 7_301_202_501  # serialises concurrent bootstraps
 
 
@@ -85,6 +87,9 @@ create table if not exists ops.ledger (
     finished_at timestamptz,
     run_id text
 );
+-- The statuses grow with the code: a ledger made by an older version gets today's list.
+alter table ops.ledger drop constraint if exists ledger_status_check;
+alter table ops.ledger add constraint ledger_status_check check (status in ({", ".join(f"'{s}'" for s in LEDGER_STATUSES)}));
 -- Retention (`explosion-monitor purge`): a purged file keeps its ledger row as the audit trail (name, sha256,
 -- counts), marked with the moment its raw rows left.
 alter table ops.ledger add column if not exists purged_at timestamptz;

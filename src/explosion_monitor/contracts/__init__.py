@@ -26,7 +26,13 @@ SQL_TYPES = {
     "gemeente": "text",
     "postcode4": "text",
     "pseudoniem": "text",
+    "identifier": "text",
 }
+
+# Identifiers (ids and partner codes): 1-40 letters, digits and - _ . / (contract v2). The pattern keeps
+# markup, formulas and templates out of the marts and the BI tools' CSV exports.
+IDENTIFIER_MAX = 40
+IDENTIFIER_PATTERN = r"^[\pL0-9._/-]{1,40}$"
 
 # The pseudo-column a rule may name for the day the file arrived.
 ARRIVAL = "_aankomstdatum"
@@ -101,6 +107,8 @@ def _check(contract: Contract) -> Contract:
     for col in contract.columns:
         if col.type not in SQL_TYPES:
             raise ContractDefinitionError(f"{contract.feed}.{col.name}: unknown type {col.type}")
+        if col.type == "identifier" and col.max_length != IDENTIFIER_MAX:
+            raise ContractDefinitionError(f"{contract.feed}.{col.name}: identifiers are 1-{IDENTIFIER_MAX} characters")
         if (col.type == "enum") != bool(col.values):
             raise ContractDefinitionError(f"{contract.feed}.{col.name}: enum values mismatch")
     # A key column may be optional (gemeenten: an empty postcode4 is the whole municipality); the

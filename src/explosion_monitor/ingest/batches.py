@@ -28,6 +28,7 @@ import pyarrow.csv as pcsv
 from explosion_monitor.contracts import Contract
 from explosion_monitor.ingest import xlsx
 from explosion_monitor.ingest.arrays import strings
+from explosion_monitor.ingest.header_help import HeaderContext, xlsx_peek
 from explosion_monitor.ingest.sniff import CHUNK, Inspection, Rejected, normalise_header
 
 # pyarrow parses one block per record batch. Its read-ahead keeps tens of blocks once a file is
@@ -85,15 +86,20 @@ class Source:
         if self.inspection.kind == "xlsx":
             rows, self._xlsx_rows = self._xlsx_rows, None
             if rows is None:
-                _, rows = xlsx.read_rows(self.path)
+                _, rows, _ = xlsx.read_rows(self.path)
             return _xlsx_batches(rows, len(self.header))
         return _csv_batches(self.path, self.inspection)
 
 
 def open_source(path: Path, insp: Inspection, contract: Contract) -> Source:
     if insp.kind == "xlsx":
-        names, rows = xlsx.read_rows(path)
-        return Source(path, insp, normalise_header(names, contract), ",", rows)
+        names, rows, sheet = xlsx.read_rows(path)
+        try:
+            header = normalise_header(names, contract, HeaderContext(1, sheet, xlsx_peek(path)))
+        except Rejected:
+            rows.close()  # type: ignore[attr-defined]
+            raise
+        return Source(path, insp, header, ",", rows)
     return Source(path, insp, insp.header, insp.delimiter)
 
 

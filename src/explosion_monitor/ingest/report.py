@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from explosion_monitor.contracts import Contract
@@ -12,6 +13,8 @@ from explosion_monitor.ingest.xlsx import FORMULA
 MAX_LISTED = 200
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)?$")
 MAX_VALUE_CHARS = 60
+# From this many row errors on, a report opens with the count per column and check.
+SUMMARY_FROM = 10
 
 # code -> (Dutch, English); {col} is the column, {extra} a code-specific detail.
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -30,6 +33,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "contains a thousands separator, which is not allowed",
     ),
     "negative": ("mag niet negatief zijn", "must not be negative"),
+    "ambiguous_thousands": (
+        "is dubbelzinnig: in een bestand met ; kan 12.500 twaalfduizend vijfhonderd (Excel) of 12,5 betekenen; "
+        "schrijf het getal zonder scheidingsteken voor duizendtallen (12500) of met decimale komma (12,5)",
+        "is ambiguous: in a ;-file 12.500 can mean twelve thousand five hundred (as Dutch Excel writes it) or 12.5; "
+        "write the number without a thousands separator (12500) or with a decimal comma (12,5)",
+    ),
+    "identifier": (
+        "is geen geldige code: alleen letters, cijfers en - _ . / zijn toegestaan (1 tot 40 tekens)",
+        "is not a valid identifier: only letters, digits and - _ . / are allowed (1 to 40 characters)",
+    ),
     "integer": ("is geen geheel getal", "is not a whole number"),
     "integer_range": ("is te groot", "is too large"),
     "decimal": ("is geen getal (zoals 1234,50 of 1234.50)", "is not a number (such as 1234,50 or 1234.50)"),
@@ -101,13 +114,31 @@ class Report:
     file_format: str = ""
     file_error: tuple[str, str] | None = None
     file_error_line: int | None = None
+    # For a file-level problem: what was found and hints at the cause, (Dutch, English) per line.
+    file_error_details: list[tuple[str, str]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    # Row errors per (column, check) over the whole file.
+    summary: Counter[tuple[str, str]] = field(default_factory=Counter)
     total_errors: int = 0
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def error_count(self) -> int:
         return max(self.total_errors, len(self.findings)) + (1 if self.file_error else 0)
+
+    @staticmethod
+    def _extra(contract: Contract, column: str, code: str) -> str:
+        """The detail a summary line needs (limits, allowed values, a rule's sentence); none for the others."""
+        from explosion_monitor.ingest.validate import extra
+
+        if code in ("gemeente_expired", "duplicate_key"):
+            return "(zie de regels hieronder / see the rows below)"
+        if column not in contract.column_names and not code.startswith("rule:"):
+            return ""
+        try:
+            return extra(contract, column, code)
+        except (KeyError, StopIteration):
+            return ""
 
     def render(self, contract: Contract) -> str:
         out = [
@@ -127,9 +158,19 @@ class Report:
         ]
         if self.file_error:
             where = f" (regel/line {self.file_error_line})" if self.file_error_line else ""
-            out += [f"Bestandsfout{where}: {self.file_error[0]}", f"File error{where}: {self.file_error[1]}", ""]
+            out += [f"Bestandsfout{where}: {self.file_error[0]}", f"File error{where}: {self.file_error[1]}"]
+            for nl, en in self.file_error_details:
+                out += [f"- {nl}", f"  {en}"]
+            out.append("")
+        if self.summary and self.total_errors >= SUMMARY_FROM:
+            out.append("Fouten per kolom en controle / errors per column and check:")
+            for (column, code), n in sorted(self.summary.items(), key=lambda kv: (-kv[1], kv[0])):
+                f = Finding(None, column, None, code, self._extra(contract, column, code))
+                out.append(f"- {n} × kolom {column}: {f.sentence(0)}")
+                out.append(f"  {n} × column {column}: {f.sentence(1)}")
+            out.append("")
         if self.findings:
-            out.append(f"Fouten per regel / errors per row ({self.total_errors}); regel 1 is de kopregel:")
+            out.append(f"Fouten per regel / errors per row ({self.total_errors}); de eerste regels:")
             for f in self.findings[:MAX_LISTED]:
                 desc = ""
                 if f.column and f.column in contract.column_names:

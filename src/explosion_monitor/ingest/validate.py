@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from explosion_monitor.contracts import ARRIVAL, Column, Contract
+from explosion_monitor.contracts import ARRIVAL, IDENTIFIER_MAX, IDENTIFIER_PATTERN, Column, Contract
 from explosion_monitor.ingest.arrays import (
     bools,
     from_bools,
@@ -71,6 +72,10 @@ DEC_THOUSANDS = {
     ",": re.compile(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?"),
     ";": re.compile(r"-?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]+)?|-?[0-9]{1,3}(,[0-9]{3})+\.[0-9]+"),
 }
+# In a ;-file a number whose only separator is a `.` before exactly three digits is ambiguous: Dutch
+# Excel writes twelve thousand five hundred as 12.500. It is a row error, never read as 12.5.
+AMBIGUOUS = r"^[0-9]+\.[0-9]{3}$"
+AMBIGUOUS_RE = re.compile(AMBIGUOUS)
 NUMBER_SHAPE = {",": re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?"), ";": re.compile(r"[0-9]{1,15}([.,][0-9]{1,6})?")}
 POSTCODE_FULL = re.compile(rf"[0-9]{{4}}{SPACE}*[A-Za-z]{{2}}")
 CONTROL_RE = re.compile(CONTROL)
@@ -83,6 +88,7 @@ _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0]
 WIRE_KIND = {
     "text": "text", "enum": "text", "gemeente": "text", "postcode4": "text",
     "date": "date", "integer": "int4", "decimal": "numeric", "boolean": "bool", "pseudoniem": "text",
+    "identifier": "text",
 }
 
 
@@ -95,6 +101,8 @@ def reason(col: Column, value: str, delimiter: str) -> str:
         return "formula"
     if col.type == "text":
         return "control_chars" if CONTROL_RE.search(value) else "max_length"
+    if col.type == "identifier":
+        return "max_length" if len(value) > IDENTIFIER_MAX else "identifier"
     if col.type == "date":
         if len(value) > 10:
             timed = DATE_TIME_RE.match(value)
@@ -105,6 +113,8 @@ def reason(col: Column, value: str, delimiter: str) -> str:
         if parts is None:
             return "date_format"
         return "date_range" if _real_date(*parts) else "date_invalid"
+    if col.type in ("integer", "decimal") and delimiter == ";" and AMBIGUOUS_RE.match(value):
+        return "ambiguous_thousands"
     if col.type == "integer":
         if INT_THOUSANDS.fullmatch(value):
             return "thousands"
@@ -230,6 +240,19 @@ def _trim(x: pa.Array) -> pa.Array:
     return x
 
 
+_IDENTIFIER_BYTES = np.zeros(256, dtype=bool)
+_IDENTIFIER_BYTES[[*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B), *b"._/-"]] = True
+
+
+def _check_identifier(x: pa.Array) -> np.ndarray:
+    """1-40 letters, digits and - _ . /; bytes checked at once, a regex only when a batch has anything else."""
+    lengths, starts, data = text_parts(x)
+    used = data[starts[0] : starts[-1] + lengths[-1]] if len(x) else data[:0]
+    if _IDENTIFIER_BYTES[used].all():  # ASCII only: a byte is a character
+        return (lengths >= 1) & (lengths <= IDENTIFIER_MAX)
+    return bools(pc.match_substring_regex(x, IDENTIFIER_PATTERN))
+
+
 def _check_text(x: pa.Array, col: Column) -> np.ndarray:
     ok = np.ones(len(x), dtype=bool)
     lengths, starts, data = text_parts(x)
@@ -254,6 +277,8 @@ def _check_decimal(x: pa.Array, delimiter: str) -> tuple[np.ndarray, pa.Array]:
         & ~bools(pc.starts_with(plain, "."))
         & ~bools(pc.ends_with(plain, "."))
     )
+    if delimiter == ";" and ok.any():  # distinct values only: cheap
+        ok &= ~bools(pc.match_substring_regex(x, AMBIGUOUS))
     return ok, plain
 
 
@@ -450,10 +475,10 @@ class Checks:
         exact = self._exact(col, raw)
         if exact is not None:
             return exact
-        if col.type not in BY_VALUE:  # free text: every value its own
+        if col.type not in BY_VALUE:  # free text and identifiers: every value its own
             x = _trim(raw)
             present = _lengths(x) > 0
-            valid = present & _check_text(x, col)
+            valid = present & (_check_identifier(x) if col.type == "identifier" else _check_text(x, col))
             return _Checked(x, present, valid, with_validity(x, valid))
         lengths, starts, _ = text_parts(raw)
         if len(raw) and starts[-1] + lengths[-1] == starts[0]:  # no bytes at all: every cell empty
@@ -606,6 +631,29 @@ class CheckedBatch:
         total = sum(int(c.bad.sum()) for c in self.columns.values())
         total += sum(int((~self.columns[n].present).sum()) for n in self.checks.contract.required if n in self.columns)
         return total + sum(int(rows.sum()) for _, _, rows in self._broken)
+
+    def error_counts(self) -> Counter[tuple[str, str]]:
+        """Errors per (column, check): each distinct failing value is explained once, its rows counted."""
+        counts: Counter[tuple[str, str]] = Counter()
+        delimiter = self.checks.delimiter
+        for col in self.checks.columns:
+            checked = self.columns[col.name]
+            bad = checked.bad
+            if bad.any():
+                texts = checked.text.filter(from_bools(bad))
+                if isinstance(texts, pa.DictionaryArray):
+                    texts = texts.dictionary_decode()
+                for item in pc.value_counts(texts).to_pylist():
+                    counts[(col.name, reason(col, item["values"], delimiter))] += item["counts"]
+            if col.required:
+                missing = int((~checked.present).sum())
+                if missing:
+                    counts[(col.name, "required")] += missing
+        for name, code, rows in self._broken:
+            n = int(rows.sum())
+            if n:
+                counts[(name, code)] += n
+        return counts
 
     def typed(self, name: str) -> pa.Array:
         return self.columns[name].typed
