@@ -102,6 +102,8 @@ def reason(col: Column, value: str, delimiter: str) -> str:
     if col.type == "text":
         return "control_chars" if CONTROL_RE.search(value) else "max_length"
     if col.type == "identifier":
+        if CONTROL_RE.search(value):
+            return "control_chars"
         return "max_length" if len(value) > IDENTIFIER_MAX else "identifier"
     if col.type == "date":
         if len(value) > 10:
