@@ -53,7 +53,7 @@ def test_run_processes_samples_through_the_production_dags(warehouse_url, local_
     assert "1.525" in result.stdout and "1.388" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     statuses = dict(db.execute("select status, count(*) from ops.ledger group by 1").fetchall())
-    assert statuses == {"loaded": 10, "quarantined": 5, "empty": 1}
+    assert statuses == {"loaded": 12, "quarantined": 5, "empty": 1}  # contract v2: two measures deliveries
     assert db.execute("select outcome from ops.publication_log order by publication_id desc limit 1").fetchone() == (
         "published",)
     assert db.execute(
