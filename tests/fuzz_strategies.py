@@ -27,19 +27,36 @@ from explosion_monitor.ingest import batches, keys
 from explosion_monitor.ingest.check import Verdict, check_file
 
 from partner_files import (
-    CORPORATIES_COLUMNS,
-    POLITIE_COLUMNS,
+    CORPORATIES_V2_COLUMNS,
+    GEMEENTEN_COLUMNS,
+    POLITIE_V2_COLUMNS,
     VERZEKERAARS_COLUMNS,
     claim_row,
     dutch,
+    maatregel_row,
     melding_row,
     politie_row,
+    pseudoniem,
     xlsx_bytes,
 )
 
-ROWS = {"politie": politie_row, "verzekeraars": claim_row, "corporaties": melding_row}
-COLUMNS = {"politie": POLITIE_COLUMNS, "verzekeraars": VERZEKERAARS_COLUMNS, "corporaties": CORPORATIES_COLUMNS}
-KEY_PREFIX = {"politie": "incident_id", "verzekeraars": "claim_id", "corporaties": "melding_id"}
+
+def _politie_v2(i: int = 1, **over: str) -> dict[str, str]:
+    return politie_row(i, **{"adres_pseudoniem": pseudoniem(i % 3), **over})
+
+
+def _melding_v2(i: int = 1, **over: str) -> dict[str, str]:
+    return melding_row(i, **{"terugkeer_datum": "2024-12-01", **over})
+
+
+# Contract version 2 files: every column, the new optional ones included.
+ROWS = {"politie": _politie_v2, "verzekeraars": claim_row, "corporaties": _melding_v2, "gemeenten": maatregel_row}
+COLUMNS = {"politie": POLITIE_V2_COLUMNS, "verzekeraars": VERZEKERAARS_COLUMNS, "corporaties": CORPORATIES_V2_COLUMNS,
+           "gemeenten": GEMEENTEN_COLUMNS}
+KEY_PREFIX = {"politie": "incident_id", "verzekeraars": "claim_id", "corporaties": "melding_id",
+              "gemeenten": "maatregel_id"}
+# Identifiers: letters of any script, digits and - _ . / (contract v2).
+IDENTIFIER_CHARS = st.sampled_from("abcxyzABCXYZ0123456789-_./\u00e9\u00f8\u00df\u00c5\u00e7\u00f1\u0448\u03bb\u05e9\u0645")
 # A fixed arrival day keeps the date rules (peildatum not after arrival) independent of the clock.
 ARRIVED_AT = dt.datetime(2025, 6, 2, 9, 30, tzinfo=dt.timezone.utc)
 
@@ -252,18 +269,25 @@ def valid_drop(draw) -> Drop:
     rows = []
     for i in range(n):
         row = ROWS[feed](i + 1)
-        ident = draw(st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=20)).strip()
-        # In a workbook, text starting with = is a formula.
-        row[KEY_PREFIX[feed]] = f"{ident}#{i}" if fmt == "csv" else f"K{ident}#{i}"
+        ident = draw(st.text(IDENTIFIER_CHARS, max_size=20))
+        row[KEY_PREFIX[feed]] = f"K{ident}-{i}"
         for col in get_contract(feed).columns:
             value = row[col.name]
             if not value:
                 continue
             if col.type == "date" and draw(st.booleans()):
                 value = dutch(value)
+                if draw(st.booleans()):  # Excel's date-time in a date column: the date is the value
+                    value += draw(st.sampled_from([" 00:00", " 14:35", " 0:00:00"]))
+                    value = re.sub(r"^0(\d)-0?(\d)", r"\1-\2", value) if draw(st.booleans()) else value
+            elif col.type == "date" and draw(st.booleans()):
+                value += draw(st.sampled_from(["T00:00:00", " 23:59", "T12:00:00.5"]))
             elif col.type == "boolean":
-                spellings = ["ja", "j", "true", "1", "JA", "True"], ["nee", "n", "False", "0"]
+                spellings = (["ja", "j", "true", "1", "JA", "True", "waar", "WAAR"],
+                             ["nee", "n", "False", "0", "onwaar", "ONWAAR", "Onwaar"])
                 value = draw(st.sampled_from(spellings[0] if value in spellings[0] else spellings[1]))
+            elif col.type == "pseudoniem" and draw(st.booleans()):
+                value = value.upper()
             elif col.type in ("enum", "gemeente") and draw(st.booleans()):
                 value = value.upper()
             elif col.type == "decimal" and delimiter == ";" and draw(st.booleans()):
@@ -276,8 +300,10 @@ def valid_drop(draw) -> Drop:
     if draw(st.booleans()):
         header = [f" {h.upper()} " for h in header]
     names = [h.strip().lower() for h in header]
-    text = csv_text(header, [[r[c] for c in names] for r in rows], delimiter, draw(st.sampled_from(["\n", "\r\n"])),
-                    draw(st.booleans()))
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    text = csv_text(header, [[r[c] for c in names] for r in rows], delimiter, newline, draw(st.booleans()))
+    if draw(st.booleans()):  # Excel's delimiter hint above the header
+        text = f"sep={delimiter}{newline}" + text
     encodings = ["utf-8", "utf-8-sig"]
     try:
         # Windows-1252 bytes that are also UTF-8 are read as UTF-8, as they should be: other text.
@@ -293,8 +319,10 @@ def valid_drop(draw) -> Drop:
 
 
 BAD_VALUES = {
-    "text": ["X" * 201, "a\x1bb"],
-    "date": ["31-02-2025", "2025-13-01", "16/04/2025", "1989-12-31", "2025-04-16T00:00"],
+    "text": ["X" * 501, "a\x1bb"],
+    "identifier": ["=1+1", "a b", "X" * 41, "<b>", "{{x}}", "PL#1"],
+    "pseudoniem": ["abc", "G" * 64, "a" * 63],
+    "date": ["31-02-2025", "2025-13-01", "16/04/2025", "1989-12-31", "2025-04-16T25:00", "16-04-2025 14:61"],
     "integer": ["1e309", "NaN", "-1", "1.5", "1.000", "99999999999"],
     "decimal": ["1e309", "NaN", "Infinity", "-5", "1.2.3", "\u20ac5"],
     "boolean": ["misschien", "yes", "2"],
@@ -330,12 +358,12 @@ def small_sizes():
         yield
 
 
-def judge(drop: Drop, folder: Path | None = None) -> Verdict:
+def judge(drop: Drop, folder: Path | None = None, arrived_at: dt.datetime = ARRIVED_AT) -> Verdict:
     """check_file on the drop's bytes, written to a file in `folder` (a temporary one by default)."""
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         path = Path(tmp) / "drop"
         path.write_bytes(drop.data)
-        return check_file(path, get_contract(drop.feed), ARRIVED_AT, name=drop.name)
+        return check_file(path, get_contract(drop.feed), arrived_at, name=drop.name)
 
 
 def assert_sound(drop: Drop, verdict: Verdict) -> None:

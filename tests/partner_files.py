@@ -20,6 +20,21 @@ CORPORATIES_COLUMNS = [
     "herstelkosten_eur", "nazorg_aangeboden", "sluiting", "sluiting_start", "sluiting_eind",
 ]
 
+GEMEENTEN_COLUMNS = [
+    "gemeente_code", "maatregel_id", "peildatum", "soort", "fase", "postcode4", "start_datum", "eind_datum",
+    "kosten_eur", "omschrijving", "ingetrokken",
+]
+# Contract version 2's optional columns; the lists above are version 1's, still valid.
+POLITIE_V2_COLUMNS = [*POLITIE_COLUMNS, "adres_pseudoniem"]
+CORPORATIES_V2_COLUMNS = [*CORPORATIES_COLUMNS, "terugkeer_datum"]
+
+
+def pseudoniem(address: int) -> str:
+    """An address pseudonym as the police deliver it: 64 hex characters (HMAC-SHA256)."""
+    import hashlib
+
+    return hashlib.sha256(f"adres-{address}".encode()).hexdigest()
+
 
 def politie_row(i: int = 1, **over: str) -> dict[str, str]:
     row = {
@@ -48,6 +63,16 @@ def melding_row(i: int = 1, **over: str) -> dict[str, str]:
         "gemeente_code": "GM0518", "postcode4": "2511", "politie_incident_id": "", "woningen_beschadigd": "3",
         "woningen_onbewoonbaar": "1", "huishoudens_ontheemd": "1", "herstelkosten_eur": "15000",
         "nazorg_aangeboden": "ja", "sluiting": "geen", "sluiting_start": "", "sluiting_eind": "",
+    }
+    row.update(over)
+    return row
+
+
+def maatregel_row(i: int = 1, **over: str) -> dict[str, str]:
+    row = {
+        "gemeente_code": "GM0363", "maatregel_id": f"AMS-{i}", "peildatum": "2025-02-01", "soort": "cameratoezicht",
+        "fase": "repressie", "postcode4": "1012", "start_datum": "2024-06-01", "eind_datum": "",
+        "kosten_eur": "1000.00", "omschrijving": "Camera's bij woningen", "ingetrokken": "nee",
     }
     row.update(over)
     return row

@@ -96,7 +96,7 @@ def test_run_processes_samples_through_the_production_dags(warehouse_url, local_
     assert by_year[2025]["aanslagen"] == 1525 and by_year[2025]["doel"] == 1388
     assert by_year[2025]["doel_gehaald"] is False
     _check_json_commands(env, statuses)
-    assert statuses == {"loaded": 13, "quarantined": 5, "empty": 1}  # three police deliveries of 2026 among them
+    assert statuses == {"loaded": 15, "quarantined": 5, "empty": 1}  # with the 2026 police and the two measures deliveries
     assert db.execute("select outcome from ops.publication_log order by publication_id desc limit 1").fetchone() == (
         "published",)
     assert db.execute(

@@ -20,7 +20,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
-FEEDS = ("politie", "verzekeraars", "corporaties")
+FEEDS = ("politie", "verzekeraars", "corporaties", "gemeenten")
 AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
                     "airflow-worker", "airflow-worker-corporaties"}
 
@@ -172,7 +172,7 @@ def test_minio_notifications_go_to_postgres(compose):
     for feed in FEEDS:
         assert f"mc mb --ignore-existing \"local/$feed\"" in script or f"local/{feed}" in script
     assert 'mc event add "local/$feed" arn:minio:sqs::PIPELINE:postgresql --event put --prefix incoming/' in script
-    assert "for feed in politie verzekeraars corporaties" in script
+    assert "for feed in politie verzekeraars corporaties gemeenten" in script
 
 
 @pytest.mark.parametrize("feed", FEEDS)

@@ -20,6 +20,7 @@ EXPECTED = {
     "ingest_politie": "asset",
     "ingest_verzekeraars": "asset",
     "ingest_corporaties": "asset",
+    "ingest_gemeenten": "asset",
     "warehouse": "asset",
     "analysis": "asset",
     "reconcile_incoming": "cron",
@@ -131,14 +132,14 @@ def test_schedules(dagbag):
             assert "Cron" in summary, (dag_id, summary)
         else:
             assert dag.timetable.can_be_scheduled is False, dag_id
-    for feed in ("politie", "verzekeraars", "corporaties"):
+    for feed in ("politie", "verzekeraars", "corporaties", "gemeenten"):
         assets = _assets(dagbag.dags[f"ingest_{feed}"].timetable.asset_condition)
         assert [a.name for a in assets] == [f"incoming.{feed}"]
         (watcher,) = assets[0].watchers
         assert isinstance(watcher.trigger, IncomingFilesTrigger) and isinstance(watcher.trigger, BaseEventTrigger)
         assert watcher.trigger.feed == feed
     raw = {a.name for a in _assets(dagbag.dags["warehouse"].timetable.asset_condition)}
-    assert raw == {"raw.politie", "raw.verzekeraars", "raw.corporaties"}
+    assert raw == {"raw.politie", "raw.verzekeraars", "raw.corporaties", "raw.gemeenten"}
     # the statistics run after the count is published, never before it
     assert [a.name for a in _assets(dagbag.dags["analysis"].timetable.asset_condition)] == ["marts"]
     assert "marts" in {o.name for o in dagbag.dags["warehouse"].get_task("publish").outlets}

@@ -102,7 +102,6 @@ def test_real_loader_agrees(warehouse_url, db, tmp_path, record_property):
     def prop(drop: Drop) -> None:
         nonlocal cases
         cases += 1
-        expected = judge(drop)
         # A bucket root per example: nothing of an earlier example is in the way.
         root = tmp_path / f"buckets-{cases}"
         conf = dataclasses.replace(get_settings(), warehouse_url=warehouse_url, buckets=root.as_uri())
@@ -110,12 +109,16 @@ def test_real_loader_agrees(warehouse_url, db, tmp_path, record_property):
         bucket.ensure()
         dropped = bucket.put_incoming(drop.name, drop.data)
         stamp = ARRIVED_AT.timestamp()
-        os.utime(bucket.root / "incoming" / dropped.name, (stamp, stamp))  # the arrival check_file assumed
+        os.utime(bucket.root / "incoming" / dropped.name, (stamp, stamp))  # a file's own time decides nothing
 
         outcomes = ingest_pending([drop.feed], settings=conf)
 
         assert len(outcomes) == 1, outcomes
         (out,) = outcomes
+        # Arrival is the pipeline's clock (the ledger's), whatever the file's modification time says.
+        arrived = db.execute("select arrived_at from ops.ledger where file_id = %s", (out.file_id,)).fetchone()[0]
+        assert arrived > ARRIVED_AT
+        expected = judge(drop, arrived_at=arrived)
         assert out.status in {"loaded", "empty", "quarantined", "duplicate"}, out
         assert not bucket.list_incoming()
         kept = Path(urlsplit(out.final_url).path)

@@ -62,14 +62,16 @@ def test_semicolon_windows1252_dutch_dates_crlf(db):
 
 
 def test_utf8_bom_comma_iso_quoted_headers_free_order(db):
-    columns = list(reversed(POLITIE_COLUMNS))
+    # A quoted field may hold the delimiter; identifiers may not (contract v2), so it sits in an extra column.
+    columns = [*reversed(POLITIE_COLUMNS), "opmerking"]
     header = [f"  {c.upper()} " for c in columns]
-    rows = [politie_row(1, incident_id="PL,1", telt_mee="TRUE"), politie_row(2, telt_mee="0", ingetrokken="")]
+    rows = [politie_row(1, incident_id="PL/1", telt_mee="TRUE", opmerking="a, b"),
+            politie_row(2, telt_mee="0", ingetrokken="", opmerking="")]
     data = b"\xef\xbb\xbf" + csv_bytes(rows, columns, header=header, quote_all=True)
     out = ingest_one("politie", "bom.csv", data)
     assert out.status == "loaded", out
     assert db.execute("select incident_id, telt_mee, ingetrokken from raw.politie order by 1").fetchall() == [
-        ("PL,1", True, False), ("PL-2", False, None)]
+        ("PL-2", False, None), ("PL/1", True, False)]
 
 
 @pytest.mark.parametrize("yes,no", [("ja", "nee"), ("j", "n"), ("true", "false"), ("1", "0"), ("Ja", "NEE")])

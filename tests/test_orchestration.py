@@ -158,11 +158,13 @@ def test_reconcile_processes_only_missed_files(warehouse_url, local_buckets):
         store.claim(conn, "politie", announced.name, announced.size, announced.modified, via="watcher", by="t")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=steps.RECONCILE_GRACE_S + 5)
 
-    # Ten minutes on: both waited; the announced one too (its event was lost), so both are processed.
+    # An unclaimed, stable file is processed at once (how long it lay there is not told by its own timestamp,
+    # contract v2); one announced just now is left to its ingest run, which may still be on its way.
     early = steps.reconcile(["politie"], now=dt.datetime.now(dt.UTC))
-    assert early == []  # too fresh: a watcher or an ingest run may still be on its way
+    assert [(o["name"], o["status"]) for o in early] == [("gemist.csv", "loaded")]
+    # Ten minutes on, the announced one too (its event was lost).
     outcomes = steps.reconcile(["politie"], now=later)
-    assert sorted((o["name"], o["status"]) for o in outcomes) == [("gemist.csv", "loaded"), ("onderweg.csv", "loaded")]
+    assert [(o["name"], o["status"]) for o in outcomes] == [("onderweg.csv", "loaded")]
     claims = dict(_rows(warehouse_url, "select object_key, via from ops.drop_claims"))
     assert claims == {"gemist.csv": "reconcile", "onderweg.csv": "watcher"}
     assert missed.name not in [o.name for o in bucket.list_incoming()]
@@ -311,7 +313,6 @@ def test_rebuild_replays_the_archive_and_equals_the_marts(warehouse_url, local_b
 
 def test_retention_dag_purges_what_the_period_no_longer_needs_and_asks_for_a_full_refresh(
         warehouse_url, local_buckets, monkeypatch):
-    import os
 
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.orchestration import steps
@@ -320,11 +321,11 @@ def test_retention_dag_purges_what_the_period_no_longer_needs_and_asks_for_a_ful
     bucket = get_bucket("politie")
     bucket.ensure()
     # An extract delivered in January 2025 about 2024, and one delivered today.
-    old = bucket.put_incoming("januari-2025.csv", _good(3))
-    stamp = dt.datetime(2025, 1, 20, tzinfo=dt.UTC).timestamp()
-    os.utime(old.url.removeprefix("file://"), (stamp, stamp))
+    bucket.put_incoming("januari-2025.csv", _good(3))
     bucket.put_incoming("vandaag.csv", _good(2, start=10))
-    steps.ingest_keys("politie", [], notify_partner=False)
+    # Arrival is when the watcher first saw a file (its payload's seen_at), not the file's own time.
+    steps.ingest_keys("politie", [{"key": "januari-2025.csv", "seen_at": "2025-01-20T00:00:00+00:00"},
+                                  {"key": "vandaag.csv"}], notify_partner=False)
     # 300 days: the period starts in 2026, so the 2024 incidents of the old extract lie before it.
     monkeypatch.setenv("EXPLOSION_MONITOR_RETENTION_DAYS", "300")
 

@@ -40,7 +40,7 @@ def _contracts() -> dict:
 
 def record_id_columns() -> dict[str, list[str]]:
     """Per partner feed other than the police: the key columns that identify a record (not the partner's code)."""
-    return {feed: [k for k in c.key if not k.endswith("_code")]
+    return {feed: [k for k in c.key if not k.endswith("_code") and c.column(k).type != "postcode4"]
             for feed, c in _contracts().items() if feed != SHARED_KEY_FEED}
 
 
@@ -63,6 +63,8 @@ def _read_sample(data: bytes) -> tuple[list[str], list[list[str]]]:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = data.decode("cp1252")
+        if text[:4].lower() == "sep=":  # Excel's delimiter hint above the header (contract v2)
+            text = text.split("\n", 1)[1] if "\n" in text else ""
         first = text.split("\n", 1)[0]
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";" if first.count(";") > first.count(",")
                                else ","))
@@ -161,9 +163,10 @@ def find_values(url: str, schema: str, values: dict[str, set[str]], *, text_only
 
 
 def test_the_rule_is_derived_from_the_contracts() -> None:
-    assert record_id_columns() == {"verzekeraars": ["claim_id"], "corporaties": ["melding_id"]}
-    # Contract v1 has no free-text column; a future one (omschrijving, toelichting) is checked automatically.
-    assert free_text_columns() == {"politie": [], "verzekeraars": [], "corporaties": []}
+    assert record_id_columns() == {"verzekeraars": ["claim_id"], "corporaties": ["melding_id"],
+                                   "gemeenten": ["maatregel_id"]}
+    # Contract v2's one free-text column is the measures' omschrijving; a future one is checked automatically.
+    assert free_text_columns() == {"politie": [], "verzekeraars": [], "corporaties": [], "gemeenten": ["omschrijving"]}
     names, values = delivered_free_text()
     assert names == {"toelichting"}
     assert "Heronderzoek: gaslek, geen opzet" in values and len(values) >= 5

@@ -24,7 +24,7 @@ import wap
 
 pytestmark = pytest.mark.timeout(900)
 
-FEEDS = ("politie", "verzekeraars", "corporaties")
+FEEDS = ("politie", "verzekeraars", "corporaties", "gemeenten")
 
 
 # --- the suite files (no database) ---------------------------------------------------------------

@@ -137,7 +137,9 @@ def scenario(warehouse_url: str, local_buckets: str) -> Scenario:
             bucket.ensure()
             bucket.put_incoming(name, data)
             _arrive(bucket.root / "incoming" / name, day)
-            outcome = ingest_object(conn, bucket, bucket.stat_incoming(name), run_id="test")
+            # Arrival is when the pipeline saw the file (contract v2), here on `day`; not the file's own time.
+            seen = dt.datetime.fromisoformat(day).replace(hour=12, tzinfo=dt.UTC)
+            outcome = ingest_object(conn, bucket, bucket.stat_incoming(name), run_id="test", seen_at=seen)
             ids[label] = outcome.file_id
     s = Scenario(warehouse_url, root, ids)
     statuses = {s.label(f): st for f, (st, *_) in s.ledger().items()}

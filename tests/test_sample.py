@@ -29,6 +29,9 @@ BRANCHE = {"opstal", "inboedel", "bedrijf", "motorrijtuig"}
 OORZAAK = {"explosie_opzet", "explosie_overig"}
 STATUS = {"open", "afgehandeld", "afgewezen"}
 SLUITING = {"geen", "art174a_gemeentewet", "art13b_opiumwet"}
+SOORT = {"cameratoezicht", "veiligheidsrisicogebied", "gebiedsverbod", "sluitingsbeleid", "wijkaanpak",
+         "weerbaarheid_ondernemers", "jongerenaanpak", "nazorgteam", "overig"}
+FASE = {"preventie", "repressie", "weerbaarheid", "nazorg"}
 
 # column -> (type, required)
 SPEC: dict[str, dict[str, tuple[object, bool]]] = {
@@ -37,6 +40,7 @@ SPEC: dict[str, dict[str, tuple[object, bool]]] = {
         "gemeente_code": ("gm", True), "postcode4": ("pc4", False), "doelwit": (DOELWIT, True),
         "uitkomst": (UITKOMST, True), "explosief": (EXPLOSIEF, True), "telt_mee": ("bool", True),
         "gewonden": ("int", False), "doden": ("int", False), "ingetrokken": ("bool", False),
+        "adres_pseudoniem": ("hex64", False),
     },
     "verzekeraars": {
         "verzekeraar_code": ("text", True), "claim_id": ("text", True), "peildatum": ("date", True),
@@ -51,12 +55,21 @@ SPEC: dict[str, dict[str, tuple[object, bool]]] = {
         "politie_incident_id": ("text", False), "woningen_beschadigd": ("int", True),
         "woningen_onbewoonbaar": ("int", True), "huishoudens_ontheemd": ("int", False),
         "herstelkosten_eur": ("dec", False), "nazorg_aangeboden": ("bool", True), "sluiting": (SLUITING, False),
-        "sluiting_start": ("date", False), "sluiting_eind": ("date", False),
+        "sluiting_start": ("date", False), "sluiting_eind": ("date", False), "terugkeer_datum": ("date", False),
+    },
+    "gemeenten": {
+        "gemeente_code": ("gm", True), "maatregel_id": ("id", True), "peildatum": ("date", True),
+        "soort": (SOORT, True), "fase": (FASE, True), "postcode4": ("pc4", False), "start_datum": ("date", True),
+        "eind_datum": ("date", False), "kosten_eur": ("dec", False), "omschrijving": ("text", False),
+        "ingetrokken": ("bool", False),
     },
 }
+# Optional columns contract version 2 added: a version-1 file without them stays valid.
+V2_ADDED = {"adres_pseudoniem", "terugkeer_datum"}
 KEYS = {"politie": ("incident_id",), "verzekeraars": ("verzekeraar_code", "claim_id"),
-        "corporaties": ("corporatie_code", "melding_id")}
-EVENT_DATE = {"politie": "incident_datum", "verzekeraars": "schadedatum", "corporaties": "incident_datum"}
+        "corporaties": ("corporatie_code", "melding_id"), "gemeenten": ("gemeente_code", "maatregel_id", "postcode4")}
+EVENT_DATE = {"politie": "incident_datum", "verzekeraars": "schadedatum", "corporaties": "incident_datum",
+              "gemeenten": "start_datum"}
 
 # What each file a partner gets wrong must violate, and nothing else: rule -> number of rows.
 BAD = {
@@ -133,6 +146,7 @@ class Table:
         self.kind = kind  # "," | ";" | "xlsx"
         self.encoding = encoding
         self.newline = newline
+        self.sep_line = False  # a first line `sep=;` / `sep=,` (Excel's delimiter hint)
 
     def records(self) -> list[dict[str, object]]:
         return [dict(zip(self.header, r)) for r in self.rows]
@@ -154,10 +168,15 @@ def read_table(data: bytes) -> Table:
     except UnicodeDecodeError:
         text, encoding = data.decode("cp1252"), "cp1252"
     first = text.split("\n", 1)[0]
-    delim = ";" if first.count(";") > first.count(",") else ","
+    sep = re.fullmatch(r"sep=([;,])\r?", first)  # Excel's delimiter hint above the header (contract v2)
+    if sep:
+        text = text.split("\n", 1)[1]
+    delim = sep.group(1) if sep else (";" if first.count(";") > first.count(",") else ",")
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delim))
     newline = "\r\n" if "\r\n" in text else "\n"
-    return Table(rows[0], [r for r in rows[1:] if any(v.strip() for v in r)], delim, encoding, newline)
+    table = Table(rows[0], [r for r in rows[1:] if any(v.strip() for v in r)], delim, encoding, newline)
+    table.sep_line = bool(sep)
+    return table
 
 
 def empty(v: object) -> bool:
@@ -170,14 +189,18 @@ def as_date(v: object) -> dt.date | None:
     if isinstance(v, dt.date):
         return v
     s = str(v).strip()
+    timed = re.fullmatch(r"(\S+)[ T]\d{1,2}:\d{2}(:\d{2})?", s)  # a date-time without offset: the date as written
+    if timed:
+        s = timed.group(1)
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
         return dt.date.fromisoformat(s)
-    if re.fullmatch(r"\d{2}-\d{2}-\d{4}", s):
+    if re.fullmatch(r"\d{1,2}-\d{1,2}-\d{4}", s):
         return dt.datetime.strptime(s, "%d-%m-%Y").date()
     return None
 
 
-BOOLS = {"ja": True, "nee": False, "j": True, "n": False, "true": True, "false": False, "1": True, "0": False}
+BOOLS = {"ja": True, "nee": False, "j": True, "n": False, "true": True, "false": False, "1": True, "0": False,
+         "waar": True, "onwaar": False}
 
 
 def as_bool(v: object) -> bool | None:
@@ -257,6 +280,8 @@ def violations(feed: str, data: bytes) -> Counter[str]:
                 ok = bool(re.fullmatch(r"\d{4}", text(v))) and 1000 <= int(text(v)) <= 9999
             elif kind == "id":
                 ok = 1 <= len(text(v)) <= 40
+            elif kind == "hex64":
+                ok = bool(re.fullmatch(r"[0-9A-Fa-f]{64}", text(v)))
             elif kind == "text":
                 ok = bool(text(v))
             else:
@@ -274,6 +299,13 @@ def violations(feed: str, data: bytes) -> Counter[str]:
             if damaged is not None and unfit is not None and unfit > damaged:
                 bad.add("onbewoonbaar_gt_beschadigd")
             start, end = as_date(rec.get("sluiting_start")), as_date(rec.get("sluiting_eind"))
+            if start and end and end < start:
+                bad.add("eind_before_start")
+            back = as_date(rec.get("terugkeer_datum"))
+            if back and ((event and back < event) or (peil and back > peil)):
+                bad.add("terugkeer_outside_incident_peildatum")
+        if feed == "gemeenten":
+            start, end = as_date(rec.get("start_datum")), as_date(rec.get("eind_datum"))
             if start and end and end < start:
                 bad.add("eind_before_start")
         keys[tuple(text(rec.get(k)) for k in KEYS[feed])] += 1
@@ -366,9 +398,9 @@ def test_reference_dir_prefers_vendored_copy():
 
 
 def test_file_list_shape(files):
-    assert {f.feed for f in files} == {"politie", "verzekeraars", "corporaties"}
+    assert {f.feed for f in files} == {"politie", "verzekeraars", "corporaties", "gemeenten"}
     assert {f.expect for f in files} == {"loaded", "quarantined", "empty"}
-    for feed in ("politie", "verzekeraars", "corporaties"):
+    for feed in ("politie", "verzekeraars", "corporaties", "gemeenten"):
         names = [f.name for f in files if f.feed == feed]
         assert len(names) == len(set(names))
     assert {f.name for f in files if f.expect == "quarantined"} == set(BAD)
@@ -416,7 +448,7 @@ def test_good_files_follow_the_contract(files):
             continue
         assert violations(f.feed, f.data) == Counter(), f.name
         table = read_table(f.data)
-        assert set(SPEC[f.feed]) <= set(table.header), f.name
+        assert set(SPEC[f.feed]) - V2_ADDED <= set(table.header), f.name
         peils = {as_date(r["peildatum"]) for r in table.records()}
         assert len(peils) <= 1, f.name
         assert all(p <= dt.date(2026, 10, 31) for p in peils)  # the running year 2026 reaches October
@@ -424,6 +456,36 @@ def test_good_files_follow_the_contract(files):
             assert table.rows == [] and f.feed == "politie"
         else:
             assert table.rows
+
+
+def test_version_2_files_are_among_them(files, tables):
+    """Some deliveries carry contract v2's new columns and Excel's realities; the others stay version 1."""
+    by_feed = {feed: [tables[f.name] for f in files if f.feed == feed and f.expect == "loaded"] for feed in SPEC}
+    pseudo = [t for t in by_feed["politie"] if "adres_pseudoniem" in t.header]
+    assert pseudo and len(pseudo) < len(by_feed["politie"])
+    values = [text(r["adres_pseudoniem"]) for t in pseudo for r in t.records() if text(r["adres_pseudoniem"])]
+    assert any(v.islower() for v in values) and any(v.isupper() for v in values if not v.isdigit())
+    # the same address keeps its pseudonym: repeat attacks are countable
+    per_incident: dict[str, set[str]] = defaultdict(set)
+    for t in pseudo:
+        for r in t.records():
+            if text(r["adres_pseudoniem"]):
+                per_incident[text(r["incident_id"])].add(text(r["adres_pseudoniem"]).lower())
+    assert all(len(v) == 1 for v in per_incident.values())
+    repeats = Counter(next(iter(v)) for v in per_incident.values())
+    assert any(n > 1 for n in repeats.values())
+    back = [t for t in by_feed["corporaties"] if "terugkeer_datum" in t.header]
+    assert back and any(not empty(r["terugkeer_datum"]) for t in back for r in t.records())
+    measures = by_feed["gemeenten"]
+    assert measures and {text(r["soort"]) for t in measures for r in t.records()} >= {"cameratoezicht", "nazorgteam"}
+    assert any(empty(r["postcode4"]) for t in measures for r in t.records())  # the whole municipality
+    excel = [t for t in measures if t.sep_line]
+    assert excel and excel[0].kind == ";" and excel[0].encoding == "cp1252"
+    assert {text(r["ingetrokken"]) for r in excel[0].records()} - {""} <= {"WAAR", "ONWAAR"}
+    assert all(re.fullmatch(r"\d{1,2}-\d{1,2}-\d{4} \d{1,2}:\d{2}", text(r["start_datum"])) for r in excel[0].records())
+    typed = [t for t in measures if t.kind == "xlsx"]
+    assert typed and any(isinstance(r["peildatum"], dt.datetime) and r["peildatum"].time() != dt.time(0)
+                         for r in typed[0].records())
 
 
 def test_bad_files_violate_exactly_what_they_say(files):

@@ -331,6 +331,16 @@ class Bucket(ABC):
         objects.sort(key=lambda o: (o.modified, o.name))
         return objects
 
+    # -- files that are not read (contract v2) ----------------------------------------
+
+    def refusal(self, name: str) -> str | None:
+        """Why ``incoming/<name>`` must not be read (a hard-linked file), or None. S3 objects are always readable."""
+        return None
+
+    def list_unreadable(self) -> list[tuple[str, int, str]]:
+        """``(name, size, reason)`` of entries in ``incoming/`` that are not regular files. None on S3."""
+        return []
+
     def list_archive(self) -> list[StoredObject]:
         """Files in ``archive/``, by file id then name."""
         return _pair_reports("archive", self._list("archive"), self.feed)
@@ -556,6 +566,36 @@ class LocalBucket(Bucket):
             return None
         path, st = found
         return DropObject(self.feed, name, st.st_size, _mtime(st), "file://" + path)
+
+    def refusal(self, name: str) -> str | None:
+        found = self._regular(f"incoming/{name}")
+        if found is not None and found[1].st_nlink > 1:
+            # Another name can change it while we read, or it is someone else's file linked in.
+            return (
+                f"Niet gelezen: het bestand heeft {found[1].st_nlink} harde koppelingen (hard links). / "
+                f"Not read: the file has {found[1].st_nlink} hard links."
+            )
+        return None
+
+    def list_unreadable(self) -> list[tuple[str, int, str]]:
+        try:
+            top = self._path("incoming")
+        except BucketError:
+            return []
+        found = []
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+            for entry in [*filenames, *dirnames]:
+                path = os.path.join(dirpath, entry)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or _is_temp(entry):
+                    continue
+                nl, en = ("een symbolische koppeling", "a symbolic link") if stat.S_ISLNK(st.st_mode) else (
+                    "geen gewoon bestand", "not a regular file")
+                found.append((os.path.relpath(path, top), st.st_size, f"Niet gelezen: dit is {nl}. / Not read: this is {en}."))
+        return sorted(found)
 
     def open(self, url_or_key: str, mode: str = "rb", encoding: str = "utf-8") -> IO[Any]:
         if mode not in ("rb", "r"):

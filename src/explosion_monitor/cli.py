@@ -353,7 +353,7 @@ def reconcile_cmd(
 
 @app.command("reingest")
 def reingest_cmd(
-    feed: Annotated[str, typer.Argument(help="politie, verzekeraars or corporaties.")],
+    feed: Annotated[str, typer.Argument(help="politie, verzekeraars, corporaties or gemeenten.")],
     file: Annotated[str, typer.Argument(help="Ledger file id, or the archive/quarantine URL of the file.")],
 ) -> None:
     """Reprocess one quarantined or archived file after a fix (what the reingest DAG does)."""

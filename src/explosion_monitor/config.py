@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-FEEDS: tuple[str, ...] = ("politie", "verzekeraars", "corporaties")
+FEEDS: tuple[str, ...] = ("politie", "verzekeraars", "corporaties", "gemeenten")
 
 
 class ConfigError(ValueError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import dict_row
 
-FINISHED = ("loaded", "quarantined", "empty", "duplicate")
+FINISHED = ("loaded", "quarantined", "empty", "duplicate", "ignored")
 
 
 def lock_key(feed: str, name: str) -> int:
@@ -42,6 +42,8 @@ class Entry:
     status: str
     final_url: str | None
     attempts: int
+    # When the pipeline first saw the file (its clock, never the file's own timestamp).
+    arrived_at: dt.datetime | None = None
 
 
 def open_entry(
@@ -57,11 +59,12 @@ def open_entry(
 ) -> Entry:
     """The ledger row for this drop: an unfinished one from an earlier attempt, or a new claim.
 
+    `arrived_at` is the moment the pipeline first saw the file; a retry keeps the first attempt's.
     Call only while holding the drop's lock.
     """
     row = conn.execute(
         """
-        select file_id, status, final_url, attempts from ops.ledger
+        select file_id, status, final_url, attempts, arrived_at from ops.ledger
         where feed = %s and object_key = %s and sha256 = %s and final_url is null
         order by file_id desc limit 1
         """,
@@ -73,7 +76,7 @@ def open_entry(
             "where file_id = %s",
             (worker_id(), run_id, row[0]),
         )
-        return Entry(row[0], row[1], row[2], row[3] + 1)
+        return Entry(row[0], row[1], row[2], row[3] + 1, row[4])
     file_id = conn.execute(
         """
         insert into ops.ledger (feed, bucket, object_key, sha256, size_bytes, arrived_at, status, claimed_by, run_id)
@@ -81,7 +84,37 @@ def open_entry(
         """,
         (feed, bucket, name, sha256, size, arrived_at, worker_id(), run_id),
     ).fetchone()[0]
-    return Entry(file_id, "claimed", None, 1)
+    return Entry(file_id, "claimed", None, 1, arrived_at)
+
+
+def knows(conn: psycopg.Connection, feed: str, name: str) -> bool:
+    """Whether an unfinished ledger row has this name: a retry of a file the pipeline itself was moving."""
+    row = conn.execute(
+        "select 1 from ops.ledger where feed = %s and object_key = %s and final_url is null "
+        "and status <> 'refused' limit 1",
+        (feed, name),
+    ).fetchone()
+    return row is not None
+
+
+def record_refusal(conn: psycopg.Connection, *, feed: str, bucket: str, name: str, size: int, reason: str,
+                   run_id: str | None) -> int | None:
+    """Record once that `name` is not read, and why; None when that is already on record."""
+    known = conn.execute(
+        "select 1 from ops.ledger where feed = %s and object_key = %s and status = 'refused' and size_bytes = %s "
+        "and message = %s",
+        (feed, name, size, reason),
+    ).fetchone()
+    if known:
+        return None
+    return conn.execute(
+        """
+        insert into ops.ledger (feed, bucket, object_key, sha256, size_bytes, arrived_at, status, message,
+                                claimed_by, run_id, finished_at)
+        values (%s, %s, %s, '', %s, now(), 'refused', %s, %s, %s, now()) returning file_id
+        """,
+        (feed, bucket, name, size, reason, worker_id(), run_id),
+    ).fetchone()[0]
 
 
 def loaded_twin(conn: psycopg.Connection, feed: str, sha256: str, file_id: int) -> int | None:

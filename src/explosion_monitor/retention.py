@@ -68,7 +68,7 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 #: The bounds config.py puts on EXPLOSION_MONITOR_RETENTION_DAYS; an override on the command line gets the same.
 MIN_DAYS, MAX_DAYS = 30, 100 * 365
 #: Statuses whose files raw holds no row of: the file (and report) may go once it is old.
-WITHOUT_ROWS = ("quarantined", "duplicate", "empty", "reingested")
+WITHOUT_ROWS = ("quarantined", "duplicate", "empty", "reingested", "ignored")
 _LOCK_TIMEOUT = "60s"
 
 
@@ -290,7 +290,9 @@ def _decide_feed(conn: psycopg.Connection, feed: str, per: Period,
 
     candidates = []
     for fid, r in rows.items():
-        if r["status"] == "claimed" or not r["final_url"]:
+        if r["status"] == "refused":  # never read nor moved: the partner's own file, left in incoming/
+            keep.append(decision(r, False, "refused", "not read (hard-linked or not a regular file); never stored"))
+        elif r["status"] == "claimed" or not r["final_url"]:
             keep.append(decision(r, False, "in_progress", "still being processed (no final place yet)"))
         elif fid in excluded:
             keep.append(decision(r, False, "busy", "another worker holds this file (reingest?); next time"))
@@ -300,6 +302,7 @@ def _decide_feed(conn: psycopg.Connection, feed: str, per: Period,
                 "duplicate": "a byte-identical copy of another delivery; loaded nothing",
                 "empty": "header only; loaded nothing",
                 "reingested": "replaced by its reingested copy; raw holds none of its rows",
+                "ignored": "an Office lock or system file (it may name a clerk); not a delivery",
             }[r["status"]]
             purge.append(decision(r, True, r["status"], detail))
         elif r["status"] == "loaded":

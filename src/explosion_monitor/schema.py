@@ -32,7 +32,9 @@ LOGIN_PASSWORD_ENV = {
     "open_data_reader": "EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD",
     "analist": "EXPLOSION_MONITOR_ANALIST_PASSWORD",
 }
-LEDGER_STATUSES = ("claimed", "loaded", "quarantined", "empty", "duplicate", "reingested")
+# ignored: an Office lock or system file (archived, no report); refused: not read (hard-linked or not a regular
+# file), left in incoming/ with the reason in `message`.
+LEDGER_STATUSES = ("claimed", "loaded", "quarantined", "empty", "duplicate", "reingested", "ignored", "refused")
 _LOCK_KEY = 7_301_202_501  # serialises concurrent bootstraps
 
 
@@ -50,6 +52,17 @@ def raw_table_ddl(contract: Contract) -> sql.Composed:
     )
     return sql.SQL("create table if not exists raw.{} ({}, {})").format(
         sql.Identifier(contract.feed), sql.SQL(", ").join(cols), lineage
+    )
+
+
+def raw_columns_ddl(contract: Contract) -> sql.Composed:
+    """Columns a contract gained since the table was made: added empty, so no delivered row is lost."""
+    return sql.SQL("alter table raw.{} {}").format(
+        sql.Identifier(contract.feed),
+        sql.SQL(", ").join(
+            sql.SQL("add column if not exists {} {}").format(sql.Identifier(c.name), sql.SQL(c.sql_type))
+            for c in contract.columns
+        ),
     )
 
 
@@ -77,6 +90,9 @@ create table if not exists ops.ledger (
     finished_at timestamptz,
     run_id text
 );
+-- The statuses grow with the code: a ledger made by an older version gets today's list.
+alter table ops.ledger drop constraint if exists ledger_status_check;
+alter table ops.ledger add constraint ledger_status_check check (status in ({", ".join(f"'{s}'" for s in LEDGER_STATUSES)}));
 -- Retention (`explosion-monitor purge`): a purged file keeps its ledger row as the audit trail (name, sha256,
 -- counts), marked with the moment its raw rows left.
 alter table ops.ledger add column if not exists purged_at timestamptz;
@@ -322,6 +338,7 @@ def ensure_schema(conn: psycopg.Connection, settings: Settings | None = None) ->
         cur.execute(OPS_DDL)
         for contract in all_contracts().values():
             cur.execute(raw_table_ddl(contract))
+            cur.execute(raw_columns_ddl(contract))
             cur.execute(
                 sql.SQL("create index if not exists {} on raw.{} using brin (_file_id)").format(
                     sql.Identifier(f"{contract.feed}_file_brin"), sql.Identifier(contract.feed)

@@ -30,15 +30,17 @@ from explosion_monitor.buckets import get_bucket
 from explosion_monitor.ingest import ingest_pending
 
 from partner_files import (
+    CORPORATIES_COLUMNS,
     POLITIE_COLUMNS,
     VERZEKERAARS_COLUMNS,
     claim_row,
     csv_bytes,
+    melding_row,
     politie_row,
     xlsx_bytes,
 )
 
-FEEDS = ("politie", "verzekeraars", "corporaties")
+FEEDS = ("politie", "verzekeraars", "corporaties", "gemeenten")
 
 
 # --- builders for hostile bytes ------------------------------------------------------------------
@@ -208,6 +210,7 @@ def _stored(column: str, expected: str, feed: str = "politie"):
 
 FORMULA = "=cmd|' /C calc'!A0"
 EMOJI_RTL = "PL-\U0001F4A5-\u05e9\u05dc\u05d5\u05dd-\u0645\u0631\u062d\u0628\u0627"
+LETTERS_ID = "Zaak-\u00e9\u00f8\u00df/2025.\u05e9\u05dc\u05d5\u05dd_1"  # letters of any script, digits and - _ . /
 
 CASES: list[Case] = [
     # -- emptiness -------------------------------------------------------------------------------------
@@ -246,16 +249,26 @@ CASES: list[Case] = [
     Case("undefined-cp1252-bytes", lambda: good_politie().replace(b"PL-1", b"PL-\x81\x8d"), "quarantined",
          "Windows-1252"),
     # -- text content ----------------------------------------------------------------------------------
-    Case("formula-in-free-text-id-loads-verbatim", lambda: good_politie(politie_row(1, incident_id=FORMULA)),
-         "loaded", rows=1, check=_stored("incident_id", FORMULA)),
+    # Contract v2: identifiers are 1-40 letters, digits and - _ . /; formulas, markup and templates are row errors.
+    Case("formula-in-id-is-a-row-error", lambda: good_politie(politie_row(1), politie_row(2, incident_id=FORMULA)),
+         "quarantined", "\"'=cmd"),
     Case("formula-in-enum-is-neutralised-in-report",
          lambda: good_politie(politie_row(1), politie_row(2, doelwit="=HYPERLINK(\"http://x\")")),
          "quarantined", "\"'=HYPERLINK"),
     Case("formula-plus-at-in-claim-ids", lambda: csv_bytes([claim_row(1, claim_id="+SUM(A1)", verzekeraar_code="@V")],
                                                           VERZEKERAARS_COLUMNS),
-         "loaded", feed="verzekeraars", rows=1, check=_stored("claim_id", "+SUM(A1)", "verzekeraars")),
-    Case("emoji-and-rtl-in-id", lambda: good_politie(politie_row(1, incident_id=EMOJI_RTL)), "loaded", rows=1,
-         check=_stored("incident_id", EMOJI_RTL)),
+         "quarantined", "geen geldige code", feed="verzekeraars"),
+    Case("markup-in-melding-id", lambda: csv_bytes([melding_row(1, melding_id="<img src=x onerror=alert(1)>")],
+                                                   CORPORATIES_COLUMNS),
+         "quarantined", "kolom melding_id", feed="corporaties"),
+    Case("template-in-politie-incident-id", lambda: claims(politie_incident_id="{{7*7}}"), "quarantined",
+         "kolom politie_incident_id", feed="verzekeraars"),
+    Case("emoji-and-rtl-in-id", lambda: good_politie(politie_row(1, incident_id=EMOJI_RTL)), "quarantined",
+         "geen geldige code"),
+    Case("letters-of-any-script-in-id", lambda: good_politie(politie_row(1, incident_id=LETTERS_ID)), "loaded",
+         rows=1, check=_stored("incident_id", LETTERS_ID)),
+    Case("id-of-41-characters", lambda: good_politie(politie_row(1, incident_id="P" * 41)), "quarantined",
+         "langer dan 40 tekens"),
     Case("control-char-in-id", lambda: good_politie(politie_row(1), politie_row(2, incident_id="PL-\x1b[31m2")),
          "quarantined", "stuurtekens"),
     Case("newline-inside-quoted-id", lambda: good_politie(politie_row(1, incident_id="PL-\n1")),
@@ -280,6 +293,13 @@ CASES: list[Case] = [
          feed="verzekeraars"),
     Case("decimal-Infinity", lambda: claims(uitgekeerd_eur="Infinity"), "quarantined", "kolom uitgekeerd_eur",
          feed="verzekeraars"),
+    # Contract v2: in a ;-file 12.500 is ambiguous (Dutch Excel's twelve thousand five hundred), a row error;
+    # in a ,-file it is 12.5.
+    Case("ambiguous-12.500-in-semicolon-file",
+         lambda: csv_bytes([claim_row(1, schade_geraamd_eur="12.500")], VERZEKERAARS_COLUMNS, delimiter=";"),
+         "quarantined", "dubbelzinnig", feed="verzekeraars"),
+    Case("12.500-in-comma-file-is-12.5", lambda: claims(schade_geraamd_eur="12.500"), "loaded", feed="verzekeraars",
+         rows=2, check=_stored("schade_geraamd_eur::text", "12.500", "verzekeraars")),
     # -- keys ------------------------------------------------------------------------------------------
     Case("key-trailing-space", lambda: good_politie(politie_row(1, incident_id="PL-1"),
                                                     politie_row(2, incident_id="PL-1 "), quote_all=True),

@@ -25,7 +25,14 @@ SQL_TYPES = {
     "enum": "text",
     "gemeente": "text",
     "postcode4": "text",
+    "pseudoniem": "text",
+    "identifier": "text",
 }
+
+# Identifiers (ids and partner codes): 1-40 letters, digits and - _ . / (contract v2). The pattern keeps
+# markup, formulas and templates out of the marts and the BI tools' CSV exports.
+IDENTIFIER_MAX = 40
+IDENTIFIER_PATTERN = r"^[\pL0-9._/-]{1,40}$"
 
 # The pseudo-column a rule may name for the day the file arrived.
 ARRIVAL = "_aankomstdatum"
@@ -100,11 +107,17 @@ def _check(contract: Contract) -> Contract:
     for col in contract.columns:
         if col.type not in SQL_TYPES:
             raise ContractDefinitionError(f"{contract.feed}.{col.name}: unknown type {col.type}")
+        if col.type == "identifier" and col.max_length != IDENTIFIER_MAX:
+            raise ContractDefinitionError(f"{contract.feed}.{col.name}: identifiers are 1-{IDENTIFIER_MAX} characters")
         if (col.type == "enum") != bool(col.values):
             raise ContractDefinitionError(f"{contract.feed}.{col.name}: enum values mismatch")
-    for name in (*contract.key, contract.event_date):
-        if name not in names or not contract.column(name).required:
-            raise ContractDefinitionError(f"{contract.feed}: key/event column {name} must be required")
+    # A key column may be optional (gemeenten: an empty postcode4 is the whole municipality); the
+    # event date, which dates the municipality code, may not.
+    for name in contract.key:
+        if name not in names:
+            raise ContractDefinitionError(f"{contract.feed}: unknown key column {name}")
+    if contract.event_date not in names or not contract.column(contract.event_date).required:
+        raise ContractDefinitionError(f"{contract.feed}: event column {contract.event_date} must be required")
     for rule in contract.rules:
         if rule.op not in OPERATORS:
             raise ContractDefinitionError(f"{contract.feed}.{rule.name}: operator {rule.op}")

@@ -28,15 +28,17 @@ class Freshness:
 
 # How late a partner may be before `dbt source freshness` warns or errors, measured on `_loaded_at`
 # (the moment the loader committed the newest file). The police deliver an extract every month;
-# insurers and housing corporations deliver quarterly.
+# insurers, housing corporations and the municipalities' network deliver quarterly.
 FRESHNESS: dict[str, Freshness] = {
     "politie": Freshness(35, 70, "monthly extracts: warn after 35 days without a load, error after 70 (two missed months)"),
     "verzekeraars": Freshness(100, 200, "quarterly deliveries: warn after 100 days without a load, error after 200"),
     "corporaties": Freshness(100, 200, "quarterly deliveries: warn after 100 days without a load, error after 200"),
+    "gemeenten": Freshness(100, 200, "quarterly deliveries: warn after 100 days without a load, error after 200"),
 }
 
 # The source table's name in dbt: what one row is, matching the staging model `stg_<feed>__<entity>`.
-ENTITY: dict[str, str] = {"politie": "incidenten", "verzekeraars": "claims", "corporaties": "meldingen"}
+ENTITY: dict[str, str] = {"politie": "incidenten", "verzekeraars": "claims", "corporaties": "meldingen",
+                         "gemeenten": "maatregelen"}
 
 # Columns the loader adds to every raw table (see explosion_monitor.schema.raw_table_ddl).
 LINEAGE: tuple[tuple[str, str, str], ...] = (

@@ -28,6 +28,7 @@ import pyarrow.csv as pcsv
 from explosion_monitor.contracts import Contract
 from explosion_monitor.ingest import xlsx
 from explosion_monitor.ingest.arrays import strings
+from explosion_monitor.ingest.header_help import HeaderContext, xlsx_peek
 from explosion_monitor.ingest.sniff import CHUNK, Inspection, Rejected, normalise_header
 
 # pyarrow parses one block per record batch. Its read-ahead keeps tens of blocks once a file is
@@ -85,15 +86,20 @@ class Source:
         if self.inspection.kind == "xlsx":
             rows, self._xlsx_rows = self._xlsx_rows, None
             if rows is None:
-                _, rows = xlsx.read_rows(self.path)
+                _, rows, _ = xlsx.read_rows(self.path)
             return _xlsx_batches(rows, len(self.header))
         return _csv_batches(self.path, self.inspection)
 
 
 def open_source(path: Path, insp: Inspection, contract: Contract) -> Source:
     if insp.kind == "xlsx":
-        names, rows = xlsx.read_rows(path)
-        return Source(path, insp, normalise_header(names, contract), ",", rows)
+        names, rows, sheet = xlsx.read_rows(path)
+        try:
+            header = normalise_header(names, contract, HeaderContext(1, sheet, xlsx_peek(path)))
+        except Rejected:
+            rows.close()  # type: ignore[attr-defined]
+            raise
+        return Source(path, insp, header, ",", rows)
     return Source(path, insp, insp.header, insp.delimiter)
 
 
@@ -154,7 +160,7 @@ def _structure(path: Path, insp: Inspection, data_start: int) -> _Violation | No
     CR), or a quoted field left open at the end. Quotes count as pyarrow reads them, so that the verdict does
     not depend on how the file is cut into blocks."""
     crlf = insp.newline == b"\r\n"
-    line, record = 2, data_start  # the record being scanned: its line and first byte
+    line, record = insp.header_line + 1, data_start  # the record being scanned: its line and first byte
     pending_cr = -1  # an unquoted CR that ended the previous chunk: fine if an LF follows
     pending_before = inside = False
     for pos, data, quoted in _quote_masks(path, data_start, insp.content_end, insp.delimiter):
@@ -212,7 +218,7 @@ def _open_quote_line(path: Path, insp: Inspection, data_start: int) -> int | Non
                 return None
             except csv.Error as exc:
                 if "unexpected end of data" in str(exc):
-                    return records + 2
+                    return records + insp.header_line + 1
             records += 1
 
 
@@ -262,12 +268,12 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
 
 def _csv_batches(path: Path, insp: Inspection) -> Iterator[TextBatch]:
     with open(path, "rb") as fh:
-        data_start = len(fh.readline())  # the header line, as sniff read it
+        data_start = sum(len(fh.readline()) for _ in range(insp.header_line))  # sep= line and header, as sniff read them
     if data_start >= insp.content_end:  # a header only; pyarrow refuses empty input
         return
     violation = _structure(path, insp, data_start)
     end = violation.stop if violation else insp.content_end
-    start, line = data_start, 2
+    start, line = data_start, insp.header_line + 1
     long: _Span | None = None  # the next record that needs a block of its own
     while start < end:
         alone = long is not None and long.start == start

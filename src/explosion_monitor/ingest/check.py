@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,18 +65,20 @@ def check_file(
     except Rejected as rej:
         report.file_error = (rej.nl, rej.en)
         report.file_error_line = rej.line
+        report.file_error_details = rej.details
     except _RowErrors as bad:
-        report.findings, report.total_errors = bad.findings, bad.total
+        report.findings, report.total_errors, report.summary = bad.findings, bad.total, bad.summary
     else:
         return Verdict(rows, None, 0, len(report.warnings))
     return Verdict(0, report.render(contract), report.error_count, len(report.warnings))
 
 
 class _RowErrors(Exception):
-    def __init__(self, findings: list[Finding], total: int) -> None:
+    def __init__(self, findings: list[Finding], total: int, summary: Counter | None = None) -> None:
         super().__init__(f"{total} row errors")
         self.findings = findings
         self.total = total
+        self.summary = summary or Counter()
 
 
 def _check(path: Path, contract: Contract, arrived_at: dt.datetime, refs: Municipalities, report: Report) -> int:
@@ -99,16 +102,18 @@ def _check(path: Path, contract: Contract, arrived_at: dt.datetime, refs: Munici
     return counts.rows
 
 
-def _findings(contract: Contract, source, checks: Checks) -> tuple[list[Finding], int]:
-    """Every error as the loader's second pass lists it, duplicate keys included."""
+def _findings(contract: Contract, source, checks: Checks) -> tuple[list[Finding], int, Counter]:
+    """Every error as the loader's second pass lists it, duplicate keys included, and the count per check."""
     cells: list[Finding] = []
     total = 0
+    summary: Counter = Counter()
     first_line: dict[tuple[str, ...], int] = {}
     dups: list[Finding] = []
     key_name = "+".join(contract.key)
     for batch in source.batches():
         checked = checks.check(batch)
         total += checked.error_count()
+        summary += checked.error_counts()
         if len(cells) < STORED_FINDINGS:
             cells += checked.findings(STORED_FINDINGS - len(cells))
         complete, values = checked.key_text()
@@ -119,4 +124,6 @@ def _findings(contract: Contract, source, checks: Checks) -> tuple[list[Finding]
                 dups.append(Finding(line, key_name, text, "duplicate_key", f"{text!r} (regel/line {first})"))
     findings = cells + dups[:STORED_FINDINGS]
     findings.sort(key=lambda f: (f.line or 0, f.column or ""))
-    return findings, total + len(dups)
+    if dups:
+        summary[(key_name, "duplicate_key")] += len(dups)
+    return findings, total + len(dups), summary

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import queue
+from collections import Counter
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from explosion_monitor.buckets import Bucket, DropObject, report_name, safe_name
 from explosion_monitor.contracts import Contract, get_contract
 from explosion_monitor.ingest.arrays import keep_freed_memory
 from explosion_monitor.ingest.batches import Source, open_source
+from explosion_monitor.ingest.intake import is_system_file
 from explosion_monitor.ingest.keys import KeyHashes
 from explosion_monitor.ingest.pgcopy import SIGNATURE, TRAILER, Encoder, Field
 from explosion_monitor.ingest.report import MESSAGES, Finding, Report
@@ -46,7 +48,7 @@ QUEUE_DEPTH = 2
 class Outcome:
     feed: str
     name: str
-    status: str  # loaded | empty | quarantined | duplicate | busy | gone
+    status: str  # loaded | empty | quarantined | duplicate | ignored | refused | busy | gone
     file_id: int | None = None
     rows: int = 0
     errors: int = 0
@@ -57,18 +59,20 @@ class Outcome:
 
 
 class _RowErrors(Exception):
-    def __init__(self, findings: list[Finding], total: int) -> None:
+    def __init__(self, findings: list[Finding], total: int, summary: Counter | None = None) -> None:
         super().__init__(f"{total} row errors")
         self.findings = findings
         self.total = total
+        self.summary = summary or Counter()
 
 
 class _Invalid(Exception):
     """The file has row errors: roll back, then collect them for the report."""
 
 
-def arrival_date(obj: DropObject) -> dt.date:
-    return obj.modified.astimezone(AMSTERDAM).date()
+def arrival_date(arrived_at: dt.datetime) -> dt.date:
+    """The day a file arrived, in Dutch time; `arrived_at` is the pipeline's clock, never the file's timestamp."""
+    return arrived_at.astimezone(AMSTERDAM).date()
 
 
 def _blank_warning(report: Report, blank: int) -> None:
@@ -185,7 +189,8 @@ def _has_duplicate_keys(cur: psycopg.Cursor, contract: Contract, file_id: int) -
 
 
 def _load(
-    conn: psycopg.Connection, contract: Contract, path: Path, obj: DropObject, entry: ledger.Entry, report: Report
+    conn: psycopg.Connection, contract: Contract, path: Path, arrived_at: dt.datetime, entry: ledger.Entry,
+    report: Report,
 ) -> int:
     """Check and insert in one transaction; raise Rejected or _RowErrors to roll back."""
     keep_freed_memory()
@@ -193,7 +198,7 @@ def _load(
     report.file_format = insp.description
     source = open_source(path, insp, contract)
     warn_unknown_columns(report, source, contract)
-    checks = Checks(contract, source.header, source.delimiter, arrival_date(obj), Municipalities.load(conn))
+    checks = Checks(contract, source.header, source.delimiter, arrival_date(arrived_at), Municipalities.load(conn))
     stmt, encoder = _copy_statement(contract, checks)
     counts = _Counts()
     try:
@@ -204,7 +209,7 @@ def _load(
             if not cur.execute("select from ops.ledger where file_id = %s for key share", (entry.file_id,)).rowcount:
                 raise RuntimeError(f"ledger entry {entry.file_id} is gone")
             cur.execute(sql.SQL("set local role {}").format(sql.Identifier(access.role(conn, "em_loader"))))
-            batches = _encoded_batches(source, checks, encoder, entry.file_id, obj.modified, counts, keys)
+            batches = _encoded_batches(source, checks, encoder, entry.file_id, arrived_at, counts, keys)
             with cur.copy(stmt) as copy:
                 copy.write(SIGNATURE)
                 for data in _pipeline(batches):
@@ -228,9 +233,9 @@ def _load(
         return counts.rows
     except _Invalid:
         pass
-    findings, total, blank = _findings(conn, contract, source, checks)
+    findings, total, blank, summary = _findings(conn, contract, source, checks)
     _blank_warning(report, blank)
-    raise _RowErrors(findings, total)
+    raise _RowErrors(findings, total, summary)
 
 
 # --- the report path: every error, and duplicate keys ----------------------------------------
@@ -238,13 +243,15 @@ def _load(
 
 def _findings(
     conn: psycopg.Connection, contract: Contract, source: Source, checks: Checks
-) -> tuple[list[Finding], int, int]:
-    """Read the whole file again: the first STORED_FINDINGS errors by line, the total, blank rows.
+) -> tuple[list[Finding], int, int, Counter]:
+    """Read the whole file again: the first STORED_FINDINGS errors by line, the total, blank rows, and the
+    count per (column, check).
 
     Keys go to a temporary table so that duplicates are found without holding them in memory.
     """
     cells: list[Finding] = []
     total = blank = 0
+    summary: Counter = Counter()
     keys = [Field("line", "int4")] + [Field(f"k{i}", "text") for i in range(len(contract.key))]
     encoder = Encoder(keys)
     with conn.transaction(force_rollback=True), conn.cursor() as cur:
@@ -261,6 +268,7 @@ def _findings(
                 checked = checks.check(batch)
                 blank += checked.blank
                 total += checked.error_count()
+                summary += checked.error_counts()
                 if len(cells) < STORED_FINDINGS:
                     cells += checked.findings(STORED_FINDINGS - len(cells))
                 complete, values = checked.key_text()
@@ -281,13 +289,17 @@ def _findings(
         Finding(line, key_name, key, "duplicate_key", f"{key!r} (regel/line {first})") for line, key, first, _ in dups
     ]
     findings.sort(key=lambda f: (f.line or 0, f.column or ""))
-    return findings, total + (dups[0][-1] if dups else 0), blank
+    if dups:
+        summary[(key_name, "duplicate_key")] += dups[0][-1]
+    return findings, total + (dups[0][-1] if dups else 0), blank, summary
 
 
 def _store_findings(conn: psycopg.Connection, file_id: int, report: Report) -> None:
     rows = []
     if report.file_error:
-        rows.append((None, None, None, "file", *report.file_error))
+        nl, en = report.file_error
+        rows.append((None, None, None, "file", " ".join([nl, *(d[0] for d in report.file_error_details)]),
+                     " ".join([en, *(d[1] for d in report.file_error_details)])))
     for f in report.findings[:STORED_FINDINGS]:
         rows.append((f.line, f.column, f.value, f.code, f.sentence(0), f.sentence(1)))
     with conn.cursor() as cur:
@@ -360,40 +372,59 @@ def _record_move_race(conn: psycopg.Connection, bucket: Bucket, obj: DropObject,
         )
 
 
-def ingest_object(conn: psycopg.Connection, bucket: Bucket, obj: DropObject, run_id: str | None = None) -> Outcome:
-    """Process one drop. `conn` must be in autocommit mode; it holds the claim while working."""
+def ingest_object(
+    conn: psycopg.Connection, bucket: Bucket, obj: DropObject, run_id: str | None = None,
+    seen_at: dt.datetime | None = None,
+) -> Outcome:
+    """Process one drop. `conn` must be in autocommit mode; it holds the claim while working.
+
+    `seen_at` is when the pipeline first saw the file (default: now); it becomes the file's arrival.
+    """
     feed = bucket.feed
+    seen_at = seen_at or dt.datetime.now(dt.UTC)
     if not ledger.try_lock(conn, feed, obj.name):
         return Outcome(feed, obj.name, "busy", message="claimed by another worker")
     try:
         current = bucket.stat_incoming(obj.name)
         if current is None:
             return Outcome(feed, obj.name, "gone", message="no longer in incoming/")
+        refusal = bucket.refusal(current.name)
+        # The pipeline's own move links before it unlinks: a file the ledger knows is a retry of that move.
+        if refusal and not ledger.knows(conn, feed, current.name):
+            file_id = ledger.record_refusal(conn, feed=feed, bucket=bucket.root_url, name=current.name,
+                                            size=current.size, reason=refusal, run_id=run_id)
+            return Outcome(feed, current.name, "refused", file_id, message=refusal)
         contract = get_contract(feed)
         with bucket.local_copy(current) as path:
             sha256, size = file_digest(path)
             entry = ledger.open_entry(
                 conn, feed=feed, bucket=bucket.root_url, name=current.name, sha256=sha256, size=size,
-                arrived_at=current.modified, run_id=run_id,
+                arrived_at=seen_at, run_id=run_id,
             )
+            arrived_at = entry.arrived_at or seen_at
             if entry.attempts > 1:
                 _drop_half_moved_copy(bucket, current, entry.file_id)
-            if entry.status in ("loaded", "empty", "duplicate"):
+            if entry.status in ("loaded", "empty", "duplicate", "ignored"):
                 # Loaded before, but the move to archive/ failed: finish the move only.
                 rows = conn.execute("select rows_loaded from ops.ledger where file_id = %s", (entry.file_id,))
                 return _archive(conn, bucket, current, entry, entry.status, rows.fetchone()[0], "archived on retry")
+            if is_system_file(current.name):
+                message = "an Office lock or system file, not a delivery: archived, not read"
+                ledger.set_outcome(conn, entry.file_id, "ignored", message=message)
+                return _archive(conn, bucket, current, entry, "ignored", 0, message)
             twin = ledger.loaded_twin(conn, feed, sha256, entry.file_id)
             if twin is not None:
                 return _duplicate(conn, bucket, current, entry, twin)
-            report = Report(feed=feed, file_name=current.name, arrived_at=current.modified)
+            report = Report(feed=feed, file_name=current.name, arrived_at=arrived_at)
             try:
-                rows = _load(conn, contract, path, current, entry, report)
+                rows = _load(conn, contract, path, arrived_at, entry, report)
             except Rejected as rej:
                 report.file_error = (rej.nl, rej.en)
                 report.file_error_line = rej.line
+                report.file_error_details = rej.details
                 return _quarantine(conn, bucket, current, entry, report, contract)
             except _RowErrors as bad:
-                report.findings, report.total_errors = bad.findings, bad.total
+                report.findings, report.total_errors, report.summary = bad.findings, bad.total, bad.summary
                 return _quarantine(conn, bucket, current, entry, report, contract)
             except pgerrors.UniqueViolation:
                 # A byte-identical twin was loaded by another worker at the same moment.

@@ -9,11 +9,13 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from explosion_monitor.contracts import Contract
+from explosion_monitor.ingest.header_help import HeaderContext, csv_peek, header_details
 
 CHUNK = 1 << 20
 MAX_HEADER_BYTES = 64 * 1024
@@ -25,14 +27,20 @@ LONE_CR = (
 )
 
 
+# Excel's delimiter hint, a first line before the header; Excel writes it bare, others quote it.
+SEP_LINE = re.compile(r'"?sep=([;,])"?[;,]*', re.IGNORECASE)
+
+
 class Rejected(Exception):
     """The whole file breaks the contract. `nl` and `en` are the sentences for the report."""
 
-    def __init__(self, nl: str, en: str, line: int | None = None) -> None:
+    def __init__(self, nl: str, en: str, line: int | None = None, details: list[tuple[str, str]] | None = None) -> None:
         super().__init__(en)
         self.nl = nl
         self.en = en
         self.line = line
+        # What was found, and hints at the cause: (Dutch, English) lines for the report.
+        self.details = details or []
 
 
 @dataclass
@@ -46,6 +54,12 @@ class Inspection:
     # Byte offset where content ends once trailing blank lines are dropped.
     content_end: int = 0
     newline: bytes = b"\n"
+    # Lines above the header: 1 when the file starts with Excel's `sep=;` / `sep=,` line.
+    skip_lines: int = 0
+
+    @property
+    def header_line(self) -> int:
+        return 1 + self.skip_lines
 
     @property
     def pg_encoding(self) -> str:
@@ -56,7 +70,7 @@ class Inspection:
         if self.kind == "xlsx":
             return "xlsx"
         delim = "semicolon" if self.delimiter == ";" else "comma"
-        return f"csv; {self.encoding}; {delim}"
+        return f"csv; {self.encoding}; {delim}" + ("; sep= line" if self.skip_lines else "")
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -121,27 +135,62 @@ def _check_text(path: Path, size: int, has_bom: bool) -> tuple[str, int]:
     if utf8_ok:
         return ("utf-8-sig" if has_bom else "utf-8"), content_end
     if has_bom:
+        line, at, value = _first_bad_byte(path, "utf-8") or (1, 1, 0)
         raise Rejected(
-            "Het bestand begint met een UTF-8-markering (BOM) maar bevat tekens die geen UTF-8 zijn.",
-            "The file starts with a UTF-8 byte order mark but contains bytes that are not UTF-8.",
+            "Het bestand begint met een UTF-8-markering (BOM) maar bevat tekens die geen UTF-8 zijn; de eerste "
+            f"ongeldige byte (0x{value:02X}) staat op regel {line}, byte {at} van het bestand.",
+            "The file starts with a UTF-8 byte order mark but contains bytes that are not UTF-8; the first bad "
+            f"byte (0x{value:02X}) is on line {line}, byte {at} of the file.",
+            line=line,
         )
     # Windows-1252 leaves five byte values undefined; a file with them is neither encoding.
-    with open(path, "rb") as fh:
-        decoder = codecs.getincrementaldecoder("cp1252")()
-        try:
-            while chunk := fh.read(CHUNK):
-                decoder.decode(chunk)
-        except UnicodeDecodeError:
-            raise Rejected(
-                "De tekencodering is geen UTF-8 en geen Windows-1252.",
-                "The character encoding is neither UTF-8 nor Windows-1252.",
-            ) from None
+    bad = _first_bad_byte(path, "cp1252")
+    if bad is not None:
+        line, at, value = bad
+        raise Rejected(
+            f"De tekencodering is geen UTF-8 en geen Windows-1252: de eerste ongeldige byte (0x{value:02X}) staat "
+            f"op regel {line}, byte {at} van het bestand.",
+            f"The character encoding is neither UTF-8 nor Windows-1252: the first bad byte (0x{value:02X}) is on "
+            f"line {line}, byte {at} of the file.",
+            line=line,
+        )
     return "cp1252", content_end
 
 
-def _first_line(path: Path, encoding: str) -> tuple[str, bytes]:
-    """The header line and the file's line ending."""
+def _first_bad_byte(path: Path, codec: str) -> tuple[int, int, int] | None:
+    """(line, byte position counted from 1, value) of the first byte `codec` cannot decode, or None."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    offset = lines = 0
     with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                # Bytes the decoder held back from the previous chunk count as part of this one.
+                held = len(exc.object) - len(chunk)
+                at = offset - held + exc.start
+                with open(path, "rb") as again:
+                    before = again.read(at)
+                    value = again.read(1)[0]
+                return before.count(b"\n") + 1, at + 1, value
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:  # the file ends inside a multi-byte sequence: where it starts
+            with open(path, "rb") as again:
+                again.seek(max(0, offset - 4))
+                tail = again.read()
+            start = max(i for i in range(len(tail)) if tail[i] >= 0xC0) if any(b >= 0xC0 for b in tail) else len(tail) - 1
+            at = offset - len(tail) + start
+            return lines + 1 - tail[start:].count(b"\n"), at + 1, tail[start]
+    return None
+
+
+def _first_line(path: Path, encoding: str, start: int = 0) -> tuple[str, bytes]:
+    """The header line (the line at byte `start`) and the file's line ending."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
         head = fh.read(MAX_HEADER_BYTES + 1)
     end = head.find(b"\n")
     if end < 0:
@@ -177,14 +226,19 @@ def _delimiter(line: str) -> str:
     )
 
 
-def normalise_header(names: list[str], contract: Contract) -> list[str]:
-    """Header names, lower-cased and trimmed, checked for duplicates and missing required columns."""
+def normalise_header(names: list[str], contract: Contract, context: HeaderContext | None = None) -> list[str]:
+    """Header names, lower-cased and trimmed, checked for duplicates and missing required columns.
+
+    A rejection shows the header as read and hints at the usual causes (header_help).
+    """
+    context = context or HeaderContext()
+    line = context.line
     cleaned = [n.strip().lower() for n in names]
     if len(cleaned) > MAX_COLUMNS:
         raise Rejected(
             f"Het bestand heeft {len(cleaned)} kolommen; het contract kent er {len(contract.columns)}.",
             f"The file has {len(cleaned)} columns; the contract has {len(contract.columns)}.",
-            line=1,
+            line=line,
         )
     seen: set[str] = set()
     # Blank names are unnamed extra columns (Excel's trailing ';;'), ignored like any unknown column.
@@ -192,13 +246,15 @@ def normalise_header(names: list[str], contract: Contract) -> list[str]:
     if doubles:
         shown = ", ".join(repr(d) for d in doubles[:10])
         raise Rejected(
-            f"Dubbele kolomnamen in de kopregel: {shown}.", f"Duplicate column names in the header: {shown}.", line=1
+            f"Dubbele kolomnamen in de kopregel: {shown}.", f"Duplicate column names in the header: {shown}.",
+            line=line, details=header_details(names, contract, context)[:2],
         )
     missing = [c for c in contract.required if c not in seen]
     if missing:
         shown = ", ".join(missing)
         raise Rejected(
-            f"Verplichte kolom(men) ontbreken: {shown}.", f"Required column(s) missing: {shown}.", line=1
+            f"Verplichte kolom(men) ontbreken: {shown}.", f"Required column(s) missing: {shown}.", line=line,
+            details=header_details(names, contract, context),
         )
     return cleaned
 
@@ -225,11 +281,25 @@ def inspect(path: Path, contract: Contract) -> Inspection:
         )
     line, newline = _first_line(path, encoding)
     line = line.lstrip("\ufeff")
+    skip = start = 0
+    sep = SEP_LINE.fullmatch(line.strip())
+    if sep:
+        # The hint names the delimiter; the header is the next line.
+        skip = 1
+        with open(path, "rb") as fh:
+            start = len(fh.readline())
+        if start >= content_end:
+            raise Rejected(
+                "Het bestand bevat alleen de regel 'sep=': er is geen kopregel.",
+                "The file holds only the 'sep=' line: there is no header.",
+            )
+        line, newline = _first_line(path, encoding, start)
     if "\r" in line:
-        raise Rejected(*LONE_CR, line=1)
-    delimiter = _delimiter(line)
+        raise Rejected(*LONE_CR, line=1 + skip)
+    delimiter = sep.group(1) if sep else _delimiter(line)
     names = next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
-    header = normalise_header(names, contract)
+    header_start = start if sep else 0
+    header = normalise_header(names, contract, HeaderContext(1 + skip, None, csv_peek(path, encoding, header_start)))
     return Inspection(
         sha256=sha256,
         size=size,
@@ -239,6 +309,7 @@ def inspect(path: Path, contract: Contract) -> Inspection:
         header=header,
         content_end=content_end,
         newline=newline,
+        skip_lines=skip,
     )
 
 

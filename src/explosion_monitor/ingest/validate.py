@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from explosion_monitor.contracts import ARRIVAL, Column, Contract
+from explosion_monitor.contracts import ARRIVAL, IDENTIFIER_MAX, IDENTIFIER_PATTERN, Column, Contract
 from explosion_monitor.ingest.arrays import (
     bools,
     from_bools,
@@ -49,12 +50,19 @@ TRIM = " \t\r\n\u00a0"
 # A finding keeps this much of a value: the report shows less, and a row of long values stays small.
 MAX_FINDING_VALUE = 1000
 MIN_YEAR, MAX_YEAR = 1990, 2100
-BOOLEAN_ALL = ("ja", "nee", "j", "n", "true", "false", "1", "0")  # true at even positions
+# true at even positions; compared in lower case. waar/onwaar: Dutch Excel's TRUE/FALSE.
+BOOLEAN_ALL = ("ja", "nee", "j", "n", "true", "false", "1", "0", "waar", "onwaar")
 # PostgreSQL's [[:cntrl:]] and \s (C.UTF-8), which defined these checks when they were SQL.
 CONTROL = "[\x00-\x1f\x7f-\x9f]"
 SPACE = "[\t\n\v\f\r \u1680\u2000-\u2006\u2008-\u200a\u2028\u2029\u205f\u3000]"
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+# A date-time in a date column: the date as above, a time of day, and optionally a UTC offset.
+DATE_TIME = (
+    r"^(?P<d>[0-9]{1,4}-[0-9]{1,2}-[0-9]{1,4})[ T](?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})"
+    r"(?::(?P<s>[0-9]{2})(?:[.,][0-9]{1,9})?)?(?P<z> ?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?))?$"
+)
+DATE_TIME_RE = re.compile(DATE_TIME)
 NL_DATE = re.compile(r"[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}")
 INT_THOUSANDS = re.compile(r"[0-9]{1,3}([.,][0-9]{3})+")
 NEGATIVE_INT = re.compile(r"-[0-9]+")
@@ -64,6 +72,10 @@ DEC_THOUSANDS = {
     ",": re.compile(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?"),
     ";": re.compile(r"-?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]+)?|-?[0-9]{1,3}(,[0-9]{3})+\.[0-9]+"),
 }
+# In a ;-file a number whose only separator is a `.` before exactly three digits is ambiguous: Dutch
+# Excel writes twelve thousand five hundred as 12.500. It is a row error, never read as 12.5.
+AMBIGUOUS = r"^[0-9]+\.[0-9]{3}$"
+AMBIGUOUS_RE = re.compile(AMBIGUOUS)
 NUMBER_SHAPE = {",": re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?"), ";": re.compile(r"[0-9]{1,15}([.,][0-9]{1,6})?")}
 POSTCODE_FULL = re.compile(rf"[0-9]{{4}}{SPACE}*[A-Za-z]{{2}}")
 CONTROL_RE = re.compile(CONTROL)
@@ -75,7 +87,8 @@ _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0]
 # The wire kind (pgcopy.Field.kind) each contract type loads as.
 WIRE_KIND = {
     "text": "text", "enum": "text", "gemeente": "text", "postcode4": "text",
-    "date": "date", "integer": "int4", "decimal": "numeric", "boolean": "bool",
+    "date": "date", "integer": "int4", "decimal": "numeric", "boolean": "bool", "pseudoniem": "text",
+    "identifier": "text",
 }
 
 
@@ -88,11 +101,22 @@ def reason(col: Column, value: str, delimiter: str) -> str:
         return "formula"
     if col.type == "text":
         return "control_chars" if CONTROL_RE.search(value) else "max_length"
+    if col.type == "identifier":
+        if CONTROL_RE.search(value):
+            return "control_chars"
+        return "max_length" if len(value) > IDENTIFIER_MAX else "identifier"
     if col.type == "date":
+        if len(value) > 10:
+            timed = DATE_TIME_RE.match(value)
+            if timed is None or not _real_time(timed):
+                return "date_format"
+            value = timed["d"]
         parts = _date_parts(value)
         if parts is None:
             return "date_format"
         return "date_range" if _real_date(*parts) else "date_invalid"
+    if col.type in ("integer", "decimal") and delimiter == ";" and AMBIGUOUS_RE.match(value):
+        return "ambiguous_thousands"
     if col.type == "integer":
         if INT_THOUSANDS.fullmatch(value):
             return "thousands"
@@ -107,6 +131,8 @@ def reason(col: Column, value: str, delimiter: str) -> str:
         return "decimal_comma" if delimiter == "," else "decimal"
     if col.type == "postcode4":
         return "postcode_full" if POSTCODE_FULL.fullmatch(value) else "postcode4"
+    if col.type == "pseudoniem":
+        return "pseudoniem"
     return {"boolean": "boolean", "enum": "enum", "gemeente": "gemeente_format"}[col.type]
 
 
@@ -118,6 +144,10 @@ def _date_parts(value: str) -> tuple[int, int, int] | None:
     else:
         return None
     return int(y), int(m), int(d)
+
+
+def _real_time(timed: re.Match) -> bool:
+    return int(timed["h"]) <= 23 and int(timed["mi"]) <= 59 and int(timed["s"] or 0) <= 59
 
 
 def _real_date(y: int, m: int, d: int) -> bool:
@@ -166,7 +196,7 @@ class Municipalities:
 
 # Columns of codes, dates and numbers repeat few values: their checks run once per distinct
 # value (pyarrow's dictionary encoding), and rows pick up the result by index.
-BY_VALUE = {"date", "integer", "decimal", "boolean", "enum", "postcode4", "gemeente"}
+BY_VALUE = {"date", "integer", "decimal", "boolean", "enum", "postcode4", "gemeente", "pseudoniem"}
 
 # Bytes that may start or end a value that needs trimming (NBSP is C2 A0 in UTF-8).
 _TRIM_FIRST = np.zeros(256, dtype=bool)
@@ -212,6 +242,19 @@ def _trim(x: pa.Array) -> pa.Array:
     return x
 
 
+_IDENTIFIER_BYTES = np.zeros(256, dtype=bool)
+_IDENTIFIER_BYTES[[*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B), *b"._/-"]] = True
+
+
+def _check_identifier(x: pa.Array) -> np.ndarray:
+    """1-40 letters, digits and - _ . /; bytes checked at once, a regex only when a batch has anything else."""
+    lengths, starts, data = text_parts(x)
+    used = data[starts[0] : starts[-1] + lengths[-1]] if len(x) else data[:0]
+    if _IDENTIFIER_BYTES[used].all():  # ASCII only: a byte is a character
+        return (lengths >= 1) & (lengths <= IDENTIFIER_MAX)
+    return bools(pc.match_substring_regex(x, IDENTIFIER_PATTERN))
+
+
 def _check_text(x: pa.Array, col: Column) -> np.ndarray:
     ok = np.ones(len(x), dtype=bool)
     lengths, starts, data = text_parts(x)
@@ -236,6 +279,8 @@ def _check_decimal(x: pa.Array, delimiter: str) -> tuple[np.ndarray, pa.Array]:
         & ~bools(pc.starts_with(plain, "."))
         & ~bools(pc.ends_with(plain, "."))
     )
+    if delimiter == ";" and ok.any():  # distinct values only: cheap
+        ok &= ~bools(pc.match_substring_regex(x, AMBIGUOUS))
     return ok, plain
 
 
@@ -281,12 +326,61 @@ def _days_since_1970(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return era * 146097 + doe - 719468
 
 
+def _split_date_times(x: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Date-times reduced to their calendar date in Dutch time: (date text, time valid, day shift).
+
+    Without an offset the date is taken as written (Dutch wall-clock time); with one, the moment
+    is converted to Europe/Amsterdam first, which may move the date by a day (`shift`).
+    """
+    n = len(x)
+    time_ok = np.ones(n, dtype=bool)
+    shift = np.zeros(n, dtype=np.int64)
+    parts = pc.extract_regex(x, DATE_TIME)
+    timed = validity(parts)
+    timed = np.ones(n, dtype=bool) if timed is None else timed
+    if not timed.any():
+        return x, time_ok, shift
+    hour = pc.cast(pc.if_else(from_bools(timed), parts.field("h"), "0"), pa.int64())
+    minute = pc.cast(pc.if_else(from_bools(timed), parts.field("mi"), "0"), pa.int64())
+    second_text = pc.if_else(from_bools(timed), parts.field("s"), "0")
+    second = pc.cast(pc.if_else(pc.equal(second_text, ""), "0", second_text), pa.int64())
+    time_ok = (values(hour) <= 23) & (values(minute) <= 59) & (values(second) <= 59)
+    dates = pc.if_else(from_bools(timed), parts.field("d"), x)
+    zone = bools(pc.not_equal(pc.if_else(from_bools(timed), parts.field("z"), ""), ""))
+    for i in np.flatnonzero(zone & time_ok).tolist():  # rare: a few distinct values at most
+        shift[i] = _offset_shift(x[i].as_py())
+    return dates, time_ok, shift
+
+
+def _offset_shift(value: str) -> int:
+    """Days between the date as written and the date in Dutch time, for a date-time with an offset."""
+    from zoneinfo import ZoneInfo
+
+    timed = DATE_TIME_RE.match(value)
+    parts = _date_parts(timed["d"]) if timed else None
+    if parts is None or not _real_date(*parts):
+        return 0
+    zone = timed["z"].strip()
+    offset = dt.timedelta(0)
+    if zone != "Z":
+        digits = zone[1:].replace(":", "")
+        offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        offset = -offset if zone[0] == "-" else offset
+    if offset >= dt.timedelta(days=1):
+        return 0
+    written = dt.datetime(*parts, int(timed["h"]), int(timed["mi"]), tzinfo=dt.timezone(offset))
+    return (written.astimezone(ZoneInfo("Europe/Amsterdam")).date() - written.date()).days
+
+
 def _check_date(x: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    time_ok, shift = True, 0
+    if len(x) and (_lengths(x) > 10).any():
+        x, time_ok, shift = _split_date_times(x)
     shaped, y, m, d = _parse_dates(x)
     leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
     month_days = _DAYS_IN_MONTH[np.clip(m, 0, 13)] + (leap & (m == 2))
-    ok = shaped & (m >= 1) & (d >= 1) & (d <= month_days) & (y >= MIN_YEAR) & (y <= MAX_YEAR)
-    return ok, np.where(ok, _days_since_1970(y, np.where(ok, m, 1), d), 0).astype(np.int32)
+    ok = shaped & (m >= 1) & (d >= 1) & (d <= month_days) & (y >= MIN_YEAR) & (y <= MAX_YEAR) & time_ok
+    return ok, np.where(ok, _days_since_1970(y, np.where(ok, m, 1), d) + shift, 0).astype(np.int32)
 
 
 def _check_gemeente(x: pa.Array) -> np.ndarray:
@@ -337,6 +431,8 @@ def _values(col: Column, x: pa.Array, delimiter: str) -> tuple[np.ndarray, pa.Ar
         return ok, x
     if kind == "gemeente":
         return _check_gemeente(x), pc.ascii_upper(x)
+    if kind == "pseudoniem":  # hex compares without regard to case: stored in lower case
+        return (_lengths(x) == 64) & bools(pc.match_substring_regex(x, "^[0-9A-Fa-f]{64}$")), pc.ascii_lower(x)
     raise ValueError(kind)
 
 
@@ -381,10 +477,10 @@ class Checks:
         exact = self._exact(col, raw)
         if exact is not None:
             return exact
-        if col.type not in BY_VALUE:  # free text: every value its own
+        if col.type not in BY_VALUE:  # free text and identifiers: every value its own
             x = _trim(raw)
             present = _lengths(x) > 0
-            valid = present & _check_text(x, col)
+            valid = present & (_check_identifier(x) if col.type == "identifier" else _check_text(x, col))
             return _Checked(x, present, valid, with_validity(x, valid))
         lengths, starts, _ = text_parts(raw)
         if len(raw) and starts[-1] + lengths[-1] == starts[0]:  # no bytes at all: every cell empty
@@ -538,20 +634,53 @@ class CheckedBatch:
         total += sum(int((~self.columns[n].present).sum()) for n in self.checks.contract.required if n in self.columns)
         return total + sum(int(rows.sum()) for _, _, rows in self._broken)
 
+    def error_counts(self) -> Counter[tuple[str, str]]:
+        """Errors per (column, check): each distinct failing value is explained once, its rows counted."""
+        counts: Counter[tuple[str, str]] = Counter()
+        delimiter = self.checks.delimiter
+        for col in self.checks.columns:
+            checked = self.columns[col.name]
+            bad = checked.bad
+            if bad.any():
+                texts = checked.text.filter(from_bools(bad))
+                if isinstance(texts, pa.DictionaryArray):
+                    texts = texts.dictionary_decode()
+                for item in pc.value_counts(texts).to_pylist():
+                    counts[(col.name, reason(col, item["values"], delimiter))] += item["counts"]
+            if col.required:
+                missing = int((~checked.present).sum())
+                if missing:
+                    counts[(col.name, "required")] += missing
+        for name, code, rows in self._broken:
+            n = int(rows.sum())
+            if n:
+                counts[(name, code)] += n
+        return counts
+
     def typed(self, name: str) -> pa.Array:
         return self.columns[name].typed
 
     def key_text(self) -> tuple[np.ndarray, list[pa.Array]]:
         """Rows whose key is complete, and the key's normalised text: duplicates compare these."""
-        names = self.checks.contract.key
+        contract = self.checks.contract
+        names = contract.key
         complete = np.ones(len(self), dtype=bool)
-        for name in names:
-            complete &= self.columns[name].present
-        texts = [self.columns[name].text for name in names]
+        for name in names:  # an optional key column may be empty: "" is then its value (gemeenten' postcode4)
+            if contract.column(name).required:
+                complete &= self.columns[name].present
+        texts = [self._key_column(name) for name in names]
         if not complete.all():
             mask = from_bools(complete)
             texts = [t.filter(mask) for t in texts]
         return complete, [t.dictionary_decode() if isinstance(t, pa.DictionaryArray) else t for t in texts]
+
+    def _key_column(self, name: str) -> pa.Array:
+        """A key column's normalised text; an optional key column the file lacks is empty in every row."""
+        checked = self.columns.get(name)
+        if checked is None:
+            return strings([""] * len(self))
+        # An invalid optional cell is a row error anyway; absent cells are "" (no nulls, for the hashes).
+        return checked.text
 
     def findings(self, limit: int) -> list[Finding]:
         """The failing cells of the first failing rows, by line then column, at most `limit`."""

@@ -56,8 +56,8 @@ def _damaged(after: int | None = None) -> Rejected:
     )
 
 
-def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | None]]]]:
-    """The header of row 1 and an iterator of (row number, cell texts) for the rows below it.
+def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | None]]], str]:
+    """The header of row 1, an iterator of (row number, cell texts) for the rows below it, and the sheet's name.
 
     openpyxl meets a damaged workbook with any of many exceptions (zip, zlib, XML, its own, and
     plain KeyError or IndexError from deep inside): every one of them is a rejection of the file.
@@ -72,7 +72,8 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | Non
             wb = openpyxl.load_workbook(fh, read_only=True, data_only=False)
             if not wb.sheetnames:
                 raise Rejected("Het XLSX-bestand heeft geen werkbladen.", "The XLSX file has no sheets.")
-            rows = wb[wb.sheetnames[0]].iter_rows()
+            sheet = wb.sheetnames[0]
+            rows = wb[sheet].iter_rows()
             first = next(rows, None)
     except (Rejected, MemoryError):
         fh.close()
@@ -83,7 +84,8 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | Non
     if first is None:
         fh.close()
         raise Rejected(
-            "Het eerste werkblad is leeg: er is geen kopregel.", "The first sheet is empty: there is no header."
+            f"Het eerste werkblad ({sheet!r}) is leeg: er is geen kopregel.",
+            f"The first sheet ({sheet!r}) is empty: there is no header.",
         )
     header = [cell_text(c.value) or "" for c in first]
     while header and header[-1] == "":
@@ -109,4 +111,4 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | Non
             wb.close()
             fh.close()
 
-    return header, body()
+    return header, body(), sheet

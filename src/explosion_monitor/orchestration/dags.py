@@ -283,7 +283,7 @@ def warehouse_dag() -> DAG:
     doc = f"""
 ### Warehouse: build, check, publish
 
-Scheduled on `raw.politie | raw.verzekeraars | raw.corporaties`. `dbt_build` runs **one** `dbt build`
+Scheduled on `raw.politie | raw.verzekeraars | raw.corporaties | raw.gemeenten`. `dbt_build` runs **one** `dbt build`
 (one dbt process, `explosion_monitor.transform.build`, as the CLI does) into the `build` schema: only
 `source:<feed>+` for the feeds with new rows (without the full-history and unit tests) when the last build
 was complete and of the same dbt project version, else the per-drop selector `per_levering`; a full refresh when a reingest replaced raw rows or when asked (param `full_refresh`).

@@ -145,7 +145,8 @@ def replay(target: str, settings: Settings | None = None, *, run_id: str | None 
             for f in files:
                 bucket = buckets.setdefault(f["feed"], get_bucket(f["feed"], settings))
                 scratch, obj = _stage(bucket, f["final_url"], scratch_root, f["feed"], f["object_key"], f["arrived_at"])
-                outcome = ingest_object(conn, scratch, obj, run_id=run_id)
+                # The original arrival, as the live ledger recorded it (the pipeline's clock then).
+                outcome = ingest_object(conn, scratch, obj, run_id=run_id, seen_at=f["arrived_at"])
                 rows += outcome.rows
                 if outcome.status != f["status"] or outcome.rows != f["rows_loaded"]:
                     problems.append(

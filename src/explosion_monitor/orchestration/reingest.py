@@ -37,13 +37,14 @@ def _find(conn: Any, feed: str, ref: str | int) -> dict[str, Any]:
     else:
         raise ReingestError(f"Name the file by its ledger file id or its archive/quarantine URL, not {text!r}.")
     row = conn.execute(
-        f"select file_id, feed, object_key, status, final_url, duplicate_of, purged_at from ops.ledger where {where}",
+        f"select file_id, feed, object_key, status, final_url, duplicate_of, purged_at, arrived_at from ops.ledger "
+        f"where {where}",
         (value,),
     ).fetchone()
     if row is None:
         raise ReingestError(f"The ledger has no file {text}.")
-    found = dict(zip(("file_id", "feed", "object_key", "status", "final_url", "duplicate_of", "purged_at"), row,
-                     strict=True))
+    keys = ("file_id", "feed", "object_key", "status", "final_url", "duplicate_of", "purged_at", "arrived_at")
+    found = dict(zip(keys, row, strict=True))
     if found["feed"] != feed:
         raise ReingestError(f"File {found['file_id']} belongs to feed {found['feed']}, not {feed}.")
     return found
@@ -93,7 +94,8 @@ def reingest(feed: str, ref: str | int, *, run_id: str | None = None, settings: 
                     ).rowcount
                     ledger.set_outcome(conn, old["file_id"], "reingested",
                                        message=f"reingested by {run_id or 'hand'}; {removed} raw rows removed")
-            outcome = ingest_object(conn, bucket, restored, run_id=run_id)
+            # The file keeps its original arrival (the pipeline's clock then): newer deliveries still win.
+            outcome = ingest_object(conn, bucket, restored, run_id=run_id, seen_at=old["arrived_at"])
             if not replaced and outcome.file_id is not None:
                 ledger.set_outcome(conn, old["file_id"], "reingested",
                                    message=f"reingested as file {outcome.file_id} ({outcome.status})")

@@ -64,6 +64,14 @@ def _drop_object(bucket: Any, feed: str, payload: Mapping[str, Any]) -> Any:
         )
 
 
+def _seen_at(payload: Mapping[str, Any]) -> dt.datetime | None:
+    """When the watcher first saw the file (the pipeline's clock): the file's arrival."""
+    try:
+        return dt.datetime.fromisoformat(str(payload["seen_at"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def ingest_keys(
     feed: str,
     payloads: Sequence[Mapping[str, Any]],
@@ -92,8 +100,9 @@ def ingest_keys(
             objects = bucket.list_incoming()
             for obj in objects:
                 store.claim(conn, feed, obj.name, obj.size, obj.modified, via="manual", by=run_id or "manual")
+        seen = {str(p.get("key")): _seen_at(p) for p in payloads or ()}
         for obj in objects:
-            outcome = ingest_object(conn, bucket, obj, run_id=run_id)
+            outcome = ingest_object(conn, bucket, obj, run_id=run_id, seen_at=seen.get(obj.name))
             log.info("%s/%s: %s (%d rows, %d errors) %s", feed, obj.name, outcome.status, outcome.rows,
                      outcome.errors, outcome.message)
             if outcome.status == "quarantined" and notify_partner:
@@ -144,14 +153,15 @@ def reconcile(
     settings: Settings | None = None,
     now: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Process files the watchers missed: in incoming/ for `grace_s`, and unclaimed or claimed `grace_s` ago.
+    """Process files the watchers missed: stable in incoming/ (local folders), unclaimed or claimed `grace_s` ago.
 
-    Files that are newer, or were announced recently (their ingest run may be on its way), are left alone.
+    Files still being written, or announced recently (their ingest run may be on its way), are left alone.
     A missed file is claimed first (via `reconcile`), so a watcher that sees it later stays silent.
     Then the ledger gets the final URL of files whose loader died between moving and recording them.
     """
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_object
+    from explosion_monitor.ingest import ingest_object, record_unreadable
+    from explosion_monitor.ingest.intake import stable_files
     from explosion_monitor.ingest.load import record_unrecorded_moves
     from explosion_monitor.orchestration import notify, store
 
@@ -159,20 +169,23 @@ def reconcile(
     now = now or dt.datetime.now(dt.UTC)
     outcomes = []
     with store.connect(settings) as conn:
-        for feed in feeds:
-            bucket = get_bucket(feed, settings)
+        buckets = {feed: get_bucket(feed, settings) for feed in feeds}
+        for bucket in buckets.values():
             bucket.ensure()
-            objects = bucket.list_incoming()
+            record_unreadable(conn, bucket, run_id)
+        # A local file still being written is left for later: stable means two equal observations a second
+        # apart, by our clock (a file's own timestamp, past or future, decides nothing). One wait for all feeds.
+        seen = dt.datetime.now(dt.UTC)
+        listings = stable_files([(bucket, bucket.list_incoming()) for bucket in buckets.values()])
+        for (feed, bucket), objects in zip(buckets.items(), listings, strict=True):
             claims = store.claimed_at(conn, feed, [(o.name, o.size, o.modified) for o in objects])
             for obj in objects:
-                if (now - obj.modified).total_seconds() < grace_s:
-                    continue
                 at = claims.get((obj.name, obj.size, obj.modified))
                 if at is not None and (now - at).total_seconds() < grace_s:
                     continue
                 if at is None:
                     store.claim(conn, feed, obj.name, obj.size, obj.modified, via="reconcile", by=run_id or "reconcile")
-                outcome = ingest_object(conn, bucket, obj, run_id=run_id)
+                outcome = ingest_object(conn, bucket, obj, run_id=run_id, seen_at=at or seen)
                 log.warning("Reconciled a missed file: %s/%s -> %s", feed, obj.name, outcome.status)
                 if outcome.status == "quarantined":
                     notify.notify(notify.quarantined(feed, outcome))

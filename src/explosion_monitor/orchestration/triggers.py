@@ -19,8 +19,10 @@ Claim first, emit second: if the triggerer dies between the two, the file is cla
 The reconciliation DAG (`reconcile_incoming`) processes every file that is still in incoming/ some minutes
 after its claim, so nothing is lost; and because loading is guarded by the ledger, nothing loads twice.
 
-A local file is announced only once it has not changed for `settle_seconds` (partners may copy slowly);
-S3 objects appear whole, so S3 uses no settle time.
+A local file is announced only once two listings at least `settle_seconds` apart, by the pipeline's own
+clock, show it with the same size and modification time (partners may copy slowly); the modification time
+itself is never compared with now, so a file dated in 2100 or 2000 settles like any other. S3 objects
+appear whole, so S3 uses no settle time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -71,6 +74,8 @@ class DropScanner:
         self._conn: Any = None
         # Versions claimed (by us or before us) and still listed: no database round trip for them.
         self._known: set[tuple[str, int, dt.datetime]] = set()
+        # Versions listed but not yet settled: when this scanner first saw each (monotonic, and UTC for arrival).
+        self._first_seen: dict[tuple[str, int, dt.datetime], tuple[float, dt.datetime]] = {}
 
     @property
     def bucket(self) -> Any:
@@ -105,12 +110,16 @@ class DropScanner:
         objects = self.bucket.list_incoming()
         listed = {(o.name, o.size, o.modified) for o in objects}
         self._known &= listed
-        now = _utcnow()
+        self._first_seen = {v: seen for v, seen in self._first_seen.items() if v in listed}
+        now, clock = _utcnow(), time.monotonic()
         payloads = []
         for obj in objects:
             version = (obj.name, obj.size, obj.modified)
-            if version in self._known or (now - obj.modified).total_seconds() < self.settle_seconds:
+            if version in self._known:
                 continue
+            first, seen_at = self._first_seen.setdefault(version, (clock, now))
+            if clock - first < self.settle_seconds:
+                continue  # seen changing, or seen only once: look again on a later scan
             try:
                 claimed = store.claim(self._connection(), self.feed, obj.name, obj.size, obj.modified,
                                       via=self.via, by=self.by)
@@ -118,6 +127,7 @@ class DropScanner:
                 self.close()  # a broken connection is replaced on the next scan
                 raise
             self._known.add(version)
+            self._first_seen.pop(version, None)
             if claimed is not None:
                 payloads.append(
                     {
@@ -125,6 +135,7 @@ class DropScanner:
                         "key": obj.name,
                         "size": obj.size,
                         "modified": obj.modified.isoformat(),
+                        "seen_at": seen_at.isoformat(),
                         "url": obj.url,
                         "claim_id": claimed.claim_id,
                     }

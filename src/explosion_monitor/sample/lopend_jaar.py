@@ -26,7 +26,7 @@ from random import Random
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the generator lives in explosion_monitor.sample, which calls this module
-    from explosion_monitor.sample import SampleFile
+    from explosion_monitor.sample.common import SampleFile
 
 #: Peildata of the 2026 police deliveries, in delivery order.
 PEILDATA_2026: tuple[dt.date, ...] = (dt.date(2026, 4, 15), dt.date(2026, 7, 15), dt.date(2026, 10, 15))
@@ -78,7 +78,13 @@ def _month_days(month: int, first: int, last: int | None = None) -> list[dt.date
 
 def running_year_deliveries(gen: Any) -> list[SampleFile]:
     """The three 2026 police deliveries, from the generator that made 2021-2025 (its reference data and pools)."""
-    from explosion_monitor import sample as s
+    from explosion_monitor.sample import common, politie
+
+    class s:  # noqa: N801 - the names this module borrows from the generator's modules
+        FEED_COLUMNS, SampleFile, _POLICE_UNIT, _Picker, _Style, _csv_bytes = (
+            common.FEED_COLUMNS, common.SampleFile, common._POLICE_UNIT, common._Picker, common._Style,
+            common._csv_bytes)
+        _DOELWIT_W, _EXPLOSIEF_REST_W, _UITKOMST_W = politie._DOELWIT_W, politie._EXPLOSIEF_REST_W, politie._UITKOMST_W
 
     rng = Random(f"2026|{gen.rng.random()}")
     ref = gen.ref
@@ -147,7 +153,7 @@ def running_year_deliveries(gen: Any) -> list[SampleFile]:
             "telt_mee": counted, "gewonden": rng.choices([0, 1, 2], [94, 5, 1])[0], "doden": 0, "ingetrokken": False,
         })
 
-    cols = s.FEED_COLUMNS["politie"]
+    cols = common.v1_columns("politie")  # version-1 extracts (no adres_pseudoniem)
     out = []
     for k, peil in enumerate(PEILDATA_2026):
         rows = [{c: i[c] for c in cols if c != "peildatum"} | {"peildatum": peil}
