@@ -309,6 +309,10 @@ def _stage(
         ).fetchone()[0]
         if comment:
             conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
+    # the analysis run's tables are not the build's: carry the published ones over (with grants and policies)
+    from explosion_monitor.analysis.publication import carry_forward
+
+    carry_forward(conn, f"{MARTS}_next", produced=[r.name for r in relations if r.target_schema == MARTS])
     peildatum = None
     if any(r.target_schema == MARTS and r.name == "target_progress" for r in relations):
         source = next(r for r in relations if r.target_schema == MARTS and r.name == "target_progress")

@@ -206,10 +206,10 @@ def _load_suite(path: Path) -> SuiteSpec:
     )
 
 
-def load_suites(settings: Settings | None = None) -> dict[str, SuiteSpec]:
-    """Every suite in expectations/, by name; cheap (YAML only, no GX)."""
+def load_suites(settings: Settings | None = None, folder: Path | None = None) -> dict[str, SuiteSpec]:
+    """Every suite in expectations/ (or `folder`, e.g. the analysis run's), by name; cheap (YAML only, no GX)."""
     settings = settings or get_settings()
-    folder = settings.expectations_dir
+    folder = folder or settings.expectations_dir
     paths = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
     if not paths:
         raise SuiteError(f"No suites found in {folder}.")
@@ -771,15 +771,18 @@ class GateCheckpoint:
 
 
 def run_gate(
-    settings: Settings | None = None, url: str | None = None, schema: str = DEFAULT_SCHEMA, run_id: str | None = None
+    settings: Settings | None = None,
+    url: str | None = None,
+    schema: str = DEFAULT_SCHEMA,
+    run_id: str | None = None,
+    folder: Path | None = None,
 ) -> GateResult:
-    """Run every suite in expectations/ against `schema` (blocking suites first); never raises on a failed check.
-
-    `run_id` (the pipeline's) names the validation run in Data Docs.
+    """Run every suite in expectations/ (or `folder`) against `schema` (blocking suites first); never raises on a
+    failed check. `run_id` (the pipeline's) names the validation run in Data Docs.
     """
     settings = settings or get_settings()
     url = warehouse_url(settings, url)
-    specs = load_suites(settings)
+    specs = load_suites(settings, folder)
     ordered = sorted(specs.values(), key=lambda s: (LEVELS.index(s.level), s.name))
     window = delivery_window(url)
     context = file_context(settings)

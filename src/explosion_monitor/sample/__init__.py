@@ -43,6 +43,7 @@ from explosion_monitor.sample.common import (
 )
 from explosion_monitor.sample.corporaties import CorporationMixin
 from explosion_monitor.sample.gemeenten import measure_files
+from explosion_monitor.sample.lopend_jaar import INTENDED_2026_AS_OF, INTENDED_COUNT_2026, running_year_deliveries
 from explosion_monitor.sample.politie import PoliceMixin, _Inc
 from explosion_monitor.sample.verzekeraars import InsurerMixin
 
@@ -59,10 +60,15 @@ __all__ = [
     "write_samples",
 ]
 
+# The running year 2026 (sample.lopend_jaar): three deliveries that leave 2021-2025 as they are.
+INTENDED_COUNTS[2026] = INTENDED_COUNT_2026
+INTENDED_AS_OF.update({p: {**INTENDED_AS_OF["2026-01-15"], 2026: n} for p, n in INTENDED_2026_AS_OF.items()})
+
 
 def generate(seed: int = 2025) -> list[SampleFile]:
     """All sample deliveries for `seed`, in delivery order."""
-    return _Generator(seed, _load_reference()).run()
+    gen = _Generator(seed, _load_reference())
+    return gen.run() + running_year_deliveries(gen)
 
 
 def write_samples(put: Callable[[str, str, bytes], object], seed: int = 2025) -> list[SampleFile]:

@@ -13,7 +13,9 @@ land as (
 
 gepubliceerd as (
 
+    -- the target metric's definition; the other definitions are in reconciliatie_per_definitie
     select * from {{ ref('stg_referentie__gepubliceerde_totalen') }}
+    where definitie = 'politie_incl_pogingen'
 
 ),
 

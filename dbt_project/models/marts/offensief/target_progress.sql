@@ -5,8 +5,10 @@
 --
 --   aanslagen        counted incidents (telt_mee and not withdrawn, any uitkomst) by year of incident_datum,
 --                    as known in the newest police delivery;
---   doel             for the target year (var doeljaar, 2025): the most incidents allowed,
---                    floor(doel_factor x previous year) = floor(0.9 x 2024); null in other years;
+--   doel             for every year with a target in seeds/doelen.csv: the largest whole number that meets the
+--                    rule, max_aanslagen or floor(count of basisjaar x max_pct_van_basis / 100) in exact decimal
+--                    arithmetic (2025: floor(1543 x 90 / 100) = 1388); a unit's own row wins over the year's
+--                    rule, which below the country is always assumed (doel_aangenomen); null without a target;
 --   year to date     the year up to ytd_tot_datum (the newest peildatum, or 31 December for a past year),
 --                    against the same days of the previous year.
 with
@@ -142,15 +144,30 @@ raster as (
 
 ),
 
+regels as (
+
+    select * from {{ ref('int_doelen__regels') }}
+
+),
+
 met_doel as (
 
     select
-        *,
-        case
-            when jaar = {{ var('doeljaar') }} and aanslagen_vorig_jaar is not null
-                then cast(floor(aanslagen_vorig_jaar * {{ var('doel_factor') }}) as integer)
-        end as doel
-    from raster
+        r.*,
+        {{ doel_uit_regel('g', 'b.aanslagen') }} as doel,
+        g.basisjaar as doel_basisjaar,
+        g.bron as doel_bron,
+        g.is_aangenomen as doel_aangenomen
+    from raster as r
+    left join regels as g
+        on g.niveau = r.niveau
+        and g.code = r.code
+        and g.jaar = r.jaar
+    -- the base is the warehouse's own count of the base year for the same unit
+    left join raster as b
+        on b.niveau = r.niveau
+        and b.code = r.code
+        and b.jaar = g.basisjaar
 
 ),
 
@@ -167,6 +184,9 @@ final as (
             as numeric(8, 1)) as verandering_pct,
         doel,
         case when doel is not null then aanslagen <= doel end as doel_gehaald,
+        case when doel is not null then doel_aangenomen end as doel_aangenomen,
+        case when doel is not null then doel_bron end as doel_bron,
+        case when doel is not null then doel_basisjaar end as doel_basisjaar,
         cast(inwoners as integer) as inwoners,
         cast(inwoners_peiljaar as integer) as inwoners_peiljaar,
         cast(round(aanslagen * 100000.0 / nullif(inwoners, 0), 2) as numeric(10, 2)) as aanslagen_per_100k,

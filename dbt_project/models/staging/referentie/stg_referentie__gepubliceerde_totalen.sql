@@ -1,4 +1,4 @@
--- The published national figures for the target metric, per year.
+-- The published national figures per year, definition and source.
 with
 
 source as (
@@ -14,10 +14,14 @@ renamed as (
         jaar,
 
         ---------- strings
+        definitie,
         bron,
 
         ---------- numerics
         aantal as aantal_gepubliceerd,
+
+        ---------- booleans
+        coalesce(ten_minste, false) as is_ten_minste,
 
         ---------- dates
         publicatiedatum
