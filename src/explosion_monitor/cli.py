@@ -120,6 +120,7 @@ def run() -> None:
         err.print(f"[red]Error:[/red] {exc}")
         raise typer.Exit(1) from None
     out.print("DAG runs: " + ", ".join(f"{d.dag_id} {d.state}" for d in dags))
+    _run_analysis()
     with connect_ready() as conn:
         new = [r for r in ledger.rows(conn, None, 1000) if r["file_id"] > before]
         rows = national_progress(conn, "marts")
@@ -130,6 +131,18 @@ def run() -> None:
     else:
         out.print("No drops were waiting in incoming/.")
     out.print(progress_table(rows, "Aanslagen met explosieven (incl. pogingen), landelijk — gepubliceerd (marts)"))
+
+
+def _run_analysis() -> None:
+    """The analysis run after the count's publication (its failure never withdraws the published count)."""
+    from explosion_monitor.analysis.runner import AnalysisError, run_analysis
+
+    try:
+        with err.status("Analysis: forecast and what works, on the published count"):
+            result = run_analysis()
+        out.print(result.message)
+    except AnalysisError as exc:
+        err.print(f"[yellow]Analysis:[/yellow] {exc}")
 
 
 @app.command()
