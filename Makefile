@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test stress airflow freshness clean-data lock help
+.PHONY: install demo test stress airflow freshness wat-werkt clean-data lock help
 
 help:
 	@echo "make demo   - install, start the embedded warehouse, run the pipeline on sample drops, show progress"
@@ -52,6 +52,10 @@ airflow: install
 	$(EM) warehouse start
 	$(EM) airflow db migrate
 	$(EM) airflow standalone
+
+# What works: the analysis run's time on the sample and the null check (50 placebo runs); needs `make demo` first.
+wat-werkt: install
+	$(BIN)/python bench/wat_werkt/run.py
 
 # Drop-to-published latency through airflow standalone (own databases, buckets and port); see bench/freshness.
 freshness: install
