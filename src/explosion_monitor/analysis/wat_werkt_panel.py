@@ -104,7 +104,7 @@ def read(conn: psycopg.Connection) -> Data | None:
         data.centroid[(gm, pc4)] = (lat, lon)
     data.gemeente_unit = dict(conn.execute("select gemeente_code, politie_eenheid from marts.dim_gemeenten").fetchall())
     # measure areas whose postcode lies in another municipality by geometry still get a centroid
-    by_pc4 = {pc4: key for key in data.centroid for pc4 in [key[1]]}
+    by_pc4 = {key[1]: key for key in data.centroid}
     for m in measures:
         for pc4 in m.postcodes:
             key = (m.gemeente_code, pc4)
