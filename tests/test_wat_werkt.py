@@ -87,7 +87,7 @@ def test_the_estimator_finds_a_planted_halving_in_synthetic_staggered_data() -> 
     est = estimate(data, stacks, np.random.default_rng(1), runs=19)
     assert est is not None and est.placebo_runs >= 10
     low, high = est.beta - est.kritiek * est.se, est.beta + est.kritiek * est.se
-    assert low < np.log(0.5) < high and high < 0
+    assert low < np.log(0.5) < high < 0
     assert est.voortrend_p is not None and est.voortrend_p > 0.05
 
 
@@ -218,3 +218,37 @@ def test_the_gate_blocks_an_interval_without_its_estimate_and_a_wrong_count(anal
     assert "interval contains the estimate" in failed
     assert "recount" in failed
     assert "te_weinig_gegevens rows carry no estimate" in failed
+
+
+# --- what readers see ------------------------------------------------------------------------------------------
+
+
+def _rij(oordeel: str, lo: float | None, eff: float | None, hi: float | None, p: float | None = 0.5) -> dict:
+    return {"oordeel": oordeel, "ci_laag_pct": lo, "effect_pct": eff, "ci_hoog_pct": hi, "voortrend_p": p,
+            "n_gebieden": 6, "n_aanslagen_voor": 40, "n_aanslagen_na": 30, "kosten_per_voorkomen_eur": None}
+
+
+def test_the_wording_never_claims_more_than_the_interval() -> None:
+    from explosion_monitor.report_wat_werkt import zin
+
+    minder = zin(_rij("minder_aanslagen", -75.0, -55.0, -25.0))
+    assert "minder aanslagen" in minder and "tussen 25% en 75% minder" in minder
+    open_ = zin(_rij("geen_verschil_aangetoond", -40.0, 10.0, 90.0))
+    assert "niet aangetoond" in open_ and "werkt niet'" in open_ and "minder aanslagen dan" not in open_
+    assert "al vóór de start" in zin(_rij("geen_verschil_aangetoond", -80.0, -60.0, -30.0, p=0.01))
+    weinig = zin(_rij("te_weinig_gegevens", None, None, None, None))
+    assert "Te weinig gegevens" in weinig and "%" not in weinig
+
+
+def test_report_and_network_page_show_the_effect_but_never_a_postcode(analysed: str, tmp_path) -> None:
+    from explosion_monitor.report import write_report
+    from explosion_monitor.report_wat_werkt import write_netwerk
+
+    page = write_report(url=analysed, out_dir=tmp_path).read_text(encoding="utf-8")
+    assert 'id="wat-werkt"' in page and "img/wat_werkt.png" in page and (tmp_path / "img" / "wat_werkt.png").is_file()
+    assert "Cameratoezicht" in page and "Een effect is niet aangetoond" in page
+    netwerk = write_netwerk(url=analysed, out_dir=tmp_path).read_text(encoding="utf-8")
+    for name in ("Cameratoezicht", "Wijkaanpak", "Rotterdam", "Amsterdam", "&#39;s-Gravenhage"):
+        assert name in netwerk, name
+    rows = _rows(analysed, "select distinct postcode4 from marts.maatregelen where postcode4 is not null")
+    assert rows and not [r["postcode4"] for r in rows if r["postcode4"] in netwerk]
