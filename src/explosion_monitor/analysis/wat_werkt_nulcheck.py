@@ -16,8 +16,8 @@ import numpy as np
 
 from explosion_monitor.analysis import wat_werkt, wat_werkt_panel as panel
 
-GEBIEDEN = 16
-POGINGEN = 50  # draws per run until the placebo soort has the data an estimate needs
+GEBIEDEN = 24
+POGINGEN = 200  # draws per run until the placebo soort has the data an estimate needs
 PER_MAATREGEL = 2
 
 
