@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test lint stress airflow freshness clean-data lock help pg15 prod-local prod-local-stop prod-local-clean prod-smoke test-slow
+.PHONY: install demo test lint stress airflow freshness clean-data lock help pg15 prod-local prod-local-stop prod-local-clean prod-smoke test-slow wat-werkt
 
 help:
 	@echo "make demo   - install, start the embedded warehouse, run the pipeline on sample drops, show progress"
@@ -92,6 +92,10 @@ prod-smoke: install
 # Only the slow tests, the prod-local end-to-end test included.
 test-slow: install
 	$(BIN)/pytest -q -m slow
+
+# What works: the analysis run's time on the sample and the null check (50 placebo runs); needs `make demo` first.
+wat-werkt: install
+	$(BIN)/python bench/wat_werkt/run.py
 
 # Drop-to-published latency through airflow standalone (own databases, buckets and port); see bench/freshness.
 freshness: install

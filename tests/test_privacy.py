@@ -38,10 +38,16 @@ def _contracts() -> dict:
     return all_contracts()
 
 
+#: Feeds whose record ids may be published: a measure's number (gemeenten.maatregel_id) is the municipality's own
+#: reference for a public policy, not a record about a person or a claim; marts.maatregelen (analist level, issue 13)
+#: names measures by it so the network can find them.
+PUBLISHABLE_IDS = ("gemeenten",)
+
+
 def record_id_columns() -> dict[str, list[str]]:
     """Per partner feed other than the police: the key columns that identify a record (not the partner's code)."""
     return {feed: [k for k in c.key if not k.endswith("_code") and c.column(k).type != "postcode4"]
-            for feed, c in _contracts().items() if feed != SHARED_KEY_FEED}
+            for feed, c in _contracts().items() if feed != SHARED_KEY_FEED and feed not in PUBLISHABLE_IDS}
 
 
 def free_text_columns() -> dict[str, list[str]]:
@@ -163,8 +169,7 @@ def find_values(url: str, schema: str, values: dict[str, set[str]], *, text_only
 
 
 def test_the_rule_is_derived_from_the_contracts() -> None:
-    assert record_id_columns() == {"verzekeraars": ["claim_id"], "corporaties": ["melding_id"],
-                                   "gemeenten": ["maatregel_id"]}
+    assert record_id_columns() == {"verzekeraars": ["claim_id"], "corporaties": ["melding_id"]}
     # Contract v2's one free-text column is the measures' omschrijving; a future one is checked automatically.
     assert free_text_columns() == {"politie": [], "verzekeraars": [], "corporaties": [], "gemeenten": ["omschrijving"]}
     names, values = delivered_free_text()

@@ -275,12 +275,16 @@ def analysis() -> None:
 
 
 @app.command()
-def report() -> None:
+def report(
+    netwerk: Annotated[bool, typer.Option("--netwerk", help="Write reports/netwerk_wat_werkt.html for the VNG "
+                                          "network instead: each measure type, its municipalities and effect.")] = False,
+) -> None:
     """Write reports/target_progress.html (charts in reports/img/) from the published marts."""
     from explosion_monitor.report import NothingPublished, write_report
+    from explosion_monitor.report_wat_werkt import write_netwerk
 
     try:
-        path = write_report()
+        path = write_netwerk() if netwerk else write_report()
     except NothingPublished as exc:
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None

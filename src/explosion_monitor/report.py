@@ -224,6 +224,8 @@ class Cijfers:
     historie: list[dict[str, Any]]
     koppelingen: list[dict[str, Any]]
     lopend: Any = None  # report_lopend_jaar.LopendJaar: the running year's forecast (analysis run), when published
+    #: marts.wat_werkt with a name and a sentence per soort (report_wat_werkt); empty until the analysis published it
+    wat_werkt: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def peildatum(self) -> dt.date | None:
@@ -549,6 +551,12 @@ def draw_charts(c: Cijfers, img_dir: Path) -> list[Grafiek]:
         add("schade_en_woningen.png", "Schade en woningen",
             "Geraamde en uitgekeerde verzekerde schade en de gevolgen voor sociale huurwoningen per jaar",
             _chart_impact, c)  # fmt: skip
+    if any(r["effect_pct"] is not None for r in c.wat_werkt):
+        from explosion_monitor import report_wat_werkt
+
+        add("wat_werkt.png", "Effect per soort maatregel: schatting (punt) en 95%-interval (lijn)",
+            "Geschatte verandering in aanslagen per soort maatregel met het 95%-interval; links van nul is minder",
+            report_wat_werkt.chart, c.wat_werkt)  # fmt: skip
     return charts
 
 
@@ -621,6 +629,9 @@ def write_report(
     with _connect(settings, url) as conn:
         figures = read_figures(conn, schema)
         pub = publication(conn, schema)
+        from explosion_monitor import report_wat_werkt
+
+        figures.wat_werkt = report_wat_werkt.read(conn, schema)
     out_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
     charts = draw_charts(figures, out_dir / IMG_DIR)
     html = render_html(figures, charts, pub, data_docs_link(settings, out_dir))

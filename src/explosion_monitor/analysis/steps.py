@@ -31,12 +31,24 @@ def _doel_prognose(conn: psycopg.Connection, schema: str) -> None:
     prognose.run(conn, schema)
 
 
+def _wat_werkt(conn: psycopg.Connection, schema: str) -> None:
+    from explosion_monitor.analysis import wat_werkt  # pyfixest is imported when the step runs
+
+    wat_werkt.run(conn, schema)
+
+
 STEPS: list[AnalysisStep] = [
     AnalysisStep(
         name="doel_prognose",
         tables=("doel_prognose", "doel_prognose_backtest"),
         run=_doel_prognose,
         needs=("doel_stand", "aanslagen_per_maand_historie"),
+    ),
+    AnalysisStep(
+        name="wat_werkt",
+        tables=("wat_werkt", "wat_werkt_voortrend"),
+        run=_wat_werkt,
+        needs=("maatregelen", "dim_postcode4", "dim_gemeenten", "fct_explosie_incidenten"),
     ),
 ]
 

@@ -9,8 +9,9 @@ area, the same maatregel_id). Two deliveries by the Netwerk Explosies in Gemeent
 - G2, early 2026, an XLSX with typed cells (Excel date-times, booleans): the full list again,
   with measures that ended, costs that grew, one row withdrawn and new measures.
 
-Nothing here draws from the generator's random stream: the table is the truth, so effects can be
-planted in it without moving any other feed.
+Nothing here draws from the generator's random stream: the table is the truth. `sample.effecten` plants
+the effects the analysis has to find in the police incidents of these areas (cameratoezicht halves the
+attacks in its areas, wijkaanpak changes nothing, gebiedsverbod is taken in one area only).
 """
 
 from __future__ import annotations
@@ -43,8 +44,26 @@ class Measure:
 
 
 MEASURES: tuple[Measure, ...] = (
-    Measure("GM0599", "RTD-2023-014", "cameratoezicht", "repressie", ("3061", "3062", "3063"), "2023-09-01", 18512.40,
+    # cameratoezicht: the planted effect (sample.effecten): half the attacks in its areas after the start
+    Measure("GM0599", "RTD-2024-014", "cameratoezicht", "repressie", ("3061", "3062", "3063"), "2024-03-01", 18512.40,
             "Tijdelijke camera's bij woningen na een reeks aanslagen; beelden 28 dagen bewaard."),
+    Measure("GM0796", "SHB-24-07", "cameratoezicht", "repressie", ("5211", "5212"), "2024-04-01", 13975.35,
+            "Cameratoezicht in de binnenstad na aanslagen op horeca (cafés en snackbars)."),
+    Measure("GM0363", "AMS-2024-055", "cameratoezicht", "repressie", ("1051", "1052"), "2024-06-01", 15400.00,
+            "Camera's in twee woonstraten met herhaalde aanslagen; na een jaar geëvalueerd."),
+    Measure("GM0518", "DH-2024-09", "cameratoezicht", "repressie", ("2511", "2512"), "2024-09-01", 21099.95,
+            "Vaste camera's op de hoek van twee winkelstraten."),
+    # wijkaanpak: planted without effect (the attacks in its areas stay at their level)
+    Measure("GM0518", "DH-2024-12", "wijkaanpak", "preventie", ("2525", "2526"), "2024-01-15", 30250.60,
+            "Wijkaanpak met bewoners, woningcorporatie en politie; buurtavonden en schouwen.",
+            withdrawn_in_g2=("2526",)),
+    Measure("GM0034", "ALM-2024-11", "wijkaanpak", "preventie", ("1312", "1313"), "2024-02-01", 11800.00,
+            "Buurtpreventie met bewoners en jongerenwerk in twee wijken."),
+    Measure("GM0599", "RTD-2024-030", "wijkaanpak", "preventie", ("3081", "3082", "3083"), "2024-05-01", None,
+            "Wijkaanpak Charlois: schouwen, bewonersavonden en extra wijkagenten."),
+    # gebiedsverbod: taken in one area only, too recently to tell
+    Measure("GM0363", "AMS-2025-040", "gebiedsverbod", "repressie", ("1102",), "2025-09-15", 2500.0,
+            "Gebiedsverbod voor betrokkenen bij herhaalde aanslagen.", since=2),
     Measure("GM0599", "RTD-2024-003", "sluitingsbeleid", "repressie", (), "2024-02-01", None,
             "Strenger sluitingsbeleid: woning sluiten na een explosie (art. 13b Opiumwet / 174a Gemeentewet)."),
     Measure("GM0599", "RTD-2024-021", "nazorgteam", "nazorg", (), "2024-05-15", 41980.75,
@@ -53,17 +72,8 @@ MEASURES: tuple[Measure, ...] = (
             9120.50, "Preventief fouilleren in Zuidoost; telkens voor drie maanden verlengd.", eind="2025-10-31"),
     Measure("GM0363", "AMS-2024-007", "jongerenaanpak", "preventie", ("1061", "1062"), "2024-03-01", 64890.25,
             "Jongerenwerk en voorlichting tegen rekrutering voor aanslagen via sociale media."),
-    Measure("GM0363", "AMS-2025-040", "gebiedsverbod", "repressie", ("1102",), "2025-09-15", 2500.0,
-            "Gebiedsverbod voor betrokkenen bij herhaalde aanslagen.", since=2),
-    Measure("GM0518", "DH-2024-12", "wijkaanpak", "preventie", ("2525", "2526"), "2024-01-15", 30250.60,
-            "Wijkaanpak met bewoners, woningcorporatie en politie; buurtavonden en schouwen.",
-            withdrawn_in_g2=("2526",)),
-    Measure("GM0518", "DH-2025-03", "cameratoezicht", "repressie", ("2525",), "2025-02-01", 21099.95,
-            "Vaste camera's op de hoek van twee winkelstraten."),
     Measure("GM0034", "ALM/2024/5", "weerbaarheid_ondernemers", "weerbaarheid", (), "2024-06-01", 12500.0,
             "Ondernemers krijgen advies over inbraakwerend glas, verlichting en camera's."),
-    Measure("GM0796", "SHB-24-07", "cameratoezicht", "repressie", ("5211", "5212"), "2024-04-01", 13975.35,
-            "Cameratoezicht in de binnenstad na aanslagen op horeca (cafés en snackbars)."),
     Measure("GM0796", "SHB-25-02", "nazorgteam", "nazorg", (), "2025-10-01", 7999.99,
             "Nazorgteam met maatschappelijk werk; start na evaluatie.", since=2),
     Measure("GM0344", "UTR-2024-31", "overig", "preventie", ("3531",), "2024-09-01", 4012.10,

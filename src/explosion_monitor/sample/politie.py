@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from random import Random
 
+from explosion_monitor.sample import effecten
 from explosion_monitor.sample.common import (
     _AMSTERDAM,
     _POLICE_UNIT,
@@ -130,6 +131,7 @@ class PoliceMixin:
         self._police_groups()
         self._police_features()
         self._police_places()
+        effecten.plant(self)  # the measures' planted effects: moves incidents between areas of one municipality
         self._police_revisions()
         self._police_notes()
         self._police_ids()
