@@ -313,6 +313,10 @@ def _stage(
     from explosion_monitor.analysis.publication import carry_forward
 
     carry_forward(conn, f"{MARTS}_next", produced=[r.name for r in relations if r.target_schema == MARTS])
+    # the neighbourhood tables' row-level security (municipality logins, analist) is on the tables: re-apply it
+    from explosion_monitor.access import apply_policies
+
+    apply_policies(conn, f"{MARTS}_next")
     peildatum = None
     if any(r.target_schema == MARTS and r.name == "target_progress" for r in relations):
         source = next(r for r in relations if r.target_schema == MARTS and r.name == "target_progress")

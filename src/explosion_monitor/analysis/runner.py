@@ -156,6 +156,10 @@ def run_analysis(
             with conn.transaction():
                 _stamp(conn, analysis_id, run_id, publicatie_id, peildatum, tables)
             publish_tables(conn, [*tables, STAMP_TABLE], role)
+            from explosion_monitor.access import apply_policies  # tables published for the first time
+
+            with conn.transaction():
+                apply_policies(conn, MARTS)
             message = (f"Analysis {analysis_id} published {len(tables)} table(s) into {MARTS}, "
                        f"computed on publication {publicatie_id} (peildatum {peildatum}).")
             _finish(lc, analysis_id, "published", message, steps=done, publicatie_id=publicatie_id,
