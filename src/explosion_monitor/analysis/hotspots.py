@@ -6,9 +6,10 @@ the municipality's own login and analist; the municipality is the area's, by the
 Method (README, "Neighbourhoods and aftercare"), after ESRI's emerging hot spot analysis:
 1. Counted incidents per postcode4 of the CBS reference and calendar year (a postcode4 missing from the reference
    is unknown and left out), the running year up to the newest police peildatum.
-2. Per year, Gi* (esda `G_Local`, star=True, binary weights: every area within `BAND_KM` of the centroid,
-   libpysal `DistanceBand`) with its analytical z-score; an area is hot in a year when z > 1.96 (p < 0.05,
-   two-sided) and it or a neighbour was hit.
+2. Per police unit (the areas of its municipalities, so an area is hot relative to its region) and per year,
+   Gi* (esda `G_Local`, star=True, binary weights: every area within `BAND_KM` of the centroid, libpysal
+   `DistanceBand`) with its analytical z-score; an area is hot in a year when z > 1.96 (p < 0.05, two-sided)
+   and it or a neighbour was hit.
 3. Trend: Mann-Kendall (Kendall's tau of the yearly z-scores against the year, scipy).
 4. Category: `persistent` when hot in the newest year and in at least 75% of the years; `opkomend` (emerging)
    when hot in the newest year, not persistent, and the trend is upward (tau > 0, p < 0.10) or it was hot in no
@@ -55,7 +56,8 @@ def run(conn: psycopg.Connection, schema: str) -> None:
             aanslagen_totaal integer not null, aanslagen_laatste_jaar integer not null, laatste_jaar integer not null,
             peildatum date not null, primary key (gemeente_code, postcode4))""").format(target))
     conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(
-        "Hotspots over the CBS postcode4 grid: Getis-Ord Gi* per year (binary weights within 2 km, star), hot when "
+        "Hotspots over the CBS postcode4 grid: Getis-Ord Gi* per police unit and year (binary weights within 2 km, "
+        "star), hot when "
         "z > 1.96; trend by Mann-Kendall; categories persistent, opkomend, afnemend, sporadisch. Row-level "
         "security: the municipality's own login and analist.")))
     if not counts_rows:
@@ -66,29 +68,44 @@ def run(conn: psycopg.Connection, schema: str) -> None:
         if pc in index and year in years:
             y[years.index(year), index[pc]] = n
     x, yy = project(np.array([g[3] for g in grid]), np.array([g[4] for g in grid]))
+    units = sorted({g[2] for g in grid if g[2]})
+    rows = []
+    for unit in units:  # the unit's postcode4 areas: hot relative to the unit, not to the empty countryside
+        members = np.array([i for i, g in enumerate(grid) if g[2] == unit])
+        if len(members) < 3 or y[:, members].sum() == 0:
+            continue
+        rows.extend(_unit_rows(grid, members, y[:, members], np.column_stack([x[members], yy[members]]), years,
+                               peildatum, G_Local, libpysal, kendalltau))
+    with conn.cursor() as cur:
+        cur.executemany(sql.SQL("insert into {} values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+                        .format(target), rows)
+
+
+def _unit_rows(grid: list, members: np.ndarray, y: np.ndarray, xy: np.ndarray, years: list[int], peildatum: object,
+               g_local: object, libpysal: object, kendalltau: object) -> list[tuple]:
+    """Gi* per year over one unit's areas, the trend and the category of every area hot at least once."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # islands (no neighbour within 2 km) are expected on the grid
-        w = libpysal.weights.DistanceBand(np.column_stack([x, yy]), threshold=BAND_KM, binary=True, silence_warnings=True)
+        w = libpysal.weights.DistanceBand(xy, threshold=BAND_KM, binary=True, silence_warnings=True)
         z = np.zeros_like(y)
         for k in range(len(years)):
-            if y[k].sum() == 0:
-                continue
-            g = G_Local(y[k], w, transform="B", permutations=0, star=True, n_jobs=1)
-            z[k] = np.nan_to_num(g.Zs)
-    neighbour_hit = np.zeros_like(y, dtype=bool)
+            if y[k].sum() > 0 and np.ptp(y[k]) > 0:
+                z[k] = np.nan_to_num(g_local(y[k], w, transform="B", permutations=0, star=True, n_jobs=1).Zs)
+    near = np.zeros_like(y, dtype=bool)
     for k in range(len(years)):
         hit = y[k] > 0
-        neighbour_hit[k] = hit | np.array([hit[list(w.neighbors[i])].any() if w.neighbors[i] else False
-                                           for i in range(len(grid))])
-    hot = (z > Z_HOT) & neighbour_hit
+        near[k] = hit | np.array([bool(hit[list(w.neighbors[i])].any()) if w.neighbors[i] else False
+                                  for i in range(len(members))])
+    hot = (z > Z_HOT) & near
     rows = []
-    for i, (pc, gm, unit, _lat, _lon) in enumerate(grid):
-        if not hot[:, i].any():
+    for local, i in enumerate(members):
+        if not hot[:, local].any():
             continue
-        n_hot, last = int(hot[:, i].sum()), bool(hot[-1, i])
+        pc, gm, unit = grid[i][0], grid[i][1], grid[i][2]
+        n_hot, last = int(hot[:, local].sum()), bool(hot[-1, local])
         tau, p = (None, None)
-        if len(years) >= 3 and np.ptp(z[:, i]) > 0:
-            res = kendalltau(years, z[:, i])
+        if len(years) >= 3 and np.ptp(z[:, local]) > 0:
+            res = kendalltau(years, z[:, local])
             tau, p = float(res.statistic), float(res.pvalue)
         if last and n_hot >= math.ceil(0.75 * len(years)):
             category = "persistent"
@@ -98,8 +115,6 @@ def run(conn: psycopg.Connection, schema: str) -> None:
             category = "afnemend"
         else:
             category = "sporadisch"
-        rows.append((gm, pc, unit, category, len(years), n_hot, last, float(z[-1, i]), tau, p,
-                     int(y[:, i].sum()), int(y[-1, i]), years[-1], peildatum))
-    with conn.cursor() as cur:
-        cur.executemany(sql.SQL("insert into {} values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
-                        .format(target), rows)
+        rows.append((gm, pc, unit, category, len(years), n_hot, last, float(z[-1, local]), tau, p,
+                     int(y[:, local].sum()), int(y[-1, local]), years[-1], peildatum))
+    return rows

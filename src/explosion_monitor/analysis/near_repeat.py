@@ -9,7 +9,8 @@ Method (README, "Neighbourhoods and aftercare"):
 2. Knox test, as in Ratcliffe's Near Repeat Calculator: for every pair of incidents, its distance band (same
    postcode4; another postcode4 within 1 km; 1-2 km) and time band (0-7, 8-14, 15-30, 31-60 days). The observed
    number of pairs per cell is compared with its distribution when the dates are permuted over the incidents
-   (Monte Carlo, `PERMUTATIONS` permutations, seeded by unit and peildatum): Knox ratio = observed / mean of the
+   (Monte Carlo, `PERMUTATIONS` = 4,999 permutations, seeded by unit and peildatum; with 999 the smallest
+   possible p, 0.001, could never pass the correction over ~120 cells): Knox ratio = observed / mean of the
    permutations, p = (1 + permutations with at least as many pairs) / (1 + permutations). Only pairs within
    2 km are enumerated (a sparse pair list), so a permutation costs one gather per pair.
 3. Multiple testing: the p-values of all cells of all units are corrected together with Benjamini-Hochberg
@@ -32,7 +33,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-PERMUTATIONS = 999
+PERMUTATIONS = 4999  # the smallest p (1/5000) must pass Benjamini-Hochberg over ~120 cells (0.05/120)
 ALPHA = 0.05
 #: (name, lower km, upper km); band 0 is "same postcode4" (distance 0 by definition).
 DISTANCE_BANDS = (("zelfde_postcode4", 0.0, 0.0), ("tot_1km", 0.0, 1.0), ("1_tot_2km", 1.0, 2.0))
@@ -192,7 +193,7 @@ def run(conn: psycopg.Connection, schema: str) -> None:
                          for r, q in zip(rows, adjusted)])
     conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(
         "Knox test per police unit over postcode4 centroids: pairs of counted incidents per distance band x time "
-        "band, observed against 999 permutations of the dates; p-values Benjamini-Hochberg corrected over all cells "
+        "band, observed against 4,999 permutations of the dates; p-values Benjamini-Hochberg corrected over all cells "
         "(is_significant: p_bh < 0.05 and knox_ratio > 1). Method: README, Neighbourhoods and aftercare.")))
     _risk(conn, schema, events, peildatum)
 

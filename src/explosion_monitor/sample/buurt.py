@@ -31,7 +31,7 @@ from explosion_monitor.sample.common import _reference_dir, _SHARED_REFERENCE
 CLUSTER_GEMEENTE = "GM0599"  # Rotterdam
 CLUSTER_UNIT = "Rotterdam"
 CONTROL_UNIT = "Noord-Nederland"
-CHAINS = 10
+CHAINS = 15
 CHAIN_SIZE = 4
 CHAIN_DAYS = 7
 TRIPLE_CHAINS = 3
