@@ -153,7 +153,7 @@ def test_planted_near_repeat_cluster_is_found_and_the_control_unit_shows_none(wo
         from marts.near_repeat""")
     assert len(cells) == 10 * 12
     cluster = {(d, t): (ratio, p, q, s) for unit, d, t, ratio, p, q, s in cells if unit == buurt.CLUSTER_UNIT}
-    ratio, p, q, significant = cluster[(0, 0)]  # same postcode4, 0-7 days: where the chains were planted
+    ratio, _p, q, significant = cluster[(0, 0)]  # same postcode4, 0-7 days: where the chains were planted
     assert significant and ratio > 2 and q < 0.05
     assert not any(s for unit, *_rest, s in cells if unit == buurt.CONTROL_UNIT)
     assert all(q >= p - 1e-12 for *_x, p, q, _s in cells)
@@ -309,7 +309,7 @@ def test_municipality_page_content(world: World) -> None:
         select postcode4 from marts.aanslagen_per_postcode4 where gemeente_code = %(g)s and postcode4 is not null
         union select postcode4 from marts.hotspots_postcode4 where gemeente_code = %(g)s
         union select postcode4 from marts.verhoogd_risico where gemeente_code = %(g)s""", {"g": OWN})}
-    shown = set(re.findall(r"<td>(\d{4})(?:<| )", page)) | set(re.findall(r"<title>(\d{4}): ", page))
+    shown = set(re.findall(r'<td class="pc4">(\d{4})', page)) | set(re.findall(r"<title>(\d{4}): ", page))
     assert shown and shown <= own
     others = {r[0] for r in rows(world.url, """select postcode4 from marts.aanslagen_per_postcode4
                                                where gemeente_code <> %s and postcode4 is not null""", (OWN,))} - own

@@ -27,7 +27,14 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from explosion_monitor.config import Settings, get_settings
-from explosion_monitor.report import MAANDEN, NothingPublished, _write_atomically, datum, getal, procent
+from explosion_monitor.report import (
+    MAANDEN,
+    NothingPublished,
+    _write_atomically,
+    datum,
+    getal,
+    procent,
+)
 
 SUBDIR = "gemeenten"
 TEMPLATE = "gemeente.html.j2"

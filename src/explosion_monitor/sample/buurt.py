@@ -26,7 +26,7 @@ from collections import Counter
 from random import Random
 from typing import Any
 
-from explosion_monitor.sample.common import _reference_dir, _SHARED_REFERENCE
+from explosion_monitor.sample.common import _SHARED_REFERENCE, _reference_dir
 
 CLUSTER_GEMEENTE = "GM0599"  # Rotterdam
 CLUSTER_UNIT = "Rotterdam"
