@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import math
 import os
 import re
@@ -20,7 +21,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import numpy as np
 import psycopg
 import pytest
-
 import wap
 from pg import drop_database, fresh_database
 
@@ -113,7 +113,7 @@ def test_rolling_365_days_and_time_between_repeats(world: World) -> None:
     gaps = []
     for address, hits in series.items():
         hits.sort()
-        for (before, _), (when, gm) in zip(hits, hits[1:]):
+        for (before, _), (when, gm) in itertools.pairwise(hits):
             gaps.append((gm, (when - before).days))
             if (when - before).days <= 365:
                 repeats[(gm, when.year)] += 1
@@ -315,3 +315,18 @@ def test_municipality_page_content(world: World) -> None:
                                                where gemeente_code <> %s and postcode4 is not null""", (OWN,))} - own
     assert not shown & others
     assert "nog niet gepubliceerd" in page and "#wat-werkt" in page  # marts.maatregelen is not there yet
+
+
+def test_cli_writes_pages_and_refuses_bad_codes(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from explosion_monitor.cli import app
+
+    monkeypatch.setenv("WAREHOUSE_URL", world.url)
+    monkeypatch.setenv("EXPLOSION_MONITOR_REPORTS", str(world.tmp / "cli_reports"))
+    result = CliRunner().invoke(app, ["report", "--gemeente", "GM0599", "--gemeente", "gm0363"])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in (world.tmp / "cli_reports" / "gemeenten").iterdir()} == {"GM0599.html", "GM0363.html"}
+    assert CliRunner().invoke(app, ["report", "--gemeente", "GM9999"]).exit_code == 1  # not a municipality
+    assert CliRunner().invoke(app, ["access", "gemeente", "GM99"]).exit_code == 1
+    assert not (world.tmp / "cli_reports" / "gemeenten" / "GM9999.html").exists()
