@@ -13,6 +13,7 @@ Offline: one HTML file with inline SVG charts, no scripts and nothing fetched fr
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import math
 import sys
@@ -214,14 +215,20 @@ def svg_bars(labels: Sequence[str], values: Sequence[float], *, width: int = 640
     return "".join(parts)
 
 
-def render(p: Pagina) -> str:
+@functools.lru_cache(maxsize=1)
+def _template() -> Any:
+    """Compiled once per process: --alle-gemeenten renders hundreds of pages."""
     from explosion_monitor.report import _environment
 
     env = _environment()
     env.filters.update(getal=getal, procent=procent, datum=datum)
+    return env.get_template(TEMPLATE)
+
+
+def render(p: Pagina) -> str:
     maand_labels = [f"{MAANDEN[m['maand'] - 1]} {str(m['jaar'])[2:]}" for m in p.maanden]
     pc = p.postcodes[:TOP_POSTCODES]
-    return env.get_template(TEMPLATE).render(
+    return _template().render(
         p=p,
         maandgrafiek=svg_bars(maand_labels, [m["aanslagen"] for m in p.maanden],
                               title=f"Aanslagen per maand, {p.naam}"),
