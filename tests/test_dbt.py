@@ -348,7 +348,14 @@ def test_cross_source_links(builds: Builds) -> None:
     schade = dict(query(url, f"""select gemeente_code || '-' || jaar, schade_geraamd_eur
                                  from {SCHEMA}.schade_en_woningimpact_per_gemeente where claims > 0"""))
     assert schade == {"GM0599-2024": 12000, "GM0518-2024": 5000, "GM0599-2025": 20000}
-    nazorg = dict(query(url, f"select gemeente_code, nazorg_dekking_pct from {SCHEMA}.nazorg_per_gemeente where woningmeldingen > 0"))
+    # per municipality and incident year now (issue 14); over all years as before, and the national rows agree
+    nazorg = dict(query(url, f"""select gemeente_code, round(100.0 * sum(woningmeldingen_met_nazorg) / sum(woningmeldingen))
+                                 from {SCHEMA}.nazorg_per_gemeente where woningmeldingen > 0 and gemeente_code <> 'NL'
+                                 group by gemeente_code"""))
+    land = query(url, f"""select sum(woningmeldingen) filter (where gemeente_code = 'NL'),
+                                 sum(woningmeldingen) filter (where gemeente_code <> 'NL')
+                          from {SCHEMA}.nazorg_per_gemeente""")[0]
+    assert land[0] == land[1]
     assert nazorg == {"GM0599": 100, "GM0363": 100, "GM0344": 0}
 
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -148,7 +150,7 @@ def bi_columns(conn: psycopg.Connection, schema: str, table: str) -> list[str] |
         """,
         (schema, table),
     ).fetchall()
-    if any(name in ROW_LEVEL_COLUMNS for name, _type in cols):
+    if table in NEIGHBOURHOOD or any(name in ROW_LEVEL_COLUMNS for name, _type in cols):
         return None
     return [name for name, typ in cols if name not in SENSITIVE_COLUMNS
             and not ((typ == "date" or typ.startswith("timestamp")) and name not in SAFE_DATE_COLUMNS)]
@@ -295,6 +297,10 @@ GEMEENTE_GROUP = "gemeente_lezer"
 GEMEENTE_POLICY = "eigen_gemeente"
 #: A mart with this column is protected: row-level security, and a municipality login sees its own rows only.
 GEMEENTE_COLUMN = "gemeente_code"
+#: The neighbourhood tables (per postcode4, per repeat address, per report): their rows are for the municipality's own
+#: login (all columns, its own rows) and `analist` only; bi_reader gets neither a grant nor a policy.
+NEIGHBOURHOOD = frozenset({"aanslagen_per_postcode4", "herhaling_adressen", "nazorg_meldingen", "verhoogd_risico",
+                           "hotspots_postcode4"})
 
 
 def ensure_gemeente_group(cur: psycopg.Cursor) -> str:
@@ -332,11 +338,16 @@ def protect(conn: psycopg.Connection, schema: str) -> None:
         conn.execute(sql.SQL("alter table {} enable row level security").format(target))
         for policy in ("partnership", GEMEENTE_POLICY):  # a re-run at bootstrap replaces them
             conn.execute(sql.SQL("drop policy if exists {} on {}").format(sql.Identifier(policy), target))
-        conn.execute(sql.SQL("create policy partnership on {} for select to {}, {} using (true)").format(
-            target, sql.Identifier(pre + "bi_reader"), sql.Identifier(pre + "analist")))
+        # a neighbourhood table's rows are for the analysts and the municipality itself, not for BI
+        partnership = [pre + "analist"] if table in NEIGHBOURHOOD else [pre + "bi_reader", pre + "analist"]
+        conn.execute(sql.SQL("create policy partnership on {} for select to {} using (true)").format(
+            target, sql.SQL(", ").join(map(sql.Identifier, partnership))))
         conn.execute(sql.SQL("create policy {} on {} for select to {} using ({} = {})").format(
             sql.Identifier(GEMEENTE_POLICY), target, sql.Identifier(group), sql.Identifier(GEMEENTE_COLUMN),
             own_code))
+        if table in NEIGHBOURHOOD:  # its own neighbourhoods in full: postcode4 and dates are what the triangle needs
+            conn.execute(sql.SQL("grant select on {} to {}").format(target, sql.Identifier(group)))
+            continue
         columns = bi_columns(conn, schema, table)
         if columns:
             conn.execute(sql.SQL("grant select ({}) on {} to {}").format(
@@ -357,6 +368,10 @@ def unprotected(conn: psycopg.Connection, schema: str) -> list[str]:
     )]
 
 
+class AccessError(ValueError):
+    """A login could not be made; one sentence for the user."""
+
+
 def create_municipality_login(conn: psycopg.Connection, gemeente_code: str, password: str) -> str:
     """Create (or re-password) the login of one municipality; returns its role name.
 
@@ -365,9 +380,10 @@ def create_municipality_login(conn: psycopg.Connection, gemeente_code: str, pass
     """
     code = gemeente_code.strip().upper()
     if not re.fullmatch(r"GM\d{4}", code):
-        raise ValueError(f"A municipality code looks like GM0363, not {gemeente_code!r}.")
-    if not conn.execute("select 1 from ref.gemeente_codes where gemeente_code = %s", (code,)).fetchone():
-        raise ValueError(f"{code} is not a known municipality code.")
+        raise AccessError(f"A municipality code looks like GM0363, not {gemeente_code!r}.")
+    if not conn.execute("select 1 from ref.gemeente_codes where gemeente_code = %s and geldig_tot is null",
+                        (code,)).fetchone():
+        raise AccessError(f"{code} is not a municipality of today; a login is made for today's codes only.")
     pre = prefix(conn)
     name, group = f"{pre}gemeente_{code.lower()}", pre + GEMEENTE_GROUP
     verifier = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256").decode()
@@ -382,3 +398,22 @@ def create_municipality_login(conn: psycopg.Connection, gemeente_code: str, pass
     conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(conn.info.dbname),
                                                                       sql.Identifier(name)))
     return name
+
+
+@dataclass(frozen=True)
+class Login:
+    role: str
+    gemeente_code: str
+    password_file: Path
+
+
+def issue_municipality_login(conn: psycopg.Connection, gemeente_code: str, secrets_dir: Path) -> Login:
+    """`explosion-monitor access gemeente`: the login with a new random password, written to a 0600 file."""
+    password = secrets.token_urlsafe(24)
+    role_name = create_municipality_login(conn, gemeente_code, password)
+    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = secrets_dir / f"{role_name}.password"
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(password + "\n", encoding="utf-8")
+    return Login(role_name, gemeente_code.strip().upper(), path)

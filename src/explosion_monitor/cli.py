@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 import traceback
 from importlib.metadata import version as _dist_version
 from typing import Annotated, Any
@@ -278,14 +279,26 @@ def analysis() -> None:
 def report(
     netwerk: Annotated[bool, typer.Option("--netwerk", help="Write reports/netwerk_wat_werkt.html for the VNG "
                                           "network instead: each measure type, its municipalities and effect.")] = False,
+    gemeente: Annotated[list[str] | None, typer.Option(
+        help="Write the confidential page of this municipality (e.g. GM0363) to reports/gemeenten/; repeatable.")] = None,
+    alle_gemeenten: Annotated[bool, typer.Option(
+        "--alle-gemeenten", help="Write a page for every municipality that had a counted attack.")] = False,
 ) -> None:
-    """Write reports/target_progress.html (charts in reports/img/) from the published marts."""
+    """Write reports/target_progress.html (charts in reports/img/) from the published marts, or municipality pages."""
+    from explosion_monitor.gemeente_report import UnknownMunicipality, stderr_progress, write_pages
     from explosion_monitor.report import NothingPublished, write_report
     from explosion_monitor.report_wat_werkt import write_netwerk
 
     try:
+        if gemeente or alle_gemeenten:
+            started = time.monotonic()
+            paths = write_pages(None if alle_gemeenten else gemeente, progress=stderr_progress)
+            where = paths[0] if len(paths) == 1 else (paths[0].parent if paths else "nowhere")
+            out.print(f"{len(paths)} municipality page(s) written to {where} in {time.monotonic() - started:.1f} s "
+                      "(vertrouwelijk: for the local triangle only)", markup=False, highlight=False, soft_wrap=True)
+            return
         path = write_netwerk() if netwerk else write_report()
-    except NothingPublished as exc:
+    except (NothingPublished, UnknownMunicipality) as exc:
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None
     out.print(f"Report written to {path}", markup=False, highlight=False, soft_wrap=True)
@@ -302,6 +315,27 @@ def docs() -> None:
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None
     out.print(f"Docs written to {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+access_app = typer.Typer(help="Logins with row-level security (municipalities).", no_args_is_help=True)
+app.add_typer(access_app, name="access")
+
+
+@access_app.command("gemeente")
+def access_gemeente(code: Annotated[str, typer.Argument(help="Municipality code, e.g. GM0363.")]) -> None:
+    """Create the login of one municipality (or give it a new password); it sees only its own neighbourhood rows."""
+    from explosion_monitor.access import AccessError, issue_municipality_login
+    from explosion_monitor.schema import connect_ready
+
+    settings = get_settings()
+    try:
+        with connect_ready(settings) as conn:
+            login = issue_municipality_login(conn, code, settings.data_dir / "logins")
+    except AccessError as exc:
+        err.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"Login {login.role} for {login.gemeente_code} is ready. Password written to {login.password_file} "
+              "(mode 0600).", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

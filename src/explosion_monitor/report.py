@@ -341,7 +341,7 @@ def _impact(
             conn,
             sql.SQL(
                 "select sum(woningmeldingen) as woningmeldingen, sum(woningmeldingen_met_nazorg) as met_nazorg "
-                "from {}"
+                "from {} where gemeente_code = 'NL'"
             ).format(_table(schema, "nazorg_per_gemeente")),
         )[0]
     return impact, top, nazorg

@@ -14,5 +14,6 @@ the `analysis` DAG (and `explosion-monitor run`, after the warehouse DAG) runs e
 The count's publication (`publish.py`) carries the published analysis tables forward into the new `marts`
 (`publication.carry_forward`), so a count publication never drops them.
 
-Modules: `steps` (the registry), `runner`, `publication`, and one module per step (`prognose`).
+Modules: `steps` (the registry), `runner`, `publication`, and one module per step (`prognose`, `near_repeat`,
+`hotspots`, `nazorg_duur`).
 """

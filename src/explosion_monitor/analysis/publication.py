@@ -21,7 +21,6 @@ from psycopg import sql
 MARTS = "marts"
 BUILD_SCHEMA = "analysis_build"
 STAMP_TABLE = "analyse_publicatie"
-READERS = ("bi_reader",)
 _LOCK_TIMEOUT = "500ms"
 DEADLINE_S = 120.0
 
@@ -129,9 +128,7 @@ def _replace(conn: psycopg.Connection, build: str, table: str) -> None:
     if _exists(conn, MARTS, table):
         copy_access(conn, (MARTS, table), (MARTS, fresh))
         conn.execute(sql.SQL("drop table {}").format(target))
-    else:
-        conn.execute(sql.SQL("grant select on {} to {}").format(
-            sql.Identifier(MARTS, fresh), sql.SQL(", ").join(map(sql.Identifier, READERS))))
+    # else: a new table gets its readers from access.grant_published (tiers, row-level security) once published
     conn.execute(sql.SQL("alter table {} rename to {}").format(sql.Identifier(MARTS, fresh), sql.Identifier(table)))
     # an index or constraint keeps the build's name; that is harmless, names are per table's schema
 

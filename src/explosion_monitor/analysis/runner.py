@@ -156,6 +156,10 @@ def run_analysis(
             with conn.transaction():
                 _stamp(conn, analysis_id, run_id, publicatie_id, peildatum, tables)
             publish_tables(conn, [*tables, STAMP_TABLE], role)
+            from explosion_monitor import access  # tiers and row-level security, on what was just published
+
+            with conn.transaction():
+                access.grant_published(conn, MARTS, MARTS)
             message = (f"Analysis {analysis_id} published {len(tables)} table(s) into {MARTS}, "
                        f"computed on publication {publicatie_id} (peildatum {peildatum}).")
             _finish(lc, analysis_id, "published", message, steps=done, publicatie_id=publicatie_id,

@@ -37,6 +37,24 @@ def _wat_werkt(conn: psycopg.Connection, schema: str) -> None:
     wat_werkt.run(conn, schema)
 
 
+def _near_repeat(conn: psycopg.Connection, schema: str) -> None:
+    from explosion_monitor.analysis import near_repeat
+
+    near_repeat.run(conn, schema)
+
+
+def _hotspots(conn: psycopg.Connection, schema: str) -> None:
+    from explosion_monitor.analysis import hotspots
+
+    hotspots.run(conn, schema)
+
+
+def _nazorg_duur(conn: psycopg.Connection, schema: str) -> None:
+    from explosion_monitor.analysis import nazorg_duur
+
+    nazorg_duur.run(conn, schema)
+
+
 STEPS: list[AnalysisStep] = [
     AnalysisStep(
         name="doel_prognose",
@@ -49,6 +67,24 @@ STEPS: list[AnalysisStep] = [
         tables=("wat_werkt", "wat_werkt_voortrend"),
         run=_wat_werkt,
         needs=("maatregelen", "dim_postcode4", "dim_gemeenten", "fct_explosie_incidenten"),
+    ),
+    AnalysisStep(
+        name="near_repeat",
+        tables=("near_repeat", "verhoogd_risico"),
+        run=_near_repeat,
+        needs=("fct_explosie_incidenten", "dim_postcode4", "dim_gemeenten"),
+    ),
+    AnalysisStep(
+        name="hotspots",
+        tables=("hotspots_postcode4",),
+        run=_hotspots,
+        needs=("fct_explosie_incidenten", "dim_postcode4"),
+    ),
+    AnalysisStep(
+        name="nazorg_duur",
+        tables=("nazorg_duur",),
+        run=_nazorg_duur,
+        needs=("nazorg_meldingen",),
     ),
 ]
 

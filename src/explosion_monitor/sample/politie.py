@@ -136,6 +136,9 @@ class PoliceMixin:
         self._police_notes()
         self._police_ids()
         self._police_addresses()
+        from explosion_monitor.sample import buurt  # planted neighbourhood truths (issue 14)
+
+        buurt.plant(self)
 
     def _members(self, group: str) -> list[_Inc]:
         """The incidents of one group, in creation order."""

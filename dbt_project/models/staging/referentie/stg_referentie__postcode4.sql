@@ -11,7 +11,7 @@ renamed as (
 
     select
         ---------- ids
-        postcode4,
+        lpad(postcode4, 4, '0') as postcode4,
         gemeente_code,
 
         ---------- strings
