@@ -215,7 +215,7 @@ def python_sql(path: Path) -> Iterator[tuple[int, str]]:
 
 def sql_texts(root: Path) -> Iterator[tuple[str, str]]:
     """(where, sql) of every SQL text in the checkout at `root`."""
-    for path in sorted((root / "expectations").glob("*.yml")):
+    for path in sorted((root / "expectations").rglob("*.yml")):
         for n, text in enumerate(suite_sql(path), start=1):
             yield f"{path.relative_to(root)} (query {n})", text
     for folder in ("models", "macros", "tests", "snapshots", "analyses"):

@@ -219,7 +219,7 @@ def test_a_municipality_login_sees_only_its_own_rows_through_publications(pg_adm
             conn.execute(GRANTS_SQL)
             conn.execute(access.DATABASE_SQL)
             name = access.create_municipality_login(conn, "GM0363", password)
-            with pytest.raises(ValueError, match="not a known municipality"):
+            with pytest.raises(ValueError, match="not a municipality of today"):
                 access.create_municipality_login(conn, "GM9999", password)
             codes = {r[0] for r in conn.execute("select distinct gemeente_code from marts.dim_gemeenten")}
         assert name == "gemeente_gm0363" and len(codes) > 1

@@ -107,7 +107,7 @@ def test_run_processes_samples_through_the_production_dags(warehouse_url, local_
         "published",)
     assert db.execute("select jaar, status from marts.doel_prognose where niveau = 'land' and is_lopend_jaar"
                       ).fetchone() == (2026, "buiten_bereik")
-    assert "2026 (peildatum 2026-10-15): Buiten bereik." in " ".join(result.stderr.split())
+    assert "2026 (peildatum 2026-10-15): Buiten bereik." in " ".join(document["running_year"].split())
 
 
 def _check_json_commands(env: dict[str, str], statuses: dict[str, int]) -> None:

@@ -9,7 +9,7 @@
 
 {# The timestamp every row written in this invocation carries. #}
 {% macro run_tijdstip() -%}
-    cast('{{ run_started_at.isoformat() }}' as timestamptz)
+    cast('{{ run_started_at }}' as timestamptz)
 {%- endmacro %}
 
 {# The newest value of `kolom` in `relatie` (default: this model) as a SQL literal; -infinity when empty. #}
