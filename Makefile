@@ -45,9 +45,10 @@ demo: install
 	$(EM) status --limit 30
 	$(EM) report
 
-# Everything but the prod-local end-to-end test (10 minutes; make test-slow or make prod-smoke run it).
+# Everything but the long tests (marked slow: the schema upgrade against a v1 warehouse, the open-data replay of six
+# releases) and the prod-local end-to-end test; make test-slow runs those.
 test: install
-	$(BIN)/pytest -q -m "not prod_local"
+	$(BIN)/pytest -q -m "not slow and not prod_local"
 
 # Debian 12's own PostgreSQL 15 (the oldest supported), for tests/test_pg_versions.py; without it that case skips.
 # Only the binaries: no cluster is created or started (the tests make throwaway ones on 127.0.0.1).
@@ -91,7 +92,7 @@ prod-smoke: install
 
 # Only the slow tests, the prod-local end-to-end test included.
 test-slow: install
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pytest -q -m "slow or prod_local"
 
 # What works: the analysis run's time on the sample and the null check (50 placebo runs); needs `make demo` first.
 wat-werkt: install

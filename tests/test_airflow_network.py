@@ -99,7 +99,6 @@ def _modes(top: Path) -> dict[str, str]:
     return out
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_standalone_listens_on_loopback_only_and_writes_private_files(tmp_path: Path) -> None:
     env_values = airflow_harness.configure()

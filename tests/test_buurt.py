@@ -24,7 +24,7 @@ import pytest
 import wap
 from pg import drop_database, fresh_database
 
-pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(1800)]
 
 PROTECTED = ("aanslagen_per_postcode4", "herhaling_adressen", "nazorg_meldingen", "verhoogd_risico",
              "hotspots_postcode4")

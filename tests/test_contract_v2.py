@@ -158,7 +158,6 @@ def dutch_reading(text: str) -> Decimal:
     return Decimal(text.replace(".", "").replace(",", "."))
 
 
-@pytest.mark.slow
 def test_property_no_thousands_separated_value_loads_as_another_number(db):
     """In a ;-file, a value a Dutch reader reads as thousands-separated never loads as a different number."""
     cases = {"n": 0}

@@ -31,12 +31,15 @@ def _init_module():
 
 
 @pytest.fixture(scope="module")
-def published(pg_admin_url: str) -> Iterator[str]:
-    """The published sample with the analysis run's tables (forecast, Wat werkt) published after the count."""
+def published(pg_admin_url: str, sample_build: str) -> Iterator[str]:
+    """The whole sample (every delivery, the measures too) published, with the analysis run's tables (forecast,
+    Wat werkt) published after the count."""
+    from explosion_monitor import publish
     from explosion_monitor.analysis.runner import run_analysis
 
     with wap.gx_isolated():
-        url = wap.clone(pg_admin_url, wap.published_template(pg_admin_url))
+        url = wap.clone(pg_admin_url, wap.db_name(sample_build))
+        assert publish.gate_and_publish(url=url, run_id="metabase").outcome == "published"
         result = run_analysis(url=url, run_id="metabase")
     assert result.outcome == "published", result
     yield url

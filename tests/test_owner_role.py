@@ -26,7 +26,7 @@ from psycopg import sql
 
 import wap
 
-pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(900)]
 
 
 def _url(admin_url: str, user: str, password: str, db: str) -> str:

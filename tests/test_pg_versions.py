@@ -21,7 +21,7 @@ import wap
 from explosion_monitor import pgcluster, publish
 from explosion_monitor.schema import ensure_schema
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.timeout(1200)]
 
 
 def _servers() -> list:

@@ -223,7 +223,10 @@ def test_a_failing_pipeline_run_leaves_no_secret_anywhere(
     everything = {**outputs, **logs, **server, **ops_rows}
     assert found_in(everything, run_secrets) == []
     for where, blob in {**outputs, **logs}.items():
-        assert unredacted_urls(blob.decode("utf-8", errors="replace")) == [], f"an unredacted URL in {where}"
+        text = blob.decode("utf-8", errors="replace")
+        if where.endswith("airflow.cfg"):  # Airflow's own commented examples (postgres:airflow@postgres) are not ours
+            text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        assert unredacted_urls(text) == [], f"an unredacted URL in {where}"
 
 
 def test_a_wrong_warehouse_password_is_one_sentence_without_it(warehouse_url: str) -> None:

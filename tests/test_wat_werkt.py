@@ -91,7 +91,6 @@ def test_the_estimator_finds_a_planted_halving_in_synthetic_staggered_data() -> 
     assert est.voortrend_p is not None and est.voortrend_p > 0.05
 
 
-@pytest.mark.slow
 def test_the_pre_trend_test_keeps_its_size_without_a_trend() -> None:
     """No trend before the start in 15 synthetic draws: the joint pre-trend test flags at most 3 at 5%."""
     from explosion_monitor.analysis.wat_werkt_schatting import event_study, frame

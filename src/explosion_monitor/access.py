@@ -50,7 +50,9 @@ ROW_LEVEL_COLUMNS = frozenset({"incident_id", "claim_id", "melding_id", "politie
 SENSITIVE_COLUMNS = frozenset({"postcode4", "incident_datum", "schadedatum", "sluiting_start", "sluiting_eind"})
 #: Date columns that describe deliveries or publications, not events: fine for bi_reader.
 SAFE_DATE_COLUMNS = frozenset({"peildatum", "publicatiedatum", "gepubliceerd_op", "ytd_tot_datum", "maand_start",
-                               "geldig_tot", "geldig_vanaf"})
+                               "geldig_tot", "geldig_vanaf",
+                               # the window an estimate of marts.wat_werkt covers: calendar bounds, not events
+                               "periode_van", "periode_tot"})
 
 
 @dataclass(frozen=True)

@@ -340,6 +340,8 @@ RESERVED_CONNECTIONS = 10
 def _reserve_connections(data: Path) -> None:
     """Add reserved_connections to postgresql.conf once (read at server start)."""
     conf = data / "postgresql.conf"
+    if int((data / "PG_VERSION").read_text().split(".")[0]) < 16:  # the setting is new in 16; 15 refuses to start
+        return
     if "\nreserved_connections" in conf.read_text():
         return
     with open(conf, "a") as f:

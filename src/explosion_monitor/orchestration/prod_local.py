@@ -54,7 +54,7 @@ HOST_SETTINGS = (
     "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
     "EXPLOSION_MONITOR_NOTIFIER", "EXPLOSION_MONITOR_WEBHOOK_URL", "EXPLOSION_MONITOR_ALERT_EMAIL",
     "EXPLOSION_MONITOR_CONTACT_POLITIE", "EXPLOSION_MONITOR_CONTACT_VERZEKERAARS",
-    "EXPLOSION_MONITOR_CONTACT_CORPORATIES", "AIRFLOW_CONN_SMTP_DEFAULT",
+    "EXPLOSION_MONITOR_CONTACT_CORPORATIES", "EXPLOSION_MONITOR_CONTACT_GEMEENTEN", "AIRFLOW_CONN_SMTP_DEFAULT",
 )  # fmt: skip
 #: The warehouse login. Compose uses `pipeline` (owner of the database, CREATEROLE, no superuser); the pipeline
 #: still needs a superuser to set up its roles there (the least-privilege work changes that), so prod-local logs
