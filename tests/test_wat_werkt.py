@@ -203,7 +203,9 @@ def test_the_gate_blocks_an_interval_without_its_estimate_and_a_wrong_count(anal
     with psycopg.connect(analysed, autocommit=True) as conn:
         conn.execute("drop schema if exists wat_werkt_fout cascade")
         conn.execute("create schema wat_werkt_fout")
-        for t in ("wat_werkt", "wat_werkt_voortrend", "doel_prognose", "doel_prognose_backtest"):
+        from explosion_monitor.analysis.steps import STEPS
+
+        for t in (t for step in STEPS for t in step.tables):  # every suite of the folder finds its table
             conn.execute(f"create table wat_werkt_fout.{t} as select * from marts.{t}")
         conn.execute("update wat_werkt_fout.wat_werkt set effect_pct = ci_hoog_pct + 1 where soort = 'cameratoezicht'")
         conn.execute("update wat_werkt_fout.wat_werkt set n_aanslagen_na = n_aanslagen_na + 1 where soort = 'wijkaanpak'")
