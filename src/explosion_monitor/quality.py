@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -802,13 +802,17 @@ def run_gate(
     schema: str = DEFAULT_SCHEMA,
     run_id: str | None = None,
     folder: Path | None = None,
+    tables: Collection[str] | None = None,
 ) -> GateResult:
     """Run every suite in expectations/ (or `folder`) against `schema` (blocking suites first); never raises on a
-    failed check. `run_id` (the pipeline's) names the validation run in Data Docs.
+    failed check. `run_id` (the pipeline's) names the validation run in Data Docs. With `tables`, only the suites
+    of those tables run (an analysis run of some steps checks what those steps made).
     """
     settings = settings or get_settings()
     url = warehouse_url(settings, url)
     specs = load_suites(settings, folder)
+    if tables is not None:
+        specs = {name: spec for name, spec in specs.items() if spec.table in set(tables)}
     ordered = sorted(specs.values(), key=lambda s: (LEVELS.index(s.level), s.name))
     window = delivery_window(url)
     context = file_context(settings)

@@ -146,7 +146,7 @@ def run_analysis(
                              "rows": {t: _rows(conn, BUILD_SCHEMA, t) for t in step.tables}})
                 tables.extend(step.tables)
             gate = quality.run_gate(settings, url, schema=BUILD_SCHEMA, run_id=run_id,
-                                    folder=settings.expectations_dir / SUITES_FOLDER)
+                                    folder=settings.expectations_dir / SUITES_FOLDER, tables=tables)
             if not gate.passed:
                 failures = [f.as_dict() for f in gate.failures]
                 message = f"Analysis blocked, the published analysis tables are unchanged: {gate.sentence()}"
