@@ -36,6 +36,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from explosion_monitor.analysis.tables import write_table
+
 DRAWS = 4000
 INTERVAL_PCT = 90
 #: Below this many attacks in the previous year a unit gets no forecast (as the status te_weinig_gegevens).
@@ -303,20 +305,6 @@ BACKTEST_COMMENT = (
 )
 
 
-def _write(conn: psycopg.Connection, schema: str, table: str, ddl: str, comment: str, rows: list[dict]) -> None:
-    target = sql.Identifier(schema, table)
-    conn.execute(sql.SQL(ddl).format(t=target))
-    conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
-    if not rows:
-        return
-    columns = list(rows[0])
-    with conn.cursor().copy(
-        sql.SQL("copy {} ({}) from stdin").format(target, sql.SQL(", ").join(map(sql.Identifier, columns)))
-    ) as copy:
-        for r in rows:
-            copy.write_row([r[c] for c in columns])
-
-
 def run(conn: psycopg.Connection, schema: str) -> None:
     """The step: read the published counts, write doel_prognose and doel_prognose_backtest into `schema`."""
     stand = _dicts(conn, sql.SQL("select {} from marts.doel_stand").format(
@@ -326,5 +314,5 @@ def run(conn: psycopg.Connection, schema: str) -> None:
     definitief = {(r["niveau"], r["code"], r["jaar"]): r["aanslagen"] for r in _dicts(
         conn, sql.SQL("select niveau, code, jaar, aanslagen from marts.target_progress"))}
     prognose, track = compute(stand, maanden, definitief)
-    _write(conn, schema, "doel_prognose", PROGNOSE_DDL, PROGNOSE_COMMENT, prognose)
-    _write(conn, schema, "doel_prognose_backtest", BACKTEST_DDL, BACKTEST_COMMENT, track)
+    write_table(conn, schema, "doel_prognose", PROGNOSE_DDL, PROGNOSE_COMMENT, prognose)
+    write_table(conn, schema, "doel_prognose_backtest", BACKTEST_DDL, BACKTEST_COMMENT, track)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
-from psycopg import sql
 
 from explosion_monitor.analysis import wat_werkt_panel as panel
+from explosion_monitor.analysis.tables import write_table
 from explosion_monitor.analysis.wat_werkt_schatting import (
     PLACEBO_RUNS,
     Z95,
@@ -185,20 +185,6 @@ VOORTREND_COMMENT = (
 )
 
 
-def _write(conn: psycopg.Connection, schema: str, table: str, ddl: str, comment: str, rows: list[dict]) -> None:
-    target = sql.Identifier(schema, table)
-    conn.execute(sql.SQL(ddl).format(t=target))
-    conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
-    if not rows:
-        return
-    columns = list(rows[0])
-    with conn.cursor().copy(
-        sql.SQL("copy {} ({}) from stdin").format(target, sql.SQL(", ").join(map(sql.Identifier, columns)))
-    ) as copy:
-        for r in rows:
-            copy.write_row([r[c] for c in columns])
-
-
 def compute(data: panel.Data | None, runs: int = PLACEBO_RUNS) -> tuple[list[dict], list[dict]]:
     if data is None:
         return [], []
@@ -214,5 +200,5 @@ def compute(data: panel.Data | None, runs: int = PLACEBO_RUNS) -> tuple[list[dic
 def run(conn: psycopg.Connection, schema: str) -> None:
     """The step: read the published marts, write wat_werkt and wat_werkt_voortrend into `schema`."""
     rows, trend = compute(panel.read(conn))
-    _write(conn, schema, "wat_werkt", WAT_WERKT_DDL, WAT_WERKT_COMMENT, rows)
-    _write(conn, schema, "wat_werkt_voortrend", VOORTREND_DDL, VOORTREND_COMMENT, trend)
+    write_table(conn, schema, "wat_werkt", WAT_WERKT_DDL, WAT_WERKT_COMMENT, rows)
+    write_table(conn, schema, "wat_werkt_voortrend", VOORTREND_DDL, VOORTREND_COMMENT, trend)
