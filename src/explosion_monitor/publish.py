@@ -50,6 +50,7 @@ from explosion_monitor.published import (
     format_warnings,
     publication_log,
     publishable_relations,
+    tables_in,
 )
 
 log = logging.getLogger(__name__)
@@ -109,16 +110,6 @@ def _ident(*names: str) -> sql.Identifier:
 
 
 # --- what is published --------------------------------------------------------------------------
-
-
-def _tables_in(conn: psycopg.Connection, schemas: Iterable[str]) -> list[tuple[str, str]]:
-    return conn.execute(
-        """
-        select n.nspname, c.relname from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
-        where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm') order by 1, 2
-        """,
-        (list(schemas),),
-    ).fetchall()
 
 
 def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
@@ -359,7 +350,7 @@ def _locked_swap(conn: psycopg.Connection, role: str | None, deadline: float, sw
                 if role:
                     conn.execute(sql.SQL("set local role {}").format(_ident(role)))
                 schemas = [f"{s}{suffix}" for s in PUBLISHED for suffix in ("", "_prev")]
-                tables = [_ident(s, t) for s, t in _tables_in(conn, schemas)]
+                tables = [_ident(s, t) for s, t in tables_in(conn, schemas)]
                 if tables:
                     conn.execute(sql.SQL("lock table {} in access exclusive mode").format(sql.SQL(", ").join(tables)))
                 return swap(conn)

@@ -34,7 +34,7 @@ def _ident(*names: str) -> sql.Identifier:
     return sql.Identifier(*names)
 
 
-def _tables_in(conn: psycopg.Connection, schemas: Sequence[str]) -> list[tuple[str, str]]:
+def tables_in(conn: psycopg.Connection, schemas: Sequence[str]) -> list[tuple[str, str]]:
     return conn.execute(
         """
         select n.nspname, c.relname from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
@@ -117,7 +117,7 @@ def checksums(conn: psycopg.Connection, schemas: Sequence[str] = PUBLISHED) -> d
     """md5 of every table's rows (sorted text form) per schema.table: equal checksums, equal contents."""
     out: dict[str, str] = {}
     query = sql.SQL("select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {} as t")
-    for schema, table in _tables_in(conn, schemas):
+    for schema, table in tables_in(conn, schemas):
         out[f"{schema}.{table}"] = conn.execute(query.format(_ident(schema, table))).fetchone()[0]
     return out
 
