@@ -73,7 +73,10 @@ def test_help_shows_no_type_placeholder_for_flags():
 
 def _json(result: subprocess.CompletedProcess[str]) -> dict:
     """stdout must be exactly one JSON document; anything else (progress, tables) belongs on stderr."""
-    return json.loads(result.stdout)
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"stdout is not one JSON document ({exc}):\n{result.stdout[:3000]}") from None
 
 
 @pytest.mark.usefixtures("local_buckets")

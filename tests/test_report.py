@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import wap
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
@@ -56,9 +57,11 @@ def _use_quality(mp: pytest.MonkeyPatch, module: types.ModuleType) -> None:
 
 
 @pytest.fixture(scope="module")
-def published(sample_build: str) -> str:
-    """The sample build's marts copied into `marts`, with a publication and one warning in ops.publication_log."""
-    with psycopg.connect(sample_build, autocommit=True) as conn, conn.transaction():
+def published(sample_build: str, pg_admin_url: str) -> Iterator[str]:
+    """A clone of the sample build (others share it) with its marts copied into `marts`, a publication and one
+    warning in ops.publication_log."""
+    url = wap.clone(pg_admin_url, wap.db_name(sample_build), prefix="em_test_report")
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         for name in MARTS:
             conn.execute(sql.SQL("create table marts.{} as select * from build.{}").format(
                 sql.Identifier(name), sql.Identifier(name)))  # fmt: skip
@@ -69,7 +72,10 @@ def published(sample_build: str) -> str:
              Jsonb([WARNING])),
         ).fetchone()[0]
         conn.execute("create table marts.publicatie as select %s::bigint as publicatie_id", (publication_id,))
-    return sample_build
+    try:
+        yield url
+    finally:
+        wap.drop(pg_admin_url, url)
 
 
 @pytest.fixture(scope="module")

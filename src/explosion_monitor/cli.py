@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 from importlib.metadata import version as _dist_version
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -34,15 +34,31 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
                                                          "progress and messages go to stderr.")]
 
 
+_json_stream: TextIO | None = None
+
+
 def _json_mode(enabled: bool) -> None:
-    """With --json, stdout carries only the JSON document: everything `out` prints goes to stderr instead."""
-    if enabled:
-        out.file = sys.stderr
+    """With --json, stdout carries only the JSON document: everything else goes to stderr instead.
+
+    Not only what `out` prints: Airflow, Cosmos and dbt log through handlers that may hold file descriptor 1
+    itself, so that descriptor is pointed at stderr too and the JSON goes out through a copy of the original."""
+    global _json_stream
+    if not enabled:
+        return
+    out.file = sys.stderr
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory stdout (tests): nothing else writes to it
+        return
+    sys.stdout.flush()
+    _json_stream = os.fdopen(os.dup(fd), "w", encoding="utf-8", closefd=True)
+    os.dup2(sys.stderr.fileno(), fd)
 
 
 def _emit_json(document: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(document, default=_json_default, ensure_ascii=False, indent=2) + "\n")
-    sys.stdout.flush()
+    stream = _json_stream or sys.stdout
+    stream.write(json.dumps(document, default=_json_default, ensure_ascii=False, indent=2) + "\n")
+    stream.flush()
 
 
 def _json_default(value: Any) -> Any:
@@ -198,6 +214,7 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Per-file outcomes from the ledger."""
+    _json_mode(as_json)
     from explosion_monitor import ledger
     from explosion_monitor.schema import connect_ready
 
@@ -379,6 +396,7 @@ def reconcile_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Process files in incoming/ that no watcher announced (what the reconcile_incoming DAG does)."""
+    _json_mode(as_json)
     from explosion_monitor.ingest import Outcome
     from explosion_monitor.orchestration import steps
 
