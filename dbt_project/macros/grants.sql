@@ -18,3 +18,16 @@
         {% endif %}
     {% endif %}
 {% endmacro %}
+
+{#
+    on-run-start: models renamed in a release leave their old views behind in existing warehouses (dbt drops
+    nothing it no longer knows). Drop them, so nothing reads or keeps alive a relation the project no longer has.
+#}
+{% macro verwijder_hernoemde_modellen() %}
+    {% set hernoemd = {'staging': ['stg_politie__incidentversies', 'stg_ops__bestanden']} %}
+    {% for schema, namen in hernoemd.items() %}
+        {% for naam in namen %}
+            drop view if exists {{ adapter.quote(target.schema ~ '_' ~ schema) }}.{{ adapter.quote(naam) }};
+        {% endfor %}
+    {% endfor %}
+{% endmacro %}

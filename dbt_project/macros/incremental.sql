@@ -29,7 +29,7 @@
     found by a loose index scan: one index probe per file, not a scan of the rows.
 #}
 {% macro nieuwe_bestanden(feed) -%}
-    {%- set bestanden = ref('stg_ops__bestanden') -%}
+    {%- set bestanden = ref('stg_ops__leveringen') -%}
     {%- if execute -%}
         {%- set query -%}
             with recursive verwerkt (file_id) as (

@@ -9,11 +9,11 @@
     (the test's `where` itself is rendered when the project is parsed, before the model has run).
 #}
 {% macro postgres__get_where_subquery(relation) -%}
-    {% set where = config.get('where', '') %}
-    {% if where %}
-        {% if '__laatste_run__' in where %}
-            {% set laatste = "'-infinity'" %}
-            {% if execute %}
+{% set where = config.get('where', '') %}
+{% if where %}
+{% if '__laatste_run__' in where %}
+{% set laatste = "'-infinity'" %}
+{% if execute %}
                 {% set result = run_query("select max(bijgewerkt_op)::text from " ~ relation) %}
                 {% set waarde = result.columns[0].values()[0] %}
                 {% set laatste = "'" ~ waarde ~ "'" if waarde else "'-infinity'" %}

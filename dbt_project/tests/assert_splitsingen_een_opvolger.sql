@@ -18,10 +18,11 @@ keuzes as (
         count(h.nieuwe_gemeente_code) as keuzes_onder_ontvangers
     from splitsingen as s
     left join {{ ref('stg_referentie__splitsingen_opvolger') }} as o
-        on o.oude_gemeente_code = s.oude_gemeente_code
+        on s.oude_gemeente_code = o.oude_gemeente_code
     left join {{ ref('stg_referentie__herindelingen') }} as h
-        on h.oude_gemeente_code = o.oude_gemeente_code
-        and h.nieuwe_gemeente_code = o.opvolger_gemeente_code
+        on
+            o.oude_gemeente_code = h.oude_gemeente_code
+            and o.opvolger_gemeente_code = h.nieuwe_gemeente_code
     group by s.oude_gemeente_code
 
 )

@@ -24,18 +24,22 @@ per_niveau as (
 
 land as (
 
-    select * from per_niveau where niveau = 'land'
+    select * from per_niveau
+    where niveau = 'land'
 
 )
 
-select p.*, l.aanslagen as land_aanslagen
+select
+    p.*,
+    l.aanslagen as land_aanslagen
 from per_niveau as p
 inner join land as l
-    on l.jaar = p.jaar
-where p.niveau <> 'land'
-  and (
-      p.aanslagen <> l.aanslagen
-      or p.aanslagen_ytd <> l.aanslagen_ytd
-      or p.inwoners <> l.inwoners
-      or (l.aanslagen_vorig_jaar >= 0 and p.aanslagen_vorig_jaar <> l.aanslagen_vorig_jaar)
-  )
+    on p.jaar = l.jaar
+where
+    p.niveau <> 'land'
+    and (
+        p.aanslagen <> l.aanslagen
+        or p.aanslagen_ytd <> l.aanslagen_ytd
+        or p.inwoners <> l.inwoners
+        or (l.aanslagen_vorig_jaar >= 0 and p.aanslagen_vorig_jaar <> l.aanslagen_vorig_jaar)
+    )

@@ -5,25 +5,59 @@ with
 
 incrementeel as (
 
-    select incident_id, file_id, peildatum, incident_datum, gemeente_code, doelwit, uitkomst, explosief,
-           telt_mee, ingetrokken
+    select
+        incident_id,
+        file_id,
+        peildatum,
+        incident_datum,
+        gemeente_code,
+        doelwit,
+        uitkomst,
+        explosief,
+        telt_mee,
+        ingetrokken
     from {{ ref('int_politie__incidenten_actueel') }}
 
 ),
 
 volledig as (
 
-    select incident_id, file_id, peildatum, incident_datum, gemeente_code, doelwit, uitkomst, explosief,
-           telt_mee, ingetrokken
+    select
+        incident_id,
+        file_id,
+        peildatum,
+        incident_datum,
+        gemeente_code,
+        doelwit,
+        uitkomst,
+        explosief,
+        telt_mee,
+        ingetrokken
     from {{ ref('stg_politie__incidenten') }}
 
 ),
 
 verschil as (
 
-    (select 'alleen_incrementeel' as waar, * from incrementeel except select 'alleen_incrementeel', * from volledig)
+    (select
+        'alleen_incrementeel' as waar,
+        *
+    from incrementeel
+    except
+    select
+        'alleen_incrementeel',
+        *
+    from volledig)
     union all
-    (select 'alleen_volledig' as waar, * from volledig except select 'alleen_volledig', * from incrementeel)
+    (select
+        'alleen_volledig' as waar,
+        *
+    from volledig
+    except
+    select
+        'alleen_volledig',
+        *
+    from incrementeel)
 
 )
 

@@ -14,7 +14,10 @@ cellen as (
 
 gemeenten as (
 
-    select gemeente_code, gemeente_naam from {{ ref('dim_gemeenten') }}
+    select
+        gemeente_code,
+        gemeente_naam
+    from {{ ref('dim_gemeenten') }}
 
 ),
 
@@ -30,7 +33,7 @@ final as (
         c.peildatum
     from cellen as c
     inner join gemeenten as g
-        on g.gemeente_code = c.gemeente_code
+        on c.gemeente_code = g.gemeente_code
 
 )
 

@@ -34,7 +34,10 @@ lj as (
 
 rij_ondergrens as (
 
-    select gemeente_code, jaar, coalesce(sum(aanslagen), 0) + count(*) filter (where onderdrukt) as ondergrens
+    select
+        gemeente_code,
+        jaar,
+        coalesce(sum(aanslagen), 0) + count(*) filter (where onderdrukt) as ondergrens
     from gm
     group by gemeente_code, jaar
 
@@ -42,7 +45,10 @@ rij_ondergrens as (
 
 maand_ondergrens as (
 
-    select jaar, maand, coalesce(sum(aanslagen), 0) + count(*) filter (where onderdrukt) as ondergrens
+    select
+        jaar,
+        maand,
+        coalesce(sum(aanslagen), 0) + count(*) filter (where onderdrukt) as ondergrens
     from gm
     group by jaar, maand
 
@@ -59,7 +65,7 @@ sommen as (
         count(*) filter (where m.onderdrukt) as ondergrens_onderdrukte_delen
     from gj as j
     inner join gm as m
-        on m.gemeente_code = j.gemeente_code and m.jaar = j.jaar
+        on j.gemeente_code = m.gemeente_code and j.jaar = m.jaar
     group by j.gemeente_code, j.jaar, j.aanslagen
 
     union all
@@ -73,7 +79,7 @@ sommen as (
         count(*) filter (where m.onderdrukt)
     from lm as l
     inner join gm as m
-        on m.jaar = l.jaar and m.maand = l.maand
+        on l.jaar = m.jaar and l.maand = m.maand
     group by l.jaar, l.maand, l.aanslagen
 
     union all
@@ -87,9 +93,9 @@ sommen as (
         coalesce(sum(r.ondergrens) filter (where j.onderdrukt), 0)
     from lj as y
     inner join gj as j
-        on j.jaar = y.jaar
+        on y.jaar = j.jaar
     inner join rij_ondergrens as r
-        on r.gemeente_code = j.gemeente_code and r.jaar = j.jaar
+        on j.gemeente_code = r.gemeente_code and j.jaar = r.jaar
     group by y.jaar, y.aanslagen
 
     union all
@@ -103,17 +109,20 @@ sommen as (
         coalesce(sum(o.ondergrens) filter (where l.onderdrukt), 0)
     from lj as y
     inner join lm as l
-        on l.jaar = y.jaar
+        on y.jaar = l.jaar
     inner join maand_ondergrens as o
-        on o.jaar = l.jaar and o.maand = l.maand
+        on l.jaar = o.jaar and l.maand = o.maand
     group by y.jaar, y.aanslagen
 
 )
 
 select *
 from sommen
-where (totaal is null and onderdrukte_delen = 0)
-   or (totaal is not null and onderdrukte_delen = 0 and totaal <> gepubliceerde_delen)
-   or (totaal is not null and onderdrukte_delen = 1)
-   or (totaal is not null and onderdrukte_delen >= 2
-       and totaal - gepubliceerde_delen < ondergrens_onderdrukte_delen + 2)
+where
+    (totaal is null and onderdrukte_delen = 0)
+    or (totaal is not null and onderdrukte_delen = 0 and totaal <> gepubliceerde_delen)
+    or (totaal is not null and onderdrukte_delen = 1)
+    or (
+        totaal is not null and onderdrukte_delen >= 2
+        and totaal - gepubliceerde_delen < ondergrens_onderdrukte_delen + 2
+    )

@@ -1,8 +1,8 @@
 -- The conditions the suppression rule guarantees (int_open_data__onderdrukking, V1-V4), checked on its result: from
 -- them follows, for every suppressed count, another table consistent with everything published in which that count
 -- differs by 1 and by 2 (three values). The speling of a set of suppressed counts is the sum of (count - 1):
--- how far they can move down together. Also: every municipality-level count from 1 to 4 is suppressed, no zero is, and no suppressed total has
--- all its parts published. Returns one row per violation.
+-- how far they can move down together. Also: every municipality-level count from 1 to 4 is suppressed, no zero
+-- is, and no suppressed total has all its parts published. Returns one row per violation.
 with
 
 cellen as (
@@ -76,55 +76,73 @@ jaren as (
 
 schendingen as (
 
-    select 'V1 gesloten rij' as voorwaarde, gemeente_code || ' ' || jaar as sleutel
+    select
+        'V1 gesloten rij' as voorwaarde,
+        gemeente_code || ' ' || jaar as sleutel
     from rijen
     where not rij_open and k >= 1 and (k = 1 or speling < 2)
 
     union all
 
-    select 'open rij zonder onderdrukte maand', gemeente_code || ' ' || jaar
+    select
+        'open rij zonder onderdrukte maand',
+        gemeente_code || ' ' || jaar
     from rijen
     where rij_open and k = 0
 
     union all
 
-    select 'V2 maand', jaar || '-' || maand
+    select
+        'V2 maand',
+        jaar || '-' || maand
     from kolommen
     where not e_weg and k >= 1 and not d_weg and (pool < 2 or pool_speling < 2)
 
     union all
 
-    select 'V2 onderdrukte maand zonder pool', jaar || '-' || maand
+    select
+        'V2 onderdrukte maand zonder pool',
+        jaar || '-' || maand
     from kolommen
     where not e_weg and d_weg and pool = 0
 
     union all
 
-    select 'V3 landelijk', cast(jaar as text)
+    select
+        'V3 landelijk',
+        cast(jaar as text)
     from jaren
     where not e_weg and maanden_weg >= 1 and (maanden_weg < 2 or pool_speling < 2)
 
     union all
 
-    select 'V4 rij', gemeente_code || ' ' || jaar
+    select
+        'V4 rij',
+        gemeente_code || ' ' || jaar
     from rijen
     where e_weg and k >= 1 and not rij_open
 
     union all
 
-    select 'V4 maand', jaar || '-' || maand
+    select
+        'V4 maand',
+        jaar || '-' || maand
     from kolommen
     where e_weg and k >= 1 and not d_weg
 
     union all
 
-    select 'kleine aantal gepubliceerd', tabel || ' ' || coalesce(gemeente_code, 'NL') || ' ' || jaar || '-' || coalesce(maand, 0)
+    select
+        'kleine aantal gepubliceerd',
+        tabel || ' ' || coalesce(gemeente_code, 'NL') || ' ' || jaar || '-' || coalesce(maand, 0)
     from cellen
     where tabel in ('gemeente_maand', 'gemeente_jaar') and aanslagen between 1 and 4 and not onderdrukt
 
     union all
 
-    select 'nul onderdrukt', tabel || ' ' || coalesce(gemeente_code, 'NL') || ' ' || jaar || '-' || coalesce(maand, 0)
+    select
+        'nul onderdrukt',
+        tabel || ' ' || coalesce(gemeente_code, 'NL') || ' ' || jaar || '-' || coalesce(maand, 0)
     from cellen
     where aanslagen = 0 and onderdrukt
 

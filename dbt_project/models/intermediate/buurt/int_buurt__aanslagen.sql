@@ -18,7 +18,10 @@ pseudoniemen as (
 
 gemeenten as (
 
-    select gemeente_code, politie_eenheid from {{ ref('stg_referentie__gemeenten') }}
+    select
+        gemeente_code,
+        politie_eenheid
+    from {{ ref('stg_referentie__gemeenten') }}
 
 ),
 
@@ -43,9 +46,9 @@ final as (
         i.peildatum
     from incidenten as i
     left join pseudoniemen as p
-        on p.incident_id = i.incident_id
+        on i.incident_id = p.incident_id
     left join gemeenten as g
-        on g.gemeente_code = i.gemeente_code_actueel
+        on i.gemeente_code_actueel = g.gemeente_code
     left join postcodes as pc
         on pc.postcode4 = nullif(trim(i.postcode4), '')
 

@@ -11,7 +11,10 @@ doelen as (
 
 eenheden as (
 
-    select distinct niveau, code from {{ ref('int_gemeenten__niveaus') }}
+    select distinct
+        niveau,
+        code
+    from {{ ref('int_gemeenten__niveaus') }}
 
 ),
 
@@ -43,12 +46,14 @@ final as (
     from eenheden as e
     cross join jaren as j
     left join doelen as eigen
-        on eigen.jaar = j.jaar
-        and eigen.niveau = e.niveau
-        and eigen.code = e.code
+        on
+            j.jaar = eigen.jaar
+            and e.niveau = eigen.niveau
+            and e.code = eigen.code
     left join doelen as alg
-        on alg.jaar = j.jaar
-        and alg.niveau is null
+        on
+            j.jaar = alg.jaar
+            and alg.niveau is null
     where eigen.jaar is not null or alg.jaar is not null
 
 )

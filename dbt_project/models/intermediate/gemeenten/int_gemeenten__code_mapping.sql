@@ -9,7 +9,10 @@ with recursive
 
 gemeenten as (
 
-    select gemeente_code, gemeente_naam from {{ ref('stg_referentie__gemeenten') }}
+    select
+        gemeente_code,
+        gemeente_naam
+    from {{ ref('stg_referentie__gemeenten') }}
 
 ),
 
@@ -37,9 +40,10 @@ stappen as (
         s.regel as splitsingsregel
     from herindelingen as h
     left join splitsingen as s
-        on s.oude_gemeente_code = h.oude_gemeente_code
-    where not h.is_splitsing
-       or h.nieuwe_gemeente_code = s.opvolger_gemeente_code
+        on h.oude_gemeente_code = s.oude_gemeente_code
+    where
+        not h.is_splitsing
+        or h.nieuwe_gemeente_code = s.opvolger_gemeente_code
 
 ),
 
@@ -71,7 +75,7 @@ ketens (gemeente_code, gemeente_naam, geldig_tot, huidige_code, aantal_stappen, 
     inner join stappen as s
         on s.oude_gemeente_code = k.huidige_code
         -- the next merger must come after the one that led here
-        and s.ingangsdatum > k.geldig_tot
+        and k.geldig_tot < s.ingangsdatum
     where k.aantal_stappen < 20
 
 ),
@@ -89,7 +93,7 @@ historisch as (
         regel,
         pad
     from ketens
-    order by gemeente_code, aantal_stappen desc
+    order by gemeente_code asc, aantal_stappen desc
 
 ),
 
@@ -113,7 +117,7 @@ final as (
     select * from actueel
     union all
     select * from historisch
-    where gemeente_code not in (select gemeente_code from gemeenten)
+    where historisch.gemeente_code not in (select g.gemeente_code from gemeenten as g)
 
 )
 

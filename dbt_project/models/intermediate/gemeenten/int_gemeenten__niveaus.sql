@@ -29,23 +29,41 @@ basis as (
         g.inwoners_peiljaar
     from gemeenten as g
     left join indelingen as i
-        on i.gemeente_code = g.gemeente_code
+        on g.gemeente_code = i.gemeente_code
 
 ),
 
 niveaus as (
 
-    select gemeente_code, 'land' as niveau, 'NL' as code, 'Nederland' as naam, inwoners, inwoners_peiljaar
+    select
+        gemeente_code,
+        'land' as niveau,
+        'NL' as code,
+        'Nederland' as naam,
+        inwoners,
+        inwoners_peiljaar
     from basis
 
     union all
 
-    select gemeente_code, 'politie_eenheid', politie_eenheid_code, 'Eenheid ' || politie_eenheid, inwoners, inwoners_peiljaar
+    select
+        gemeente_code,
+        'politie_eenheid',
+        politie_eenheid_code,
+        'Eenheid ' || politie_eenheid,
+        inwoners,
+        inwoners_peiljaar
     from basis
 
     union all
 
-    select gemeente_code, 'gemeente', gemeente_code, gemeente_naam, inwoners, inwoners_peiljaar
+    select
+        gemeente_code,
+        'gemeente',
+        gemeente_code,
+        gemeente_naam,
+        inwoners,
+        inwoners_peiljaar
     from basis
 
     union all

@@ -64,8 +64,9 @@ records_gemapt as (
         coalesce(m.gemeente_code_actueel, r.gemeente_code) as gemeente_code_actueel
     from records as r
     left join gemeenten as m
-        on m.gemeente_code = r.gemeente_code
-        and (m.geldig_tot is null or r.datum < m.geldig_tot)
+        on
+            r.gemeente_code = m.gemeente_code
+            and (m.geldig_tot is null or r.datum < m.geldig_tot)
 
 ),
 
@@ -82,7 +83,7 @@ genoemd as (
         i.telt_voor_doel
     from records_gemapt as r
     left join incidenten as i
-        on i.incident_id = r.politie_incident_id
+        on r.politie_incident_id = i.incident_id
     where r.politie_incident_id is not null
 
 ),
@@ -103,17 +104,19 @@ kandidaten as (
         ) as rang
     from records_gemapt as r
     inner join incidenten as i
-        on i.gemeente_code_actueel = r.gemeente_code_actueel
-        and i.incident_datum between r.datum - 1 and r.datum + 1
-        and i.postcode4 = r.postcode4
-        and i.telt_voor_doel
+        on
+            r.gemeente_code_actueel = i.gemeente_code_actueel
+            and i.incident_datum between r.datum - 1 and r.datum + 1
+            and r.postcode4 = i.postcode4
+            and i.telt_voor_doel
     where r.politie_incident_id is null
 
 ),
 
 beste_kandidaat as (
 
-    select * from kandidaten where rang = 1
+    select * from kandidaten
+    where rang = 1
 
 ),
 
@@ -140,13 +143,14 @@ final as (
             else 'niet_gekoppeld'
         end as koppeling,
         case
-            when r.politie_incident_id is not null then
-                case
-                    when g.gevonden_incident_id is null then 'incident_niet_geleverd'
-                    when g.ingetrokken then 'incident_ingetrokken'
-                    when not g.telt_mee then 'incident_telt_niet_mee'
-                    else 'politie_incident_id'
-                end
+            when r.politie_incident_id is not null
+                then
+                    case
+                        when g.gevonden_incident_id is null then 'incident_niet_geleverd'
+                        when g.ingetrokken then 'incident_ingetrokken'
+                        when not g.telt_mee then 'incident_telt_niet_mee'
+                        else 'politie_incident_id'
+                    end
             when k.incident_id is not null then 'gemeente_postcode_datum'
             when r.postcode4 is null then 'geen_postcode'
             else 'geen_overeenkomst'
@@ -162,13 +166,15 @@ final as (
 
     from records_gemapt as r
     left join genoemd as g
-        on g.bron = r.bron
-        and g.partner_code = r.partner_code
-        and g.record_id = r.record_id
+        on
+            r.bron = g.bron
+            and r.partner_code = g.partner_code
+            and r.record_id = g.record_id
     left join beste_kandidaat as k
-        on k.bron = r.bron
-        and k.partner_code = r.partner_code
-        and k.record_id = r.record_id
+        on
+            r.bron = k.bron
+            and r.partner_code = k.partner_code
+            and r.record_id = k.record_id
 
 )
 

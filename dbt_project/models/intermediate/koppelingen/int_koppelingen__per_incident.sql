@@ -33,9 +33,10 @@ claims_per_incident as (
         coalesce(bool_or(c.tijdelijke_huisvesting), false) as tijdelijke_huisvesting
     from koppelingen as k
     inner join claims as c
-        on k.bron = 'verzekeraars'
-        and c.verzekeraar_code = k.partner_code
-        and c.claim_id = k.record_id
+        on
+            k.bron = 'verzekeraars'
+            and k.partner_code = c.verzekeraar_code
+            and k.record_id = c.claim_id
     group by k.incident_id
 
 ),
@@ -61,9 +62,10 @@ meldingen_per_incident as (
         max(m.sluiting_eind) filter (where m.is_gesloten) as sluiting_eind
     from koppelingen as k
     inner join meldingen as m
-        on k.bron = 'corporaties'
-        and m.corporatie_code = k.partner_code
-        and m.melding_id = k.record_id
+        on
+            k.bron = 'corporaties'
+            and k.partner_code = m.corporatie_code
+            and k.record_id = m.melding_id
     group by k.incident_id
 
 ),
@@ -89,7 +91,7 @@ final as (
         m.sluiting_eind
     from claims_per_incident as c
     full outer join meldingen_per_incident as m
-        on m.incident_id = c.incident_id
+        on c.incident_id = m.incident_id
 
 )
 

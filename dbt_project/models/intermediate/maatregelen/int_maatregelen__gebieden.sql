@@ -17,7 +17,10 @@ gemeenten as (
 
 dim as (
 
-    select gemeente_code, politie_eenheid from {{ ref('stg_referentie__gemeenten') }}
+    select
+        gemeente_code,
+        politie_eenheid
+    from {{ ref('stg_referentie__gemeenten') }}
 
 ),
 
@@ -49,8 +52,9 @@ final as (
 
     from maatregelen as m
     left join gemeenten as g
-        on g.gemeente_code = m.gemeente_code
-        and (g.geldig_tot is null or m.start_datum < g.geldig_tot)
+        on
+            m.gemeente_code = g.gemeente_code
+            and (g.geldig_tot is null or m.start_datum < g.geldig_tot)
     left join dim as d
         on d.gemeente_code = coalesce(g.gemeente_code_actueel, m.gemeente_code)
 

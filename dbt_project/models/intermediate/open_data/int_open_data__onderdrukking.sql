@@ -121,22 +121,52 @@ e_cellen as materialized (
 
 cellen as (
 
-    select cel_id, 'gemeente_maand' as tabel, gemeente_code, jaar, maand, waarde from a_cellen
+    select
+        cel_id,
+        'gemeente_maand' as tabel,
+        gemeente_code,
+        jaar,
+        maand,
+        waarde
+    from a_cellen
     union all
-    select cel_id, 'gemeente_jaar', gemeente_code, jaar, 0, waarde from b_cellen
+    select
+        cel_id,
+        'gemeente_jaar',
+        gemeente_code,
+        jaar,
+        0,
+        waarde
+    from b_cellen
     union all
-    select cel_id, 'land_maand', null, jaar, maand, waarde from d_cellen
+    select
+        cel_id,
+        'land_maand',
+        null,
+        jaar,
+        maand,
+        waarde
+    from d_cellen
     union all
-    select cel_id, 'land_jaar', null, jaar, 0, waarde from e_cellen
+    select
+        cel_id,
+        'land_jaar',
+        null,
+        jaar,
+        0,
+        waarde
+    from e_cellen
 
 ),
 
 -- primary suppression: municipality-level counts from 1 to 4
 primair as (
 
-    select cel_id from a_cellen where waarde between 1 and 4
+    select cel_id from a_cellen
+    where waarde between 1 and 4
     union all
-    select cel_id from b_cellen where waarde between 1 and 4
+    select cel_id from b_cellen
+    where waarde between 1 and 4
 
 ),
 
@@ -156,11 +186,11 @@ maandcellen as materialized (
         e.cel_id as e_id
     from a_cellen as a
     inner join b_cellen as b
-        on b.gemeente_code = a.gemeente_code and b.jaar = a.jaar
+        on a.gemeente_code = b.gemeente_code and a.jaar = b.jaar
     inner join d_cellen as d
-        on d.jaar = a.jaar and d.maand = a.maand
+        on a.jaar = d.jaar and a.maand = d.maand
     inner join e_cellen as e
-        on e.jaar = a.jaar
+        on a.jaar = e.jaar
 
 ),
 
@@ -169,214 +199,280 @@ stappen as (
 
     with recursive stap (nummer, ids) as (
 
-        select 0, array(select cel_id from primair order by cel_id)
+        select
+            0,
+            array(
+                select cel_id from primair
+                order by cel_id
+            )
 
         union all
 
-        select s.nummer + 1, volgende.ids
+        select
+            s.nummer + 1,
+            volgende.ids
         from stap as s
-        cross join lateral (
+        cross join
+            lateral (
 
-            with onderdrukt as (
+                with onderdrukt as (
 
-                select distinct unnest(s.ids) as cel_id
+                    select distinct unnest(s.ids) as cel_id
 
-            ),
+                ),
 
-            stand as (
+                stand as (
 
-                select
-                    c.*,
-                    oa.cel_id is not null as a_weg,
-                    ob.cel_id is not null as rij_open,
-                    od.cel_id is not null as d_weg,
-                    oe.cel_id is not null as e_weg
-                from maandcellen as c
-                left join onderdrukt as oa on oa.cel_id = c.cel_id
-                left join onderdrukt as ob on ob.cel_id = c.b_id
-                left join onderdrukt as od on od.cel_id = c.d_id
-                left join onderdrukt as oe on oe.cel_id = c.e_id
+                    select
+                        c.*,
+                        oa.cel_id is not null as a_weg,
+                        ob.cel_id is not null as rij_open,
+                        od.cel_id is not null as d_weg,
+                        oe.cel_id is not null as e_weg
+                    from maandcellen as c
+                    -- (ST09: sqlfluff reads the lateral query's scope wrongly; c is the earlier table)
+                    left join onderdrukt as oa on c.cel_id = oa.cel_id  -- noqa: ST09
+                    left join onderdrukt as ob on c.b_id = ob.cel_id
+                    left join onderdrukt as od on c.d_id = od.cel_id
+                    left join onderdrukt as oe on c.e_id = oe.cel_id
 
-            ),
+                ),
 
-            rijen as (
+                rijen as (
 
-                select
-                    b_id,
-                    bool_or(rij_open) as rij_open,
-                    bool_or(e_weg) as e_weg,
-                    count(*) filter (where a_weg) as k,
-                    coalesce(sum(waarde - 1) filter (where a_weg), 0) as speling
-                from stand
-                group by b_id
+                    select
+                        b_id,
+                        bool_or(rij_open) as rij_open,
+                        bool_or(e_weg) as e_weg,
+                        count(*) filter (where a_weg) as k,
+                        coalesce(sum(waarde - 1) filter (where a_weg), 0) as speling
+                    from stand
+                    group by b_id
 
-            ),
+                ),
 
-            kolommen as (
+                kolommen as (
 
-                select
-                    d_id,
-                    d_waarde,
-                    jaar,
-                    e_id,
-                    bool_or(d_weg) as d_weg,
-                    bool_or(e_weg) as e_weg,
-                    count(*) filter (where a_weg) as k,
-                    count(*) filter (where a_weg and rij_open) as pool,
-                    coalesce(sum(waarde - 1) filter (where a_weg and rij_open), 0) as pool_speling
-                from stand
-                group by d_id, d_waarde, jaar, e_id
+                    select
+                        d_id,
+                        d_waarde,
+                        jaar,
+                        e_id,
+                        bool_or(d_weg) as d_weg,
+                        bool_or(e_weg) as e_weg,
+                        count(*) filter (where a_weg) as k,
+                        count(*) filter (where a_weg and rij_open) as pool,
+                        coalesce(sum(waarde - 1) filter (where a_weg and rij_open), 0) as pool_speling
+                    from stand
+                    group by d_id, d_waarde, jaar, e_id
 
-            ),
+                ),
 
-            jaren as (
+                jaren as (
 
-                select
-                    e_id,
-                    jaar,
-                    bool_or(e_weg) as e_weg,
-                    count(*) filter (where d_weg) as maanden_weg,
-                    coalesce(sum(pool_speling) filter (where d_weg), 0) as pool_speling,
-                    bool_or(d_weg and pool = 0) as lege_pool
-                from kolommen
-                group by e_id, jaar
+                    select
+                        e_id,
+                        jaar,
+                        bool_or(e_weg) as e_weg,
+                        count(*) filter (where d_weg) as maanden_weg,
+                        coalesce(sum(pool_speling) filter (where d_weg), 0) as pool_speling,
+                        bool_or(d_weg and pool = 0) as lege_pool
+                    from kolommen
+                    group by e_id, jaar
 
-            ),
+                ),
 
-            -- V1: a closed row with one suppressed cell, or only ones
-            v1 as (
+                -- V1: a closed row with one suppressed cell, or only ones
+                v1 as (
 
-                select b_id, speling < 2 as groot_nodig
-                from rijen
-                where not rij_open and k >= 1 and (k = 1 or speling < 2)
+                    select
+                        b_id,
+                        speling < 2 as groot_nodig
+                    from rijen
+                    where not rij_open and k >= 1 and (k = 1 or speling < 2)
 
-            ),
+                ),
 
-            v1_keuze as (
+                v1_keuze as (
 
-                select distinct on (b_id) kandidaat
-                from (
-                    select v.b_id, 1 as rang, c.waarde as volgorde, c.cel_id as kandidaat
-                    from v1 as v
-                    inner join stand as c
-                        on c.b_id = v.b_id
-                    where not c.a_weg
-                      and c.waarde >= case when v.groot_nodig then 2 else 1 end
-                    union all
-                    select b_id, 2, 0, b_id
-                    from v1
-                ) as k
-                order by b_id, rang, volgorde, kandidaat
+                    select distinct on (b_id) kandidaat
+                    from (
+                        select
+                            v.b_id,
+                            1 as rang,
+                            c.waarde as volgorde,
+                            c.cel_id as kandidaat
+                        from v1 as v
+                        inner join stand as c
+                            on v.b_id = c.b_id
+                        where
+                            not c.a_weg
+                            and c.waarde >= case when v.groot_nodig then 2 else 1 end
+                        union all
+                        select
+                            b_id,
+                            2,
+                            0,
+                            b_id
+                        from v1
+                    ) as k
+                    order by b_id, rang, volgorde, kandidaat
 
-            ),
+                ),
 
-            -- V2: a month whose pool is too small (published D); also a suppressed D(m) whose month has no pool
-            v2 as (
+                -- V2: a month whose pool is too small (published D); also a suppressed D(m) whose month has no pool
+                v2 as (
 
-                select d_id, e_id, pool_speling < 2 and not d_weg as groot_nodig, d_weg
-                from kolommen
-                where not e_weg
-                  and k >= 1
-                  and ((not d_weg and (pool < 2 or pool_speling < 2)) or (d_weg and pool = 0))
+                    select
+                        d_id,
+                        e_id,
+                        pool_speling < 2 and not d_weg as groot_nodig,
+                        d_weg
+                    from kolommen
+                    where
+                        not e_weg
+                        and k >= 1
+                        and ((not d_weg and (pool < 2 or pool_speling < 2)) or (d_weg and pool = 0))
 
-            ),
+                ),
 
-            v2_keuze as (
+                v2_keuze as (
 
-                select distinct on (d_id) kandidaat
-                from (
+                    select distinct on (d_id) kandidaat
+                    from (
                     -- a published cell of an open row
-                    select v.d_id, 1 as rang, c.waarde as volgorde, c.cel_id as kandidaat
-                    from v2 as v
-                    inner join stand as c
-                        on c.d_id = v.d_id
-                    where c.rij_open and not c.a_weg
-                      and c.waarde >= case when v.groot_nodig then 2 else 1 end
-                    union all
-                    -- open a closed row whose cell is suppressed
-                    select v.d_id, 2, c.b_waarde, c.b_id
-                    from v2 as v
-                    inner join stand as c
-                        on c.d_id = v.d_id
-                    where not c.rij_open and c.a_weg
-                      and c.waarde >= case when v.groot_nodig then 2 else 1 end
-                    union all
-                    -- a published cell of a closed row
-                    select v.d_id, 3, c.waarde, c.cel_id
-                    from v2 as v
-                    inner join stand as c
-                        on c.d_id = v.d_id
-                    where not c.rij_open and not c.a_weg
-                      and c.waarde >= case when v.groot_nodig then 2 else 1 end
-                    union all
-                    -- the month total, or, for a month whose total is already suppressed, the year total
-                    select d_id, 4, 0, case when d_weg then e_id else d_id end
-                    from v2
-                ) as k
-                order by d_id, rang, volgorde, kandidaat
+                        select
+                            v.d_id,
+                            1 as rang,
+                            c.waarde as volgorde,
+                            c.cel_id as kandidaat
+                        from v2 as v
+                        inner join stand as c
+                            on v.d_id = c.d_id
+                        where
+                            c.rij_open and not c.a_weg
+                            and c.waarde >= case when v.groot_nodig then 2 else 1 end
+                        union all
+                        -- open a closed row whose cell is suppressed
+                        select
+                            v.d_id,
+                            2,
+                            c.b_waarde,
+                            c.b_id
+                        from v2 as v
+                        inner join stand as c
+                            on v.d_id = c.d_id
+                        where
+                            not c.rij_open and c.a_weg
+                            and c.waarde >= case when v.groot_nodig then 2 else 1 end
+                        union all
+                        -- a published cell of a closed row
+                        select
+                            v.d_id,
+                            3,
+                            c.waarde,
+                            c.cel_id
+                        from v2 as v
+                        inner join stand as c
+                            on v.d_id = c.d_id
+                        where
+                            not c.rij_open and not c.a_weg
+                            and c.waarde >= case when v.groot_nodig then 2 else 1 end
+                        union all
+                        -- the month total, or, for a month whose total is already suppressed, the year total
+                        select
+                            d_id,
+                            4,
+                            0,
+                            case when d_weg then e_id else d_id end
+                        from v2
+                    ) as k
+                    order by d_id, rang, volgorde, kandidaat
 
-            ),
+                ),
 
-            -- V3: suppressed month totals need a partner month, and a cell of at least 2 among their pools
-            v3 as (
+                -- V3: suppressed month totals need a partner month, and a cell of at least 2 among their pools
+                v3 as (
 
-                select j.e_id, j.jaar
-                from jaren as j
-                where not j.e_weg
-                  and j.maanden_weg >= 1
-                  and not j.lege_pool
-                  and (j.maanden_weg < 2 or j.pool_speling < 2)
+                    select
+                        j.e_id,
+                        j.jaar
+                    from jaren as j
+                    where
+                        not j.e_weg
+                        and j.maanden_weg >= 1
+                        and not j.lege_pool
+                        and (j.maanden_weg < 2 or j.pool_speling < 2)
 
-            ),
+                ),
 
-            v3_keuze as (
+                v3_keuze as (
 
-                select distinct on (e_id) kandidaat
-                from (
-                    select v.e_id, 1 as rang, kk.d_waarde as volgorde, kk.d_id as kandidaat
-                    from v3 as v
-                    inner join kolommen as kk
-                        on kk.e_id = v.e_id
-                    where not kk.d_weg and kk.pool >= 2 and kk.pool_speling >= 2
-                    union all
-                    select e_id, 2, 0, e_id
-                    from v3
-                ) as k
-                order by e_id, rang, volgorde, kandidaat
+                    select distinct on (e_id) kandidaat
+                    from (
+                        select
+                            v.e_id,
+                            1 as rang,
+                            kk.d_waarde as volgorde,
+                            kk.d_id as kandidaat
+                        from v3 as v
+                        inner join kolommen as kk
+                            on v.e_id = kk.e_id
+                        where not kk.d_weg and kk.pool >= 2 and kk.pool_speling >= 2
+                        union all
+                        select
+                            e_id,
+                            2,
+                            0,
+                            e_id
+                        from v3
+                    ) as k
+                    order by e_id, rang, volgorde, kandidaat
 
-            ),
+                ),
 
-            -- V4: with E suppressed, every row with a suppressed cell is open and every such month's D suppressed
-            v4_keuze as (
+                -- V4: with E suppressed, every row with a suppressed cell is open and every such month's D suppressed
+                v4_keuze as (
 
-                select b_id as kandidaat from rijen where e_weg and k >= 1 and not rij_open
-                union
-                select d_id from kolommen where e_weg and k >= 1 and not d_weg
+                    select b_id as kandidaat from rijen
+                    where e_weg and k >= 1 and not rij_open
+                    union
+                    select d_id from kolommen
+                    where e_weg and k >= 1 and not d_weg
 
-            )
+                )
 
-            select array(
-                select cel_id from onderdrukt
-                union select kandidaat from v1_keuze
-                union select kandidaat from v2_keuze
-                union select kandidaat from v3_keuze
-                union select kandidaat from v4_keuze
-                order by 1
-            ) as ids
+                select array(
+                    select cel_id from onderdrukt
+                    union
+                    select kandidaat from v1_keuze
+                    union
+                    select kandidaat from v2_keuze
+                    union
+                    select kandidaat from v3_keuze
+                    union
+                    select kandidaat from v4_keuze
+                    order by 1
+                ) as ids
 
-        ) as volgende
+            ) as volgende
         where cardinality(volgende.ids) > cardinality(s.ids)
 
     )
 
-    select nummer, ids from stap
+    select
+        nummer,
+        ids
+    from stap
 
 ),
 
 -- the step in which each cell was suppressed (0 = primary)
 onderdrukt_in as (
 
-    select u.cel_id, min(s.nummer) as stap
+    select
+        u.cel_id,
+        min(s.nummer) as stap
     from stappen as s
     cross join lateral unnest(s.ids) as u (cel_id)
     group by u.cel_id
@@ -407,7 +503,7 @@ final as (
     from cellen as c
     cross join peil as p
     left join onderdrukt_in as o
-        on o.cel_id = c.cel_id
+        on c.cel_id = o.cel_id
 
 )
 

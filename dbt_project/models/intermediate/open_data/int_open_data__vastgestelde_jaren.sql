@@ -26,7 +26,10 @@ with
 
 leveringen as (
 
-    select file_id, peildatum from {{ ref('int_politie__leveringen') }}
+    select
+        file_id,
+        peildatum
+    from {{ ref('int_politie__leveringen') }}
 
 ),
 
@@ -44,10 +47,12 @@ vaststelling as (
         min(l.file_id) as file_id
     from jaren as j
     inner join leveringen as l
-        on l.peildatum >= cast(make_date(j.jaar + 1, 1, 1)
-            + make_interval(months => {{ var('open_data_wachttijd_maanden') }}) as date)
+        on l.peildatum >= cast(
+            make_date(j.jaar + 1, 1, 1)
+            + make_interval(months => {{ var('open_data_wachttijd_maanden') }}) as date
+        )
     {% if is_incremental() %}
-    where j.jaar not in (select v.jaar from {{ this }} as v)
+        where j.jaar not in (select v.jaar from {{ this }} as v)
     {% endif %}
     group by j.jaar
 
@@ -59,7 +64,10 @@ vast as (
     select
         v.jaar,
         v.file_id,
-        (select max(l.peildatum) from leveringen as l where l.file_id <= v.file_id) as peildatum
+        (
+            select max(l.peildatum) from leveringen as l
+            where l.file_id <= v.file_id
+        ) as peildatum
     from vaststelling as v
 
 ),
@@ -84,7 +92,7 @@ versies as (
             ) as versie_rang
         from vast as f
         inner join {{ ref('int_politie__incident_versies') }} as i
-            on i.file_id <= f.file_id
+            on f.file_id >= i.file_id
     ) as v
     where v.versie_rang = 1
 
@@ -98,15 +106,18 @@ tellingen as (
         cast(extract(month from incident_datum) as integer) as maand,
         count(*) as aanslagen
     from versies
-    where telt_voor_doel
-      and extract(year from incident_datum) = jaar_vast
+    where
+        telt_voor_doel
+        and extract(year from incident_datum) = jaar_vast
     group by jaar_vast, gemeente_code_actueel, extract(month from incident_datum)
 
 ),
 
 gemeenten as (
 
-    select distinct gemeente_code, code
+    select distinct
+        gemeente_code,
+        code
     from {{ ref('int_gemeenten__niveaus') }}
     where niveau = 'gemeente'
 
@@ -126,9 +137,10 @@ final as (
     cross join generate_series(1, 12) as m (maand)
     cross join gemeenten as g
     left join tellingen as t
-        on t.jaar = f.jaar
-        and t.maand = m.maand
-        and t.gemeente_code = g.gemeente_code
+        on
+            f.jaar = t.jaar
+            and m.maand = t.maand
+            and g.gemeente_code = t.gemeente_code
     group by g.code, f.jaar, m.maand, f.peildatum
 
 )

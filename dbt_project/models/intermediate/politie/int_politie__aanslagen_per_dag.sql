@@ -24,48 +24,51 @@ with
 
 {% if is_incremental() %}
 
-groepen as (
+    groepen as (
 
-    select distinct
-        gemeente_code_actueel as gemeente_code,
-        incident_datum
-    from {{ ref('int_politie__incident_versies') }}
-    where bijgewerkt_op > {{ watermerk() }}
+        select distinct
+            gemeente_code_actueel as gemeente_code,
+            incident_datum
+        from {{ ref('int_politie__incident_versies') }}
+        where bijgewerkt_op > {{ watermerk() }}
 
-),
+    ),
 
-tellingen as (
+    tellingen as (
 
-    select
-        g.gemeente_code,
-        g.incident_datum,
-        t.*
-    from groepen as g
-    cross join lateral (
-        select {{ aanslag_tellingen('v') }}
-        from {{ ref('int_politie__incident_versies') }} as v
-        where v.gemeente_code_actueel = g.gemeente_code
-          and v.incident_datum = g.incident_datum
-          and v.is_actueel
-          and v.telt_voor_doel
-    ) as t
+        select
+            g.gemeente_code,
+            g.incident_datum,
+            t.*
+        from groepen as g
+        cross join lateral (
+            select
+                {{ aanslag_tellingen('v') }}
+            from {{ ref('int_politie__incident_versies') }} as v
+            where
+                v.gemeente_code_actueel = g.gemeente_code
+                and v.incident_datum = g.incident_datum
+                and v.is_actueel
+                and v.telt_voor_doel
+        ) as t
 
-),
+    ),
 
 {% else %}
 
-tellingen as (
+    tellingen as (
 
-    select
-        v.gemeente_code_actueel as gemeente_code,
-        v.incident_datum,
-        {{ aanslag_tellingen('v') }}
-    from {{ ref('int_politie__incident_versies') }} as v
-    where v.is_actueel
-      and v.telt_voor_doel
-    group by v.gemeente_code_actueel, v.incident_datum
+        select
+            v.gemeente_code_actueel as gemeente_code,
+            v.incident_datum,
+            {{ aanslag_tellingen('v') }}
+        from {{ ref('int_politie__incident_versies') }} as v
+        where
+            v.is_actueel
+            and v.telt_voor_doel
+        group by v.gemeente_code_actueel, v.incident_datum
 
-),
+    ),
 
 {% endif %}
 

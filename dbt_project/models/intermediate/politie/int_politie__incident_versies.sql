@@ -30,52 +30,54 @@ with
 
 {% if is_incremental() %}
 
-nieuwe_rijen as (
+    nieuwe_rijen as (
 
-    select *, {{ run_tijdstip() }} as eerst_verwerkt_op
-    from {{ ref('stg_politie__incidentversies') }}
-    where file_id in {{ nieuwe_bestanden('politie') }}
+        select
+            *,
+            {{ run_tijdstip() }} as eerst_verwerkt_op
+        from {{ ref('stg_politie__incident_versies') }}
+        where file_id in {{ nieuwe_bestanden('politie') }}
 
-),
+    ),
 
--- the versions already known of the incidents the new rows touch
-bestaande_rijen as (
+    -- the versions already known of the incidents the new rows touch
+    bestaande_rijen as (
 
-    select
-        {{ incidentversie_kolommen() }},
-        eerst_verwerkt_op
-    from {{ this }}
-    where incident_id = any(array(select distinct incident_id from nieuwe_rijen))
+        select
+            {{ incident_versie_kolommen() }},
+            eerst_verwerkt_op
+        from {{ this }}
+        where incident_id = any(array(select distinct n.incident_id from nieuwe_rijen as n))
 
-),
+    ),
 
-rijen as (
+    rijen as (
 
-    select
-        {{ incidentversie_kolommen() }},
-        eerst_verwerkt_op
-    from nieuwe_rijen
+        select
+            {{ incident_versie_kolommen() }},
+            eerst_verwerkt_op
+        from nieuwe_rijen
 
-    union all
+        union all
 
-    select * from bestaande_rijen
+        select * from bestaande_rijen
 
-),
+    ),
 
 {% else %}
 
-rijen as (
+    rijen as (
 
-    select
-        {{ incidentversie_kolommen('v') }},
-        {{ run_tijdstip() }} as eerst_verwerkt_op
-    from {{ ref('stg_politie__incidentversies') }} as v
-    where v.file_id in (
-        select file_id from {{ ref('stg_ops__bestanden') }}
-        where feed = 'politie' and status = 'loaded'
-    )
+        select
+            {{ incident_versie_kolommen('v') }},
+            {{ run_tijdstip() }} as eerst_verwerkt_op
+        from {{ ref('stg_politie__incident_versies') }} as v
+        where v.file_id in (
+            select b.file_id from {{ ref('stg_ops__leveringen') }} as b
+            where b.feed = 'politie' and b.status = 'loaded'
+        )
 
-),
+    ),
 
 {% endif %}
 
@@ -151,11 +153,13 @@ final as (
 
     from gerangschikt as g
     inner join winnaars as w
-        on w.incident_id = g.incident_id
-        and w.peildatum = g.peildatum
+        on
+            g.incident_id = w.incident_id
+            and g.peildatum = w.peildatum
     left join gemeenten as m
-        on m.gemeente_code = g.gemeente_code
-        and (m.geldig_tot is null or g.incident_datum < m.geldig_tot)
+        on
+            g.gemeente_code = m.gemeente_code
+            and (m.geldig_tot is null or g.incident_datum < m.geldig_tot)
 
 )
 

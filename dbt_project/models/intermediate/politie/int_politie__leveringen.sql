@@ -14,11 +14,15 @@ with
 
 versies as (
 
-    select file_id, peildatum, aangekomen_op
+    select
+        file_id,
+        peildatum,
+        aangekomen_op
     from {{ ref('int_politie__incident_versies') }}
     {% if is_incremental() %}
-    where bijgewerkt_op > {{ watermerk('verwerkt_op') }}
-      and file_id not in (select file_id from {{ this }})
+        where
+            bijgewerkt_op > {{ watermerk('verwerkt_op') }}
+            and file_id not in (select eerder.file_id from {{ this }} as eerder)
     {% endif %}
 
 ),

@@ -52,7 +52,9 @@ with
 
 leveringen as (
 
-    select peildatum, count(*) as aantal_leveringen
+    select
+        peildatum,
+        count(*) as aantal_leveringen
     from {{ ref('int_politie__leveringen') }}
     group by peildatum
 
@@ -62,7 +64,7 @@ peildata as (
 
     select * from leveringen
     {% if incrementeel %}
-    where peildatum >= {{ "'" ~ vanaf ~ "'::date" if vanaf else "'infinity'::date" }}
+        where peildatum >= {{ "'" ~ vanaf ~ "'::date" if vanaf else "'infinity'::date" }}
     {% endif %}
 
 ),
@@ -71,11 +73,20 @@ peildata as (
 basis as (
 
     {% if incrementeel and basis_peildatum %}
-    select gemeente_code, jaar, maand, aanslagen from {{ this }} where peildatum = {{ ondergrens }}
+        select
+            gemeente_code,
+            jaar,
+            maand,
+            aanslagen
+        from {{ this }}
+        where peildatum = {{ ondergrens }}
     {% else %}
-    select cast(null as text) as gemeente_code, cast(null as integer) as jaar, cast(null as integer) as maand,
-           0 as aanslagen
-    where false
+        select
+            cast(null as text) as gemeente_code,
+            cast(null as integer) as jaar,
+            cast(null as integer) as maand,
+            0 as aanslagen
+        where false
     {% endif %}
 
 ),
@@ -83,26 +94,42 @@ basis as (
 -- +1 when a counted version starts being the known truth, -1 when it stops (after the base peildatum)
 mutaties as (
 
-    select geldig_vanaf as datum, gemeente_code_actueel as gemeente_code, jaar,
-           cast(extract(month from incident_datum) as integer) as maand, 1 as mutatie
+    select
+        geldig_vanaf as datum,
+        gemeente_code_actueel as gemeente_code,
+        jaar,
+        cast(extract(month from incident_datum) as integer) as maand,
+        1 as mutatie
     from {{ ref('int_politie__incident_versies') }}
-    where telt_voor_doel
-      and not is_vervangen
-      and geldig_vanaf > {{ ondergrens }}
+    where
+        telt_voor_doel
+        and not is_vervangen
+        and geldig_vanaf > {{ ondergrens }}
 
     union all
 
-    select geldig_tot, gemeente_code_actueel, jaar, cast(extract(month from incident_datum) as integer), -1
+    select
+        geldig_tot,
+        gemeente_code_actueel,
+        jaar,
+        cast(extract(month from incident_datum) as integer),
+        -1
     from {{ ref('int_politie__incident_versies') }}
-    where telt_voor_doel
-      and not is_vervangen
-      and geldig_tot > {{ ondergrens }}
+    where
+        telt_voor_doel
+        and not is_vervangen
+        and geldig_tot > {{ ondergrens }}
 
 ),
 
 mutaties_per_dag as (
 
-    select datum, gemeente_code, jaar, maand, sum(mutatie) as mutatie
+    select
+        datum,
+        gemeente_code,
+        jaar,
+        maand,
+        sum(mutatie) as mutatie
     from mutaties
     group by datum, gemeente_code, jaar, maand
 
@@ -110,9 +137,17 @@ mutaties_per_dag as (
 
 sleutels as (
 
-    select gemeente_code, jaar, maand from basis
+    select
+        gemeente_code,
+        jaar,
+        maand
+    from basis
     union
-    select gemeente_code, jaar, maand from mutaties_per_dag
+    select
+        gemeente_code,
+        jaar,
+        maand
+    from mutaties_per_dag
 
 ),
 
@@ -128,10 +163,11 @@ stand as (
     from peildata as p
     cross join sleutels as k
     left join basis as b
-        on b.gemeente_code = k.gemeente_code and b.jaar = k.jaar and b.maand = k.maand
+        on k.gemeente_code = b.gemeente_code and k.jaar = b.jaar and k.maand = b.maand
     left join mutaties_per_dag as m
-        on m.gemeente_code = k.gemeente_code and m.jaar = k.jaar and m.maand = k.maand
-        and m.datum <= p.peildatum
+        on
+            k.gemeente_code = m.gemeente_code and k.jaar = m.jaar and k.maand = m.maand
+            and p.peildatum >= m.datum
     group by p.peildatum, p.aantal_leveringen, k.gemeente_code, k.jaar, k.maand, b.aanslagen
 
 ),

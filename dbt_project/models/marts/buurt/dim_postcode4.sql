@@ -10,7 +10,10 @@ postcodes as (
 
 gemeenten as (
 
-    select gemeente_code, politie_eenheid from {{ ref('stg_referentie__gemeenten') }}
+    select
+        gemeente_code,
+        politie_eenheid
+    from {{ ref('stg_referentie__gemeenten') }}
 
 ),
 
@@ -26,7 +29,7 @@ final as (
         p.inwoners
     from postcodes as p
     left join gemeenten as g
-        on g.gemeente_code = p.gemeente_code
+        on p.gemeente_code = g.gemeente_code
 
 )
 

@@ -11,7 +11,10 @@ reeksen as (
 
 herhalingen as (
 
-    select gemeente_code, jaar, adres_pseudoniem
+    select
+        gemeente_code,
+        jaar,
+        adres_pseudoniem
     from reeksen
     where dagen_sinds_vorige <= 365
 
@@ -19,9 +22,17 @@ herhalingen as (
 
 niveaus as (
 
-    select gemeente_code, jaar, adres_pseudoniem from herhalingen
+    select
+        gemeente_code,
+        jaar,
+        adres_pseudoniem
+    from herhalingen
     union all
-    select 'NL' as gemeente_code, jaar, adres_pseudoniem from herhalingen
+    select
+        'NL' as gemeente_code,
+        jaar,
+        adres_pseudoniem
+    from herhalingen
 
 ),
 

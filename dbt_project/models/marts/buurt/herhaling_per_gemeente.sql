@@ -5,21 +5,37 @@ with
 
 aanslagen as (
 
-    select gemeente_code, jaar, adres_pseudoniem from {{ ref('int_buurt__aanslagen') }}
+    select
+        gemeente_code,
+        jaar,
+        adres_pseudoniem
+    from {{ ref('int_buurt__aanslagen') }}
 
 ),
 
 niveaus as (
 
-    select gemeente_code, jaar, adres_pseudoniem from aanslagen
+    select
+        gemeente_code,
+        jaar,
+        adres_pseudoniem
+    from aanslagen
     union all
-    select 'NL' as gemeente_code, jaar, adres_pseudoniem from aanslagen
+    select
+        'NL' as gemeente_code,
+        jaar,
+        adres_pseudoniem
+    from aanslagen
 
 ),
 
 per_adres as (
 
-    select gemeente_code, jaar, adres_pseudoniem, count(*) as aanslagen
+    select
+        gemeente_code,
+        jaar,
+        adres_pseudoniem,
+        count(*) as aanslagen
     from niveaus
     where adres_pseudoniem is not null
     group by gemeente_code, jaar, adres_pseudoniem
@@ -63,8 +79,9 @@ final as (
         cast(t.zonder_pseudoniem as integer) as zonder_pseudoniem
     from totalen as t
     left join adressen as a
-        on a.gemeente_code = t.gemeente_code
-        and a.jaar = t.jaar
+        on
+            t.gemeente_code = a.gemeente_code
+            and t.jaar = a.jaar
 
 )
 

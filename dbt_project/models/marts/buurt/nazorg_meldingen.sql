@@ -43,11 +43,13 @@ final as (
         r.incident_id is not null as is_gekoppeld
     from records as r
     inner join meldingen as m
-        on m.corporatie_code = r.partner_code
-        and m.melding_id = r.record_id
+        on
+            r.partner_code = m.corporatie_code
+            and r.record_id = m.melding_id
     left join terugkeer as t
-        on t.corporatie_code = m.corporatie_code
-        and t.melding_id = m.melding_id
+        on
+            m.corporatie_code = t.corporatie_code
+            and m.melding_id = t.melding_id
     cross join nieuwste_levering as n
     where m.huishoudens_ontheemd > 0
 

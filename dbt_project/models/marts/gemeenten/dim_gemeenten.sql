@@ -32,7 +32,7 @@ final as (
         case when g.is_g4 then 'G4' when g.is_g40 then 'G40' else 'overig' end as gemeentegroep
     from gemeenten as g
     left join indelingen as i
-        on i.gemeente_code = g.gemeente_code
+        on g.gemeente_code = i.gemeente_code
 
 )
 

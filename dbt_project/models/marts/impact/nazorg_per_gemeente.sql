@@ -37,13 +37,15 @@ meldingen as (
         a.incident_id as aanslag_id
     from records as r
     inner join {{ ref('stg_corporaties__meldingen') }} as m
-        on m.corporatie_code = r.partner_code
-        and m.melding_id = r.record_id
+        on
+            r.partner_code = m.corporatie_code
+            and r.record_id = m.melding_id
     left join terugkeer as t
-        on t.corporatie_code = m.corporatie_code
-        and t.melding_id = m.melding_id
+        on
+            m.corporatie_code = t.corporatie_code
+            and m.melding_id = t.melding_id
     left join aanslagen as a
-        on a.incident_id = r.incident_id
+        on r.incident_id = a.incident_id
 
 ),
 
@@ -51,8 +53,15 @@ niveaus as (
 
     select * from meldingen
     union all
-    select 'NL' as gemeente_code, jaar, nazorg_aangeboden, huishoudens_ontheemd, terugkeer_datum,
-           dagen_ontheemd, incident_datum, aanslag_id
+    select
+        'NL' as gemeente_code,
+        jaar,
+        nazorg_aangeboden,
+        huishoudens_ontheemd,
+        terugkeer_datum,
+        dagen_ontheemd,
+        incident_datum,
+        aanslag_id
     from meldingen
 
 ),
@@ -66,17 +75,19 @@ per_gemeente as (
         count(*) filter (where nazorg_aangeboden) as woningmeldingen_met_nazorg,
         sum(huishoudens_ontheemd) as huishoudens_ontheemd,
         coalesce(sum(huishoudens_ontheemd) filter (
-            where huishoudens_ontheemd > 0 and terugkeer_datum is null), 0) as huishoudens_nog_ontheemd,
+            where huishoudens_ontheemd > 0 and terugkeer_datum is null
+        ), 0) as huishoudens_nog_ontheemd,
         count(*) filter (where huishoudens_ontheemd > 0) as meldingen_ontheemd,
         count(*) filter (where huishoudens_ontheemd > 0 and terugkeer_datum is not null)
             as meldingen_met_terugkeer,
         percentile_cont(0.5) within group (order by dagen_ontheemd)
-            filter (where huishoudens_ontheemd > 0 and terugkeer_datum is not null) as mediaan_dagen_ontheemd,
+        filter (where huishoudens_ontheemd > 0 and terugkeer_datum is not null) as mediaan_dagen_ontheemd,
         percentile_cont(0.9) within group (order by dagen_ontheemd)
-            filter (where huishoudens_ontheemd > 0 and terugkeer_datum is not null) as p90_dagen_ontheemd,
+        filter (where huishoudens_ontheemd > 0 and terugkeer_datum is not null) as p90_dagen_ontheemd,
         count(distinct aanslag_id) filter (where huishoudens_ontheemd > 0) as aanslagen_met_ontheemden,
         count(distinct aanslag_id) filter (
-            where huishoudens_ontheemd > 0 and terugkeer_datum is null) as aanslagen_nog_wachtend,
+            where huishoudens_ontheemd > 0 and terugkeer_datum is null
+        ) as aanslagen_nog_wachtend,
         min(incident_datum) as eerste_incident_datum,
         max(incident_datum) as laatste_incident_datum
     from niveaus
@@ -86,9 +97,14 @@ per_gemeente as (
 
 gemeenten as (
 
-    select gemeente_code, gemeente_naam from {{ ref('dim_gemeenten') }}
+    select
+        gemeente_code,
+        gemeente_naam
+    from {{ ref('dim_gemeenten') }}
     union all
-    select 'NL' as gemeente_code, 'Nederland' as gemeente_naam
+    select
+        'NL' as gemeente_code,
+        'Nederland' as gemeente_naam
 
 ),
 
@@ -114,7 +130,7 @@ final as (
         p.laatste_incident_datum
     from per_gemeente as p
     inner join gemeenten as g
-        on g.gemeente_code = p.gemeente_code
+        on p.gemeente_code = g.gemeente_code
 
 )
 

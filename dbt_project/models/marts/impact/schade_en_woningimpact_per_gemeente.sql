@@ -21,9 +21,10 @@ claims as (
         count(*) filter (where c.tijdelijke_huisvesting) as claims_tijdelijke_huisvesting
     from records as r
     inner join {{ ref('stg_verzekeraars__claims') }} as c
-        on r.bron = 'verzekeraars'
-        and c.verzekeraar_code = r.partner_code
-        and c.claim_id = r.record_id
+        on
+            r.bron = 'verzekeraars'
+            and r.partner_code = c.verzekeraar_code
+            and r.record_id = c.claim_id
     where c.telt_als_schade
     group by r.gemeente_code_actueel, r.jaar
 
@@ -43,16 +44,20 @@ meldingen as (
         count(*) filter (where m.is_gesloten) as sluitingen
     from records as r
     inner join {{ ref('stg_corporaties__meldingen') }} as m
-        on r.bron = 'corporaties'
-        and m.corporatie_code = r.partner_code
-        and m.melding_id = r.record_id
+        on
+            r.bron = 'corporaties'
+            and r.partner_code = m.corporatie_code
+            and r.record_id = m.melding_id
     group by r.gemeente_code_actueel, r.jaar
 
 ),
 
 gemeenten as (
 
-    select gemeente_code, gemeente_naam from {{ ref('dim_gemeenten') }}
+    select
+        gemeente_code,
+        gemeente_naam
+    from {{ ref('dim_gemeenten') }}
 
 ),
 
@@ -83,11 +88,13 @@ final as (
     from gemeenten as g
     cross join jaren as j
     left join claims as c
-        on c.gemeente_code = g.gemeente_code
-        and c.jaar = j.jaar
+        on
+            g.gemeente_code = c.gemeente_code
+            and j.jaar = c.jaar
     left join meldingen as m
-        on m.gemeente_code = g.gemeente_code
-        and m.jaar = j.jaar
+        on
+            g.gemeente_code = m.gemeente_code
+            and j.jaar = m.jaar
 
 )
 

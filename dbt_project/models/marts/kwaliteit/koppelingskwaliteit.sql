@@ -11,7 +11,11 @@ records as (
 
 tellingen as (
 
-    select bron, koppeling, reden, count(*) as aantal
+    select
+        bron,
+        koppeling,
+        reden,
+        count(*) as aantal
     from records
     group by bron, koppeling, reden
 

@@ -13,7 +13,11 @@ gebieden as (
 
 incidenten as (
 
-    select gemeente_code, postcode4, incident_datum from {{ ref('fct_explosie_incidenten') }}
+    select
+        gemeente_code,
+        postcode4,
+        incident_datum
+    from {{ ref('fct_explosie_incidenten') }}
 
 ),
 
@@ -32,18 +36,19 @@ geteld as (
         g.postcode4,
         count(*) filter (
             where i.incident_datum >= g.start_datum - interval '{{ venster }} months'
-              and i.incident_datum < g.start_datum
+            and i.incident_datum < g.start_datum
         ) as aanslagen_12m_voor,
         count(*) filter (
             where i.incident_datum >= g.start_datum
-              and i.incident_datum < g.start_datum + interval '{{ venster }} months'
+            and i.incident_datum < g.start_datum + interval '{{ venster }} months'
         ) as aanslagen_12m_na
     from gebieden as g
     left join incidenten as i
-        on i.gemeente_code = g.gemeente_code
-        and (g.postcode4 is null or i.postcode4 = g.postcode4)
-        and i.incident_datum >= g.start_datum - interval '{{ venster }} months'
-        and i.incident_datum < g.start_datum + interval '{{ venster }} months'
+        on
+            g.gemeente_code = i.gemeente_code
+            and (g.postcode4 is null or g.postcode4 = i.postcode4)
+            and i.incident_datum >= g.start_datum - interval '{{ venster }} months'
+            and i.incident_datum < g.start_datum + interval '{{ venster }} months'
     group by 1, 2, 3, 4
 
 ),
@@ -67,9 +72,10 @@ final as (
         g.peildatum
     from gebieden as g
     inner join geteld as t
-        on t.gemeente_code_geleverd = g.gemeente_code_geleverd
-        and t.maatregel_id = g.maatregel_id
-        and t.postcode4 is not distinct from g.postcode4
+        on
+            g.gemeente_code_geleverd = t.gemeente_code_geleverd
+            and g.maatregel_id = t.maatregel_id
+            and t.postcode4 is not distinct from g.postcode4
     cross join stand as s
 
 )

@@ -33,7 +33,11 @@ maanden as (
 
 eenheden as (
 
-    select distinct niveau, code, naam from {{ ref('int_gemeenten__niveaus') }}
+    select distinct
+        niveau,
+        code,
+        naam
+    from {{ ref('int_gemeenten__niveaus') }}
 
 ),
 
@@ -45,17 +49,26 @@ standen as (
         case
             when extract(year from p.peildatum) > j.jaar then 12
             -- complete months: the one before the peildatum's, or its own on its last day
-            else cast(extract(month from p.peildatum) as integer) - 1
-                + case when p.peildatum = cast(date_trunc('month', p.peildatum) + interval '1 month - 1 day' as date)
-                       then 1 else 0 end
+            else
+                cast(extract(month from p.peildatum) as integer) - 1
+                + case
+                    when p.peildatum = cast(date_trunc('month', p.peildatum) + interval '1 month - 1 day' as date)
+                        then 1
+                    else 0
+                end
         end as maanden_compleet,
         p.peildatum = n.peildatum and j.jaar = extract(year from n.peildatum) as is_lopend_jaar
     from peildata as p
     cross join nieuwste as n
-    cross join lateral (
-        values (cast(extract(year from p.peildatum) as integer)), (cast(extract(year from p.peildatum) as integer) - 1)
-    ) as j (jaar)
-    where j.jaar > (select min(jaar) from maanden where niveau = 'land')
+    cross join
+        lateral (
+            values (cast(extract(year from p.peildatum) as integer)),
+            (cast(extract(year from p.peildatum) as integer) - 1)
+        ) as j (jaar)
+    where j.jaar > (
+        select min(m.jaar) from maanden as m
+        where m.niveau = 'land'
+    )
 
 ),
 
@@ -67,11 +80,16 @@ vergelijk as (
         s.jaar,
         k.maand,
         coalesce(
-            (select max(q.peildatum) from peildata as q
-             where q.peildatum <= cast(s.peildatum - interval '1 year' as date)
-               and q.peildatum >= cast(make_date(s.jaar - 1, k.maand, 1) + interval '1 month - 1 day' as date)),
-            (select min(q.peildatum) from peildata as q
-             where q.peildatum >= cast(make_date(s.jaar - 1, k.maand, 1) + interval '1 month - 1 day' as date))
+            (
+                select max(q.peildatum) from peildata as q
+                where
+                    q.peildatum <= cast(s.peildatum - interval '1 year' as date)
+                    and q.peildatum >= cast(make_date(s.jaar - 1, k.maand, 1) + interval '1 month - 1 day' as date)
+            ),
+            (
+                select min(q.peildatum) from peildata as q
+                where q.peildatum >= cast(make_date(s.jaar - 1, k.maand, 1) + interval '1 month - 1 day' as date)
+            )
         ) as vergeleken_peildatum
     from standen as s
     cross join generate_series(1, 12) as k (maand)
@@ -91,8 +109,9 @@ tot_nu as (
             as zelfde_periode_vorig_jaar
     from standen as s
     inner join maanden as m
-        on m.peildatum = s.peildatum
-        and m.jaar in (s.jaar, s.jaar - 1)
+        on
+            s.peildatum = m.peildatum
+            and m.jaar in (s.jaar, s.jaar - 1)
     group by s.peildatum, s.jaar, m.niveau, m.code
 
 ),
@@ -107,9 +126,10 @@ vorige_stand as (
         sum(m.aanslagen) as vorig_jaar_zelfde_stand
     from vergelijk as v
     inner join maanden as m
-        on m.peildatum = v.vergeleken_peildatum
-        and m.jaar = v.jaar - 1
-        and m.maand = v.maand
+        on
+            v.vergeleken_peildatum = m.peildatum
+            and m.jaar = v.jaar - 1
+            and v.maand = m.maand
     group by v.peildatum, v.jaar, m.niveau, m.code
 
 ),
@@ -131,12 +151,13 @@ basis as (
         sum(m.aanslagen) as aanslagen_basisjaar
     from standen as s
     inner join regels as r
-        on r.jaar = s.jaar
+        on s.jaar = r.jaar
     inner join maanden as m
-        on m.peildatum = s.peildatum
-        and m.niveau = r.niveau
-        and m.code = r.code
-        and m.jaar = r.basisjaar
+        on
+            s.peildatum = m.peildatum
+            and r.niveau = m.niveau
+            and r.code = m.code
+            and r.basisjaar = m.jaar
     group by s.peildatum, s.jaar, r.niveau, r.code
 
 ),
@@ -163,13 +184,13 @@ raster as (
     from eenheden as e
     cross join standen as s
     left join tot_nu as t
-        on t.peildatum = s.peildatum and t.jaar = s.jaar and t.niveau = e.niveau and t.code = e.code
+        on s.peildatum = t.peildatum and s.jaar = t.jaar and e.niveau = t.niveau and e.code = t.code
     left join vorige_stand as v
-        on v.peildatum = s.peildatum and v.jaar = s.jaar and v.niveau = e.niveau and v.code = e.code
+        on s.peildatum = v.peildatum and s.jaar = v.jaar and e.niveau = v.niveau and e.code = v.code
     left join regels as r
-        on r.jaar = s.jaar and r.niveau = e.niveau and r.code = e.code
+        on s.jaar = r.jaar and e.niveau = r.niveau and e.code = r.code
     left join basis as b
-        on b.peildatum = s.peildatum and b.jaar = s.jaar and b.niveau = e.niveau and b.code = e.code
+        on s.peildatum = b.peildatum and s.jaar = b.jaar and e.niveau = b.niveau and e.code = b.code
 
 ),
 
@@ -186,8 +207,10 @@ final as (
         cast(aanslagen_tot_nu as integer) as aanslagen_tot_nu,
         cast(zelfde_periode_vorig_jaar as integer) as zelfde_periode_vorig_jaar,
         cast(vorig_jaar_zelfde_stand as integer) as vorig_jaar_zelfde_stand,
-        cast(round(100.0 * (aanslagen_tot_nu - vorig_jaar_zelfde_stand) / nullif(vorig_jaar_zelfde_stand, 0), 1)
-            as numeric(8, 1)) as verandering_pct_tot_nu,
+        cast(
+            round(100.0 * (aanslagen_tot_nu - vorig_jaar_zelfde_stand) / nullif(vorig_jaar_zelfde_stand, 0), 1)
+            as numeric(8, 1)
+        ) as verandering_pct_tot_nu,
         cast(basisjaar as integer) as doel_basisjaar,
         cast(aanslagen_basisjaar as integer) as aanslagen_basisjaar,
         cast(doel as integer) as doel,

@@ -31,49 +31,54 @@ with
 
 {% if is_incremental() %}
 
-gewijzigd as (
+    oud as (
 
-    select incident_id
-    from {{ ref('int_politie__incidenten_actueel') }}
-    where bijgewerkt_op > {{ watermerk() }}
-
-    union
-
-    -- incidents whose linked claims or housing reports differ from what this table holds
-    select coalesce(nieuw.incident_id, oud.incident_id)
-    from {{ ref('int_koppelingen__per_incident') }} as nieuw
-    full outer join (
-        select incident_id, {{ kolommen | join(', ') }}
+        select
+            incident_id,
+            {{ kolommen | join(', ') }}
         from {{ this }}
         where aantal_claims > 0 or aantal_woningmeldingen > 0
-    ) as oud
-        on oud.incident_id = nieuw.incident_id
-    where row(
-        {%- for k in kolommen %}nieuw.{{ k }}{{ ', ' if not loop.last }}{% endfor -%}
-    ) is distinct from row(
-        {%- for k in kolommen %}oud.{{ k }}{{ ', ' if not loop.last }}{% endfor -%}
-    )
 
-),
+    ),
 
-incidenten as (
+    gewijzigd as (
 
-    select *
-    from {{ ref('int_politie__incidenten_actueel') }}
-    where telt_voor_doel
-      and incident_id = any(array(select incident_id from gewijzigd))
+        select incident_id
+        from {{ ref('int_politie__incidenten_actueel') }}
+        where bijgewerkt_op > {{ watermerk() }}
 
-),
+        union
+
+        -- incidents whose linked claims or housing reports differ from what this table holds
+        select coalesce(nieuw.incident_id, oud.incident_id)
+        from {{ ref('int_koppelingen__per_incident') }} as nieuw
+        full outer join oud
+            on nieuw.incident_id = oud.incident_id
+        where
+            row({{ 'nieuw.' ~ kolommen | join(', nieuw.') }})
+            is distinct from row({{ 'oud.' ~ kolommen | join(', oud.') }})
+
+    ),
+
+    incidenten as (
+
+        select *
+        from {{ ref('int_politie__incidenten_actueel') }}
+        where
+            telt_voor_doel
+            and incident_id = any(array(select g.incident_id from gewijzigd as g))
+
+    ),
 
 {% else %}
 
-incidenten as (
+    incidenten as (
 
-    select *
-    from {{ ref('int_politie__incidenten_actueel') }}
-    where telt_voor_doel
+        select *
+        from {{ ref('int_politie__incidenten_actueel') }}
+        where telt_voor_doel
 
-),
+    ),
 
 {% endif %}
 
@@ -130,7 +135,7 @@ final as (
 
     from incidenten as i
     left join koppelingen as k
-        on k.incident_id = i.incident_id
+        on i.incident_id = k.incident_id
 
 )
 

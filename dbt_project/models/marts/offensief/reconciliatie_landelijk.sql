@@ -5,7 +5,10 @@ with
 
 land as (
 
-    select jaar, aanslagen, peildatum
+    select
+        jaar,
+        aanslagen,
+        peildatum
     from {{ ref('target_progress') }}
     where niveau = 'land'
 
@@ -29,10 +32,10 @@ vergeleken as (
         g.publicatiedatum,
         l.aanslagen - g.aantal_gepubliceerd as afwijking,
         round(100.0 * (l.aanslagen - g.aantal_gepubliceerd) / nullif(g.aantal_gepubliceerd, 0), 2) as afwijking_pct,
-        (select max(peildatum) from land) as peildatum
+        (select max(nieuwste.peildatum) from land as nieuwste) as peildatum
     from land as l
     full outer join gepubliceerd as g
-        on g.jaar = l.jaar
+        on l.jaar = g.jaar
 
 ),
 

@@ -27,12 +27,15 @@ final as (
         g.bron,
         g.publicatiedatum,
         cast(o.aanslagen - g.aantal_gepubliceerd as integer) as afwijking,
-        cast(round(100.0 * (o.aanslagen - g.aantal_gepubliceerd) / nullif(g.aantal_gepubliceerd, 0), 2)
-            as numeric(8, 2)) as afwijking_pct
+        cast(
+            round(100.0 * (o.aanslagen - g.aantal_gepubliceerd) / nullif(g.aantal_gepubliceerd, 0), 2)
+            as numeric(8, 2)
+        ) as afwijking_pct
     from ons as o
     full outer join gepubliceerd as g
-        on g.definitie = o.definitie
-        and g.jaar = o.jaar
+        on
+            o.definitie = g.definitie
+            and o.jaar = g.jaar
 
 )
 

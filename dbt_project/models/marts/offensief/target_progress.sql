@@ -15,7 +15,11 @@ with
 
 dagen as (
 
-    select gemeente_code, jaar, incident_datum, aanslagen
+    select
+        gemeente_code,
+        jaar,
+        incident_datum,
+        aanslagen
     from {{ ref('int_politie__aanslagen_per_dag') }}
     where aanslagen > 0
 
@@ -35,7 +39,10 @@ peil as (
 
 jaargrenzen as (
 
-    select min(jaar) as eerste_jaar, max(jaar) as laatste_jaar from dagen
+    select
+        min(jaar) as eerste_jaar,
+        max(jaar) as laatste_jaar
+    from dagen
 
 ),
 
@@ -68,7 +75,7 @@ per_code_jaar as (
             as aanslagen_ytd_voor_volgend_jaar
     from dagen as d
     inner join jaren as j
-        on j.jaar = d.jaar
+        on d.jaar = j.jaar
     left join jaren as volgend
         on volgend.jaar = d.jaar + 1
     group by d.gemeente_code, d.jaar
@@ -78,20 +85,37 @@ per_code_jaar as (
 -- a code the reference data does not know only reaches `land`
 brug as (
 
-    select gemeente_code, niveau, code, naam, inwoners, inwoners_peiljaar
+    select
+        gemeente_code,
+        niveau,
+        code,
+        naam,
+        inwoners,
+        inwoners_peiljaar
     from niveaus
 
     union all
 
-    select distinct gemeente_code, 'land', 'NL', 'Nederland', cast(0 as integer), cast(null as integer)
+    select distinct
+        gemeente_code,
+        'land',
+        'NL',
+        'Nederland',
+        cast(0 as integer),
+        cast(null as integer)
     from per_code_jaar
-    where gemeente_code not in (select gemeente_code from niveaus)
+    where gemeente_code not in (select n.gemeente_code from niveaus as n)
 
 ),
 
 inwoners as (
 
-    select niveau, code, naam, sum(inwoners) as inwoners, max(inwoners_peiljaar) as inwoners_peiljaar
+    select
+        niveau,
+        code,
+        naam,
+        sum(inwoners) as inwoners,
+        max(inwoners_peiljaar) as inwoners_peiljaar
     from brug
     group by niveau, code, naam
 
@@ -111,7 +135,7 @@ tellingen as (
     inner join jaren as j
         on p.jaar in (j.jaar, j.jaar - 1)
     inner join brug as b
-        on b.gemeente_code = p.gemeente_code
+        on p.gemeente_code = b.gemeente_code
     group by b.niveau, b.code, j.jaar
 
 ),
@@ -138,9 +162,10 @@ raster as (
     from inwoners as i
     cross join jaren as j
     left join tellingen as t
-        on t.niveau = i.niveau
-        and t.code = i.code
-        and t.jaar = j.jaar
+        on
+            i.niveau = t.niveau
+            and i.code = t.code
+            and j.jaar = t.jaar
 
 ),
 
@@ -160,14 +185,16 @@ met_doel as (
         g.is_aangenomen as doel_aangenomen
     from raster as r
     left join regels as g
-        on g.niveau = r.niveau
-        and g.code = r.code
-        and g.jaar = r.jaar
+        on
+            r.niveau = g.niveau
+            and r.code = g.code
+            and r.jaar = g.jaar
     -- the base is the warehouse's own count of the base year for the same unit
     left join raster as b
-        on b.niveau = r.niveau
-        and b.code = r.code
-        and b.jaar = g.basisjaar
+        on
+            r.niveau = b.niveau
+            and r.code = b.code
+            and g.basisjaar = b.jaar
 
 ),
 
@@ -180,8 +207,10 @@ final as (
         jaar,
         aanslagen,
         aanslagen_vorig_jaar,
-        cast(round(100.0 * (aanslagen - aanslagen_vorig_jaar) / nullif(aanslagen_vorig_jaar, 0), 1)
-            as numeric(8, 1)) as verandering_pct,
+        cast(
+            round(100.0 * (aanslagen - aanslagen_vorig_jaar) / nullif(aanslagen_vorig_jaar, 0), 1)
+            as numeric(8, 1)
+        ) as verandering_pct,
         doel,
         case when doel is not null then aanslagen <= doel end as doel_gehaald,
         case when doel is not null then doel_aangenomen end as doel_aangenomen,
@@ -193,8 +222,10 @@ final as (
         ytd_tot_datum,
         aanslagen_ytd,
         aanslagen_ytd_vorig_jaar,
-        cast(round(100.0 * (aanslagen_ytd - aanslagen_ytd_vorig_jaar) / nullif(aanslagen_ytd_vorig_jaar, 0), 1)
-            as numeric(8, 1)) as verandering_ytd_pct,
+        cast(
+            round(100.0 * (aanslagen_ytd - aanslagen_ytd_vorig_jaar) / nullif(aanslagen_ytd_vorig_jaar, 0), 1)
+            as numeric(8, 1)
+        ) as verandering_ytd_pct,
         peildatum >= make_date(jaar, 12, 31) as jaar_compleet,
         peildatum
     from met_doel

@@ -54,7 +54,9 @@ with
 
 leveringen as (
 
-    select peildatum, count(*) as aantal_leveringen
+    select
+        peildatum,
+        count(*) as aantal_leveringen
     from {{ ref('int_politie__leveringen') }}
     group by peildatum
 
@@ -64,7 +66,7 @@ peildata as (
 
     select * from leveringen
     {% if incrementeel %}
-    where peildatum >= {{ "'" ~ vanaf ~ "'::date" if vanaf else "'infinity'::date" }}
+        where peildatum >= {{ "'" ~ vanaf ~ "'::date" if vanaf else "'infinity'::date" }}
     {% endif %}
 
 ),
@@ -73,9 +75,16 @@ peildata as (
 basis as (
 
     {% if incrementeel and basis_peildatum %}
-    select jaar, aanslagen from {{ this }} where peildatum = {{ ondergrens }}
+        select
+            jaar,
+            aanslagen
+        from {{ this }}
+        where peildatum = {{ ondergrens }}
     {% else %}
-    select cast(null as integer) as jaar, 0 as aanslagen where false
+        select
+            cast(null as integer) as jaar,
+            0 as aanslagen
+        where false
     {% endif %}
 
 ),
@@ -83,25 +92,36 @@ basis as (
 -- +1 when a counted version starts being the known truth, -1 when it stops (after the base peildatum)
 mutaties as (
 
-    select geldig_vanaf as datum, jaar, 1 as mutatie
+    select
+        geldig_vanaf as datum,
+        jaar,
+        1 as mutatie
     from {{ ref('int_politie__incident_versies') }}
-    where telt_voor_doel
-      and not is_vervangen
-      and geldig_vanaf > {{ ondergrens }}
+    where
+        telt_voor_doel
+        and not is_vervangen
+        and geldig_vanaf > {{ ondergrens }}
 
     union all
 
-    select geldig_tot as datum, jaar, -1 as mutatie
+    select
+        geldig_tot as datum,
+        jaar,
+        -1 as mutatie
     from {{ ref('int_politie__incident_versies') }}
-    where telt_voor_doel
-      and not is_vervangen
-      and geldig_tot > {{ ondergrens }}
+    where
+        telt_voor_doel
+        and not is_vervangen
+        and geldig_tot > {{ ondergrens }}
 
 ),
 
 mutaties_per_dag as (
 
-    select datum, jaar, sum(mutatie) as mutatie
+    select
+        datum,
+        jaar,
+        sum(mutatie) as mutatie
     from mutaties
     group by datum, jaar
 
@@ -121,7 +141,10 @@ stand as (
         p.peildatum,
         j.jaar,
         p.aantal_leveringen,
-        coalesce((select b.aanslagen from basis as b where b.jaar = j.jaar), 0)
+        coalesce((
+            select b.aanslagen from basis as b
+            where b.jaar = j.jaar
+        ), 0)
         + coalesce((
             select sum(m.mutatie) from mutaties_per_dag as m
             where m.jaar = j.jaar and m.datum <= p.peildatum

@@ -52,20 +52,32 @@ maanden as (
 -- a code the reference data does not know only reaches `land`
 brug as (
 
-    select gemeente_code, niveau, code, naam
+    select
+        gemeente_code,
+        niveau,
+        code,
+        naam
     from niveaus
 
     union all
 
-    select distinct gemeente_code, 'land', 'NL', 'Nederland'
+    select distinct
+        gemeente_code,
+        'land',
+        'NL',
+        'Nederland'
     from per_code_maand
-    where gemeente_code not in (select gemeente_code from niveaus)
+    where gemeente_code not in (select n.gemeente_code from niveaus as n)
 
 ),
 
 codes as (
 
-    select distinct niveau, code, naam from brug
+    select distinct
+        niveau,
+        code,
+        naam
+    from brug
 
 ),
 
@@ -83,7 +95,7 @@ tellingen as (
         sum(p.doelwit_woning) as doelwit_woning
     from per_code_maand as p
     inner join brug as b
-        on b.gemeente_code = p.gemeente_code
+        on p.gemeente_code = b.gemeente_code
     group by b.niveau, b.code, p.jaar, p.maand
 
 ),
@@ -106,10 +118,11 @@ raster as (
     from codes as c
     cross join maanden as m
     left join tellingen as t
-        on t.niveau = c.niveau
-        and t.code = c.code
-        and t.jaar = m.jaar
-        and t.maand = m.maand
+        on
+            c.niveau = t.niveau
+            and c.code = t.code
+            and m.jaar = t.jaar
+            and m.maand = t.maand
 
 ),
 
@@ -135,10 +148,11 @@ final as (
         r.peildatum
     from raster as r
     left join raster as v
-        on v.niveau = r.niveau
-        and v.code = r.code
-        and v.jaar = r.jaar - 1
-        and v.maand = r.maand
+        on
+            r.niveau = v.niveau
+            and r.code = v.code
+            and v.jaar = r.jaar - 1
+            and r.maand = v.maand
 
 )
 

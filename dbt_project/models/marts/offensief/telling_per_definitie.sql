@@ -8,7 +8,11 @@ with
 
 incidenten as (
 
-    select jaar, uitkomst, doelwit from {{ ref('fct_explosie_incidenten') }}
+    select
+        jaar,
+        uitkomst,
+        doelwit
+    from {{ ref('fct_explosie_incidenten') }}
 
 ),
 
@@ -26,15 +30,22 @@ per_jaar as (
 
 final as (
 
-    select cast(jaar as integer) as jaar, d.definitie, cast(d.aanslagen as integer) as aanslagen
-    from per_jaar
+    select
+        cast(p.jaar as integer) as jaar,
+        d.definitie,
+        cast(d.aanslagen as integer) as aanslagen
+    from per_jaar as p
     cross join lateral (
         values
-            ('politie_incl_pogingen', politie_incl_pogingen),
-            ('alleen_afgegaan', alleen_afgegaan),
-            ('excl_geldautomaat', excl_geldautomaat)
+        ('politie_incl_pogingen', p.politie_incl_pogingen),
+        ('alleen_afgegaan', p.alleen_afgegaan),
+        ('excl_geldautomaat', p.excl_geldautomaat)
     ) as d (definitie, aanslagen)
 
 )
 
-select definitie, jaar, aanslagen from final
+select
+    definitie,
+    jaar,
+    aanslagen
+from final

@@ -53,10 +53,24 @@ newest as (
 )
 
 select
-    corporatie_code, melding_id, politie_incident_id, file_id, regelnummer,
-    gemeente_code, postcode4, sluiting,
-    woningen_beschadigd, woningen_onbewoonbaar, huishoudens_ontheemd, herstelkosten_eur,
-    nazorg_aangeboden, is_gesloten,
-    incident_datum, peildatum, sluiting_start, sluiting_eind,
-    aangekomen_op, geladen_op
+    corporatie_code,
+    melding_id,
+    politie_incident_id,
+    file_id,
+    regelnummer,
+    gemeente_code,
+    postcode4,
+    sluiting,
+    woningen_beschadigd,
+    woningen_onbewoonbaar,
+    huishoudens_ontheemd,
+    herstelkosten_eur,
+    nazorg_aangeboden,
+    is_gesloten,
+    incident_datum,
+    peildatum,
+    sluiting_start,
+    sluiting_eind,
+    aangekomen_op,
+    geladen_op
 from newest

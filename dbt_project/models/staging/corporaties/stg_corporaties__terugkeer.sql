@@ -27,5 +27,9 @@ newest as (
 
 )
 
-select corporatie_code, melding_id, terugkeer_datum, peildatum
+select
+    corporatie_code,
+    melding_id,
+    terugkeer_datum,
+    peildatum
 from newest

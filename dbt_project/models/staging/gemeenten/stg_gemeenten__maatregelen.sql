@@ -51,10 +51,19 @@ newest as (
 )
 
 select
-    gemeente_code, maatregel_id, file_id, regelnummer,
-    soort, fase, postcode4, omschrijving,
+    gemeente_code,
+    maatregel_id,
+    file_id,
+    regelnummer,
+    soort,
+    fase,
+    postcode4,
+    omschrijving,
     kosten_eur,
-    peildatum, start_datum, eind_datum,
-    aangekomen_op, geladen_op
+    peildatum,
+    start_datum,
+    eind_datum,
+    aangekomen_op,
+    geladen_op
 from newest
 where not ingetrokken

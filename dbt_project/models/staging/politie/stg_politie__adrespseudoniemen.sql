@@ -26,5 +26,7 @@ newest as (
 
 )
 
-select incident_id, adres_pseudoniem
+select
+    incident_id,
+    adres_pseudoniem
 from newest

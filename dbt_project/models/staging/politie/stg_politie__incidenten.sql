@@ -1,10 +1,10 @@
 -- One row per police incident: the newest delivered version (newest peildatum; for the same peildatum the
--- file that arrived later, then the higher file id). The renaming lives in stg_politie__incidentversies.
+-- file that arrived later, then the higher file id). The renaming lives in stg_politie__incident_versies.
 with
 
 versies as (
 
-    select * from {{ ref('stg_politie__incidentversies') }}
+    select * from {{ ref('stg_politie__incident_versies') }}
 
 ),
 
@@ -14,5 +14,5 @@ newest as (
 
 )
 
-select {{ incidentversie_kolommen() }}
+select {{ incident_versie_kolommen() }}
 from newest

@@ -52,10 +52,22 @@ newest as (
 )
 
 select
-    verzekeraar_code, claim_id, politie_incident_id, file_id, regelnummer,
-    gemeente_code, postcode4, branche, oorzaak, status,
-    schade_geraamd_eur, uitgekeerd_eur,
-    tijdelijke_huisvesting, telt_als_schade,
-    schadedatum, peildatum,
-    aangekomen_op, geladen_op
+    verzekeraar_code,
+    claim_id,
+    politie_incident_id,
+    file_id,
+    regelnummer,
+    gemeente_code,
+    postcode4,
+    branche,
+    oorzaak,
+    status,
+    schade_geraamd_eur,
+    uitgekeerd_eur,
+    tijdelijke_huisvesting,
+    telt_als_schade,
+    schadedatum,
+    peildatum,
+    aangekomen_op,
+    geladen_op
 from newest

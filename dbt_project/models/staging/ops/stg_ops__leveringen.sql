@@ -1,4 +1,4 @@
--- One row per dropped file from the loader's ledger: which file ids exist per feed and whether they loaded.
+-- One row per levering from the loader's ledger: which file ids exist per feed and whether they loaded.
 with
 
 source as (

@@ -1,6 +1,6 @@
-{# The columns of a police incident version as stg_politie__incidentversies delivers them, comma-separated,
+{# The columns of a police incident version as stg_politie__incident_versies delivers them, comma-separated,
    optionally prefixed with a table alias: the staging and intermediate police models carry exactly these. #}
-{% macro incidentversie_kolommen(alias=none) -%}
+{% macro incident_versie_kolommen(alias=none) -%}
     {%- set kolommen = [
         'incident_id', 'file_id', 'regelnummer',
         'gemeente_code', 'postcode4', 'doelwit', 'uitkomst', 'explosief',
