@@ -9,6 +9,7 @@ between sessions, so only the first session pays for the migration.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from explosion_monitor import warehouse
 from explosion_monitor.config import get_settings
 
 DB = "airflow_test"
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 ROOT = Path(__file__).resolve().parents[1]
 _STATE: dict[str, object] = {}
 
@@ -49,6 +51,11 @@ def configure() -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url.replace("postgresql://", "postgresql+psycopg://", 1),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url.replace("postgresql://", "postgresql+psycopg_async://", 1),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        # the project's DAGs, and a bundle of DAGs that only tests run (tests/airflow_dags)
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([
+            {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+            {"name": "test-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(ROOT / "tests" / "airflow_dags")}},
+        ]),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
