@@ -48,7 +48,7 @@ demo: install
 # Everything but the long tests (marked slow: the schema upgrade against a v1 warehouse, the open-data replay of six
 # releases) and the prod-local end-to-end test; make test-slow runs those.
 test: install
-	$(BIN)/pytest -q -m "not slow and not prod_local"
+	$(BIN)/pytest -q -m "not slow and not prod_local" --durations=25
 
 # Debian 12's own PostgreSQL 15 (the oldest supported), for tests/test_pg_versions.py; without it that case skips.
 # Only the binaries: no cluster is created or started (the tests make throwaway ones on 127.0.0.1).

@@ -427,6 +427,10 @@ def _cell(cells: Cells, suppressed: bool, value: int | tuple[int, ...]) -> Key:
 
 
 @pytest.mark.slow
+LOPEND_JAAR_POLITIE = {"politie_extract_2026-04-15.csv", "politie_extract_2026-07-15.csv",
+                       "politie_extract_2026-10-15.csv"}
+
+
 @pytest.mark.timeout(5400)  # six dbt builds and publications, then the programmes
 def test_all_releases_together_give_no_suppressed_count_away(pg_admin_url: str, tmp_path: Path) -> None:
     """Finding 4: a withdrawal changed four published numbers and their difference gave a suppressed cell away.
@@ -469,7 +473,11 @@ def test_all_releases_together_give_no_suppressed_count_away(pg_admin_url: str, 
             marts_2024.append(_query(url, "select aanslagen from marts.target_progress "
                                           "where niveau = 'land' and jaar = 2024")[0][0])  # fmt: skip
 
+        # the sample up to January 2026; its own police deliveries of the running year (April, July and October
+        # 2026) are left out: this test's April and May 2026 deliveries take their place
         for f in sample.generate():
+            if f.feed == "politie" and f.name in LOPEND_JAAR_POLITIE:
+                continue
             deliver_and_publish(f.feed, f.name, f.data)
         assert len(releases) == 4
 
