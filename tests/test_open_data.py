@@ -426,11 +426,11 @@ def _cell(cells: Cells, suppressed: bool, value: int | tuple[int, ...]) -> Key:
     return next(k for k, (v, s) in sorted(cells.items()) if k[0] == "gemeente_maand" and s == suppressed and v in wanted)
 
 
-@pytest.mark.slow
 LOPEND_JAAR_POLITIE = {"politie_extract_2026-04-15.csv", "politie_extract_2026-07-15.csv",
                        "politie_extract_2026-10-15.csv"}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(5400)  # six dbt builds and publications, then the programmes
 def test_all_releases_together_give_no_suppressed_count_away(pg_admin_url: str, tmp_path: Path) -> None:
     """Finding 4: a withdrawal changed four published numbers and their difference gave a suppressed cell away.
