@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,7 +86,9 @@ def test_run_processes_samples_through_the_production_dags(warehouse_url, local_
     publish. The other --json commands are checked against the same warehouse."""
     env = {"WAREHOUSE_URL": warehouse_url, "EXPLOSION_MONITOR_BUCKETS": local_buckets}
     assert run_cli("sample", **env).returncode == 0
-    result = run_cli("run", "--json", **env)
+    lineage = Path(local_buckets.removeprefix("file://")).parent / "openlineage.jsonl"
+    result = run_cli("run", "--json", **env, AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps(
+        {"type": "file", "log_file_path": str(lineage), "append": True}))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "reconcile_incoming success, warehouse success, analysis success" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -99,6 +102,7 @@ def test_run_processes_samples_through_the_production_dags(warehouse_url, local_
     assert by_year[2025]["aanslagen"] == 1525 and by_year[2025]["doel"] == 1388
     assert by_year[2025]["doel_gehaald"] is False
     _check_json_commands(env, statuses)
+    _check_lineage(lineage, warehouse_url)
     assert statuses == {"loaded": 15, "quarantined": 5, "empty": 1}  # with the 2026 police and the two measures deliveries
     assert db.execute("select outcome from ops.publication_log order by publication_id desc limit 1").fetchone() == (
         "published",)
@@ -111,6 +115,22 @@ def test_run_processes_samples_through_the_production_dags(warehouse_url, local_
     assert db.execute("select jaar, status from marts.doel_prognose where niveau = 'land' and is_lopend_jaar"
                       ).fetchone() == (2026, "buiten_bereik")
     assert "2026 (peildatum 2026-10-15): Buiten bereik." in " ".join(document["running_year"].split())
+
+
+def _check_lineage(path: Path, warehouse_url: str) -> None:
+    """OpenLineage (orchestration/lineage.py): the run's tasks wrote events with the warehouse tables they wrote."""
+    from urllib.parse import urlsplit
+
+    events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    url = urlsplit(warehouse_url)
+    namespace, database = f"postgres://{url.hostname}:{url.port}", url.path.lstrip("/")
+    outputs: dict[str, set[str]] = {}
+    for e in events:
+        if e["eventType"] == "COMPLETE":
+            outputs.setdefault(e["job"]["name"], set()).update(
+                d["name"] for d in e.get("outputs", []) if d["namespace"] == namespace)
+    assert {f"{database}.raw.politie", f"{database}.raw.gemeenten"} <= outputs["reconcile_incoming.reconcile"], outputs
+    assert f"{database}.marts" in outputs["warehouse.publish"], outputs
 
 
 def _check_json_commands(env: dict[str, str], statuses: dict[str, int]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ LOOPBACK = "127.0.0.1"
 #: Components that start a log server. Airflow 3.3 binds it to every interface (serve_logs: host "", no setting);
 #: on one machine the API server reads task and trigger logs from the shared log folder, so they run without it.
 LOG_SERVING = ("scheduler", "triggerer")
+LINEAGE_NAMESPACE = "explosion-monitor"
 SKIP_SERVE_LOGS = "--skip-serve-logs"
 
 
@@ -37,6 +39,9 @@ def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
         "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
         "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # OpenLineage events to a file of our own (orchestration/lineage.py); nothing leaves the machine
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": lineage_transport(settings),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": LINEAGE_NAMESPACE,
         # The nightly Cosmos DAG reads the warehouse through this Airflow connection.
         "AIRFLOW_CONN_EXPLOSION_MONITOR_WAREHOUSE": warehouse.start(settings).replace("postgresql://", "postgres://", 1),
         "DO_NOT_TRACK": "1",
@@ -45,6 +50,13 @@ def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
     env = {**ours, **{k: v for k, v in os.environ.items() if k.startswith("AIRFLOW__") and k in ours}}
     env["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
     return env
+
+
+def lineage_transport(settings: Settings) -> str:
+    """The OpenLineage file transport: one JSON event per line in <data>/lineage/openlineage.jsonl (0600)."""
+    folder = settings.data_dir / "lineage"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return json.dumps({"type": "file", "log_file_path": str(folder / "openlineage.jsonl"), "append": True})
 
 
 def without_log_servers(args: list[str]) -> list[str]:

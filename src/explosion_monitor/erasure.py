@@ -153,10 +153,11 @@ def _erase_publication_log(conn: psycopg.Connection, ids: list[str]) -> int:
 
 
 def file_roots(settings: Settings) -> list[Path]:
-    """Folders whose files may quote record ids: GX results and Data Docs, Airflow's task logs, reports."""
+    """Folders whose files may quote record ids: GX results and Data Docs, Airflow's task logs, reports, and the
+    OpenLineage events (they carry a run's parameters)."""
     from explosion_monitor.quality import gx_root
 
-    return [gx_root(settings), settings.airflow_home / "logs", settings.reports_dir]
+    return [gx_root(settings), settings.airflow_home / "logs", settings.reports_dir, settings.data_dir / "lineage"]
 
 
 def erase_files(roots: Iterable[Path], ids: Sequence[str]) -> int:
