@@ -19,8 +19,10 @@ import re
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
+from functools import lru_cache
+from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
@@ -109,28 +111,56 @@ class Sheet:
 
 
 def open_sheet(path: Path) -> Sheet:
-    """The first sheet, by the reader that can read it (module docstring); raises Rejected."""
-    if needs_openpyxl(path):
+    """The first sheet, by the reader that can read it (module docstring); raises Rejected.
+
+    The scan for formulas runs in a thread while calamine loads the sheet (which releases the GIL):
+    on two cores it costs no time, and when it finds one, calamine's sheet is dropped unread.
+    """
+    if _too_large(path):
         return _openpyxl_sheet(path)
-    try:
-        return _calamine_sheet(path)
-    except Rejected:
-        raise
-    except MemoryError:
-        raise
-    except Exception:  # any failure of calamine's: openpyxl reads it or says what is wrong
-        return _openpyxl_sheet(path)
+    with ThreadPoolExecutor(1, thread_name_prefix="xlsx-scan") as pool:
+        scan = pool.submit(has_formula_or_error, path)
+        sheet: Sheet | None = None
+        failure: BaseException | None = None
+        try:
+            sheet = _calamine_sheet(path)
+        except MemoryError:
+            raise
+        except Exception as exc:  # any failure of calamine's: openpyxl reads it or says what is wrong
+            failure = exc
+        if scan.result():
+            if sheet is not None:
+                sheet.close()
+            return _openpyxl_sheet(path)
+    if sheet is not None:
+        return sheet
+    if isinstance(failure, Rejected):
+        raise failure
+    return _openpyxl_sheet(path)
 
 
 def needs_openpyxl(path: Path) -> bool:
-    """Whether a part of the workbook (other than its shared strings) holds a formula or an error cell,
-    or the whole is too large for calamine to hold. Streams the XML: no cell value is loaded."""
+    """Whether openpyxl must read the workbook: it has a formula or an error cell, or it is too large for calamine
+    to hold."""
+    return _too_large(path) or has_formula_or_error(path)
+
+
+def _too_large(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
-            infos = [i for i in zf.infolist() if not i.filename.lower().endswith("sharedstrings.xml")]
-            if sum(i.file_size for i in zf.infolist()) > CALAMINE_MAX_XML:
-                return True
-            for info in infos:
+            return sum(i.file_size for i in zf.infolist()) > CALAMINE_MAX_XML
+    except Exception:  # a damaged zip: openpyxl's reading names the damage
+        return True
+
+
+def has_formula_or_error(path: Path) -> bool:
+    """Whether a part of the workbook (other than its shared strings) holds a formula or an error cell.
+    Streams the XML: no cell value is loaded."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.filename.lower().endswith("sharedstrings.xml"):
+                    continue
                 with zf.open(info) as fh:
                     if _has_formula_or_error(fh):
                         return True
@@ -208,12 +238,16 @@ def _block(chunk: list[list[object]], lines: np.ndarray, first_col: int, width: 
     """The rows of `chunk` that hold a value, as one string array per header column."""
     if not width:
         return None  # no header, no values (the header check rejects the file)
-    by_column = list(zip(*chunk, strict=True))
-    empty = strings([""] * len(chunk))
+    # Transposed by slicing one flat list: much cheaper than zip(*chunk) over thousands of rows.
+    cells = len(chunk[0])
+    flat = list(chain.from_iterable(chunk))
+    if len(flat) != cells * len(chunk):
+        raise RuntimeError("calamine rows of unequal width")
+    empty = _empty(len(chunk))
     columns = []
     for k in range(width):
         j = k - first_col
-        columns.append(_column_text(by_column[j]) if 0 <= j < len(by_column) else empty)
+        columns.append(_column_text(flat[j::cells]) if 0 <= j < cells else empty)
     # A row without any value (Excel keeps formatted empty rows) carries no data: as str.strip() sees it.
     joined = pc.binary_join_element_wise(*columns, "")
     keep = pc.match_substring_regex(joined, "[0-9A-Za-z]")
@@ -237,6 +271,11 @@ def _strings(values: Sequence[str]) -> pa.Array:
     if len(parts) != len(values):  # a cell holds the separator itself
         return strings(values)
     return parts.cast(pa.string())
+
+
+@lru_cache(maxsize=4)
+def _empty(n: int) -> pa.Array:
+    return strings([""] * n)
 
 
 def _column_text(values: Sequence[object]) -> pa.Array:
