@@ -202,3 +202,12 @@ def test_damaged_sheet_is_named_by_openpyxl(tmp_path, damage):
     path.write_bytes(bytes(raw))
     verdict = check_file(path, get_contract("politie"))
     assert not verdict.accepted and "beschadigd" in verdict.report, verdict.report
+
+
+def test_a_workbook_too_large_to_hold_is_streamed_by_openpyxl(tmp_path, monkeypatch):
+    path = book(tmp_path, [POLITIE_COLUMNS, list(politie_row(1).values())])
+    assert not xlsx.needs_openpyxl(path)
+    monkeypatch.setattr(xlsx, "CALAMINE_MAX_XML", 1000)
+    assert xlsx.needs_openpyxl(path)
+    monkeypatch.setattr(xlsx, "_calamine_sheet", None)  # would fail if called
+    assert check_file(path, get_contract("politie")).rows == 1

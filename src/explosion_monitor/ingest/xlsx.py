@@ -34,8 +34,9 @@ from explosion_monitor.ingest.sniff import Rejected
 
 # Marks a formula cell; the checks report it instead of loading the formula text.
 FORMULA = "\x1fFORMULA\x1f"
-# calamine holds the sheet in memory, about twice its XML: above this (uncompressed) openpyxl streams it.
-CALAMINE_MAX_XML = 480 << 20
+# calamine holds the sheet in memory, about twice its XML (957 MiB peak for 1M rows of 12 columns, 418 MB of
+# XML): above this (uncompressed) openpyxl streams it, so that no workbook takes more than about 1 GiB.
+CALAMINE_MAX_XML = 448 << 20
 SCAN_CHUNK = 1 << 20
 # A formula element (`<f>`, `<x:f ...>`) or an error cell (`t="e"`); a hit of the cheap search is confirmed here.
 _FORMULA_OR_ERROR = re.compile(rb"""<(?:[A-Za-z_][\w.-]*:)?f[\s/>]|\st\s*=\s*["']e["']""")
@@ -245,9 +246,18 @@ def _block(chunk: list[list[object]], lines: np.ndarray, first_col: int, width: 
         raise RuntimeError("calamine rows of unequal width")
     empty = _empty(len(chunk))
     columns = []
+    typed = False  # a column typed in every row: every row holds a value
     for k in range(width):
         j = k - first_col
-        columns.append(_column_text(flat[j::cells]) if 0 <= j < cells else empty)
+        if 0 <= j < cells:
+            values = flat[j::cells]
+            kinds = set(map(type, values))
+            typed = typed or str not in kinds
+            columns.append(_column_text(values, kinds))
+        else:
+            columns.append(empty)
+    if typed:
+        return lines, columns
     # A row without any value (Excel keeps formatted empty rows) carries no data: as str.strip() sees it.
     joined = pc.binary_join_element_wise(*columns, "")
     keep = pc.match_substring_regex(joined, "[0-9A-Za-z]")
@@ -278,9 +288,8 @@ def _empty(n: int) -> pa.Array:
     return strings([""] * n)
 
 
-def _column_text(values: Sequence[object]) -> pa.Array:
-    """The cells of one column as text, vectorised for the usual columns of one type."""
-    kinds = set(map(type, values))
+def _column_text(values: Sequence[object], kinds: set[type]) -> pa.Array:
+    """The cells of one column (of the Python types `kinds`) as text, vectorised for columns of one type."""
     n = len(values)
     if kinds == {str}:
         return _strings(values)  # type: ignore[arg-type]
