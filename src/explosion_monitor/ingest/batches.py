@@ -1,4 +1,4 @@
-"""A delivery as a stream of batches of text columns: CSV through pyarrow, XLSX through openpyxl.
+"""A delivery as a stream of batches of text columns: CSV through pyarrow, XLSX through xlsx.py.
 
 Every cell arrives as text, exactly as the partner wrote it (`""` when empty), so one set of
 checks (validate.py) serves both formats. Nothing is held beyond the batch in hand: memory
@@ -27,7 +27,6 @@ import pyarrow.csv as pcsv
 
 from explosion_monitor.contracts import Contract
 from explosion_monitor.ingest import xlsx
-from explosion_monitor.ingest.arrays import strings
 from explosion_monitor.ingest.header_help import HeaderContext, xlsx_peek
 from explosion_monitor.ingest.sniff import CHUNK, Inspection, Rejected, normalise_header
 
@@ -79,27 +78,27 @@ class Source:
     header: list[str]
     # How numbers are written: a decimal comma is only allowed in ;-delimited CSV.
     delimiter: str
-    # The rows of an XLSX whose header was read to make this Source: the first pass reads on.
-    _xlsx_rows: Iterator[tuple[int, list[str | None]]] | None = None
+    # The XLSX sheet whose header was read to make this Source: the first pass reads on.
+    _sheet: xlsx.Sheet | None = None
 
     def batches(self) -> Iterator[TextBatch]:
         if self.inspection.kind == "xlsx":
-            rows, self._xlsx_rows = self._xlsx_rows, None
-            if rows is None:
-                _, rows, _ = xlsx.read_rows(self.path)
-            return _xlsx_batches(rows, len(self.header))
+            sheet, self._sheet = self._sheet, None
+            if sheet is None:
+                sheet = xlsx.open_sheet(self.path)
+            return _xlsx_batches(sheet)
         return _csv_batches(self.path, self.inspection)
 
 
 def open_source(path: Path, insp: Inspection, contract: Contract) -> Source:
     if insp.kind == "xlsx":
-        names, rows, sheet = xlsx.read_rows(path)
+        sheet = xlsx.open_sheet(path)
         try:
-            header = normalise_header(names, contract, HeaderContext(1, sheet, xlsx_peek(path)))
+            header = normalise_header(sheet.header, contract, HeaderContext(1, sheet.name, xlsx_peek(path)))
         except Rejected:
-            rows.close()  # type: ignore[attr-defined]
+            sheet.close()
             raise
-        return Source(path, insp, header, ",", rows)
+        return Source(path, insp, header, ",", sheet)
     return Source(path, insp, insp.header, insp.delimiter)
 
 
@@ -110,7 +109,7 @@ class _Records(io.RawIOBase):
     """The bytes of the records from `start` to `stop`, as UTF-8 (a Windows-1252 file is transcoded)."""
 
     def __init__(self, path: Path, insp: Inspection, start: int, stop: int) -> None:
-        self._fh = open(path, "rb")
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
         self._fh.seek(start)
         self._left = stop - start
         self._cp1252 = insp.encoding == "cp1252"
@@ -268,7 +267,8 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
 
 def _csv_batches(path: Path, insp: Inspection) -> Iterator[TextBatch]:
     with open(path, "rb") as fh:
-        data_start = sum(len(fh.readline()) for _ in range(insp.header_line))  # sep= line and header, as sniff read them
+        # The sep= line and the header, as sniff read them.
+        data_start = sum(len(fh.readline()) for _ in range(insp.header_line))
     if data_start >= insp.content_end:  # a header only; pyarrow refuses empty input
         return
     violation = _structure(path, insp, data_start)
@@ -477,27 +477,6 @@ def _too_long(path: Path, insp: Inspection, span: _Span) -> Rejected:
 # --- XLSX ---------------------------------------------------------------------------------------
 
 
-def _xlsx_batches(rows: Iterator[tuple[int, list[str | None]]], width: int) -> Iterator[TextBatch]:
-    lines: list[int] = []
-    cells: list[list[str]] = [[] for _ in range(width)]
-
-    def flush() -> TextBatch:
-        batch = TextBatch(np.array(lines, dtype=np.int64), [strings(c) for c in cells])
-        lines.clear()
-        for c in cells:
-            c.clear()
-        return batch
-
-    try:
-        for number, values in rows:
-            # Rows without any value (Excel keeps formatted empty rows) carry no data.
-            if any(v is not None and v.strip() for v in values):
-                lines.append(number)
-                for column, value in zip(cells, values, strict=True):
-                    column.append("" if value is None else value)
-                if len(lines) >= XLSX_BATCH_ROWS:
-                    yield flush()
-    finally:
-        rows.close()  # type: ignore[attr-defined]
-    if lines:
-        yield flush()
+def _xlsx_batches(sheet: xlsx.Sheet) -> Iterator[TextBatch]:
+    for lines, columns in sheet.blocks(XLSX_BATCH_ROWS):
+        yield TextBatch(lines, columns)

@@ -45,7 +45,6 @@ class Rejected(Exception):
 
 @dataclass
 class Inspection:
-    sha256: str
     size: int
     kind: str  # "csv" | "xlsx" | "empty"
     encoding: str = "utf-8"  # Python codec name
@@ -87,7 +86,9 @@ def _reject_binary(head: bytes) -> None:
     stripped = head.lstrip(BOM).lstrip()
     lowered = stripped[:64].lower()
     if head.startswith(b"\x1f\x8b"):
-        raise Rejected("Het bestand is een gzip-archief, geen CSV of XLSX.", "The file is a gzip archive, not CSV or XLSX.")
+        raise Rejected(
+            "Het bestand is een gzip-archief, geen CSV of XLSX.", "The file is a gzip archive, not CSV or XLSX."
+        )
     if head.startswith(b"%PDF"):
         raise Rejected("Het bestand is een PDF, geen CSV of XLSX.", "The file is a PDF, not CSV or XLSX.")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
@@ -181,7 +182,8 @@ def _first_bad_byte(path: Path, codec: str) -> tuple[int, int, int] | None:
             with open(path, "rb") as again:
                 again.seek(max(0, offset - 4))
                 tail = again.read()
-            start = max(i for i in range(len(tail)) if tail[i] >= 0xC0) if any(b >= 0xC0 for b in tail) else len(tail) - 1
+            leads = [i for i in range(len(tail)) if tail[i] >= 0xC0]
+            start = max(leads) if leads else len(tail) - 1
             at = offset - len(tail) + start
             return lines + 1 - tail[start:].count(b"\n"), at + 1, tail[start]
     return None
@@ -208,7 +210,7 @@ def _first_line(path: Path, encoding: str, start: int = 0) -> tuple[str, bytes]:
 
 
 def _delimiter(line: str) -> str:
-    counts = {d: 0 for d in ",;"}
+    counts = dict.fromkeys(",;", 0)
     quoted = False
     for ch in line:
         if ch == '"':
@@ -260,8 +262,8 @@ def normalise_header(names: list[str], contract: Contract, context: HeaderContex
 
 
 def inspect(path: Path, contract: Contract) -> Inspection:
-    """Hash the file and recognise it, or raise Rejected for the whole file."""
-    sha256, size = file_digest(path)
+    """Recognise the file, or raise Rejected for the whole file. (The loader hashed it already: `file_digest`.)"""
+    size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(4096)
     if size == 0:
@@ -271,7 +273,7 @@ def inspect(path: Path, contract: Contract) -> Inspection:
         )
     if head.startswith(b"PK\x03\x04"):
         _check_xlsx_container(path)
-        return Inspection(sha256=sha256, size=size, kind="xlsx")
+        return Inspection(size=size, kind="xlsx")
     _reject_binary(head)
     encoding, content_end = _check_text(path, size, head.startswith(BOM))
     if content_end <= (len(BOM) if encoding == "utf-8-sig" else 0):
@@ -301,7 +303,6 @@ def inspect(path: Path, contract: Contract) -> Inspection:
     header_start = start if sep else 0
     header = normalise_header(names, contract, HeaderContext(1 + skip, None, csv_peek(path, encoding, header_start)))
     return Inspection(
-        sha256=sha256,
         size=size,
         kind="csv",
         encoding=encoding,
