@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
 
@@ -174,6 +175,12 @@ def test_production_scenario_end_to_end() -> None:
         assert result.killed != result.retried_on
         assert result.national_2024 == [1244, 1543]
         assert set(result.workers["ingest_politie.ingest"]) == set(prod_local.WORKERS)
+        # least privilege: the pipeline ran as `pipeline`, no superuser, and owns what it made
+        assert prod_local.WAREHOUSE_LOGIN == "pipeline"
+        with psycopg.connect(stack.db_url("postgres", "explosion_monitor"), autocommit=True) as conn:
+            assert conn.execute("select rolsuper from pg_roles where rolname = 'pipeline'").fetchone() == (False,)
+            assert conn.execute("select tableowner from pg_tables where schemaname = 'ops' and tablename = 'ledger'"
+                                ).fetchone() == ("pipeline",)
     finally:
         names = stack.stop()
         assert "airflow-worker-1" in names

@@ -56,10 +56,9 @@ HOST_SETTINGS = (
     "EXPLOSION_MONITOR_CONTACT_POLITIE", "EXPLOSION_MONITOR_CONTACT_VERZEKERAARS",
     "EXPLOSION_MONITOR_CONTACT_CORPORATIES", "EXPLOSION_MONITOR_CONTACT_GEMEENTEN", "AIRFLOW_CONN_SMTP_DEFAULT",
 )  # fmt: skip
-#: The warehouse login. Compose uses `pipeline` (owner of the database, CREATEROLE, no superuser); the pipeline
-#: still needs a superuser to set up its roles there (the least-privilege work changes that), so prod-local logs
-#: in as the cluster's superuser until it does. Set to "pipeline" to try the compose login.
-WAREHOUSE_LOGIN = os.environ.get("EXPLOSION_MONITOR_PROD_WAREHOUSE_LOGIN", "postgres")
+#: The warehouse login, as in Compose: `pipeline`, owner of the database with CREATEROLE and no superuser (the
+#: init script's two lines). The superuser only created the roles and databases. "postgres" is there to compare.
+WAREHOUSE_LOGIN = os.environ.get("EXPLOSION_MONITOR_PROD_WAREHOUSE_LOGIN", "pipeline")
 _NOTIFY_ARN = "arn:minio:sqs::PIPELINE:postgresql"
 _START_TIMEOUT_S = 180
 
