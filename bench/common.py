@@ -38,8 +38,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def airflow_env(admin: str, airflow_db: str, home: Path, warehouse_url: str, buckets: str, port: int,
-                extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def airflow_env(
+    admin: str,
+    airflow_db: str,
+    home: Path,
+    warehouse_url: str,
+    buckets: str,
+    port: int,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """What `make airflow` gives Airflow, pointed at the bench's own databases, bucket folder, home and ports."""
     from explosion_monitor.airflow_env import airflow_environment
 
@@ -124,8 +131,14 @@ def start_standalone(env: dict[str, str], log_path: Path) -> subprocess.Popen:
     from explosion_monitor.airflow_env import airflow_command
 
     with open(log_path, "wb") as log:
-        return subprocess.Popen(airflow_command(["standalone"]), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            airflow_command(["standalone"]),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def stop(proc: subprocess.Popen) -> None:

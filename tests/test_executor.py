@@ -7,20 +7,20 @@ for real. tests/test_airflow_network.py starts a real standalone with it.
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
 
 from explosion_monitor.airflow_env import airflow_environment
-from explosion_monitor.orchestration import executor
+
+CLASSPATH = "explosion_monitor.orchestration.executor.PreloadingLocalExecutor"
 
 
 def test_airflow_runs_the_preloading_local_executor(monkeypatch) -> None:
     for key in [k for k in os.environ if k.startswith("AIRFLOW__")]:
         monkeypatch.delenv(key)
     env = {**os.environ, **airflow_environment()}
-    assert env["AIRFLOW__CORE__EXECUTOR"] == executor.CLASSPATH
+    assert env["AIRFLOW__CORE__EXECUTOR"] == CLASSPATH
     code = (
         "from airflow.executors.executor_loader import ExecutorLoader\n"
         "cls, _ = ExecutorLoader.import_default_executor_cls()\n"
@@ -31,18 +31,20 @@ def test_airflow_runs_the_preloading_local_executor(monkeypatch) -> None:
     assert out.stdout.split()[-3:] == ["explosion_monitor.orchestration.executor", "PreloadingLocalExecutor", "True"]
 
 
-def test_preload_imports_what_tasks_need_and_survives_a_missing_module(caplog) -> None:
+def test_preload_imports_what_tasks_need_and_survives_a_missing_module() -> None:
+    # In a fresh interpreter: importing airflow here would come before tests/airflow_harness.configure().
     code = (
-        "import sys\n"
-        "from explosion_monitor.orchestration.executor import preload\n"
-        "took = preload()\n"
-        "print('great_expectations' in sys.modules, 'dbt.cli.main' in sys.modules, len(took))\n"
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "from explosion_monitor.orchestration import executor\n"
+        f"assert executor.CLASSPATH == {CLASSPATH!r}\n"
+        "took = executor.preload()\n"
+        "print('RESULT', 'great_expectations' in sys.modules, 'dbt.cli.main' in sys.modules,"
+        " len(took) == len(executor.PRELOAD))\n"
+        "print('RESULT', list(executor.preload(('json', 'explosion_monitor.no_such_module'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-3:] == ["True", "True", str(len(executor.PRELOAD))]
-
-    with caplog.at_level(logging.WARNING, logger=executor.__name__):
-        took = executor.preload(("json", "explosion_monitor.no_such_module"))
-    assert list(took) == ["json"]
-    assert "Could not preload explosion_monitor.no_such_module" in caplog.text
+    results = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert results == ["RESULT True True True", "RESULT ['json']"]
+    assert "Could not preload explosion_monitor.no_such_module" in out.stdout + out.stderr  # structlog: stdout

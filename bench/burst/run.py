@@ -65,8 +65,12 @@ TEMPLATES = {
 }
 WARM_UP = "politie_extract_2025-01-15.csv"
 #: The identifier made unique per drop (the feed's key, with the partner code where there is one).
-ID_COLUMN = {"politie": "incident_id", "verzekeraars": "claim_id", "corporaties": "melding_id",
-             "gemeenten": "maatregel_id"}
+ID_COLUMN = {
+    "politie": "incident_id",
+    "verzekeraars": "claim_id",
+    "corporaties": "melding_id",
+    "gemeenten": "maatregel_id",
+}
 YEAR = 2025
 TRUE = {"ja", "j", "true", "1", "waar", "y", "yes"}
 
@@ -135,7 +139,7 @@ def make_drops(total: int, seed: int = 2025) -> tuple[list[tuple[str, str, bytes
         start = rng.randrange(0, max(1, len(pool) - size))
         idx = t.column(ID_COLUMN[feed])
         rows = []
-        for row in pool[start:start + size]:
+        for row in pool[start : start + size]:
             row = list(row)
             row[idx] = f"B{i:03d}-{row[idx].strip()}"[:40]  # unique per drop: a new claim, report, measure
             rows.append(row)
@@ -164,8 +168,13 @@ def published(url: str) -> tuple[int, int, float] | None:
     return (int(row[0] or 0), int(row[1]), float(row[2])) if row else None
 
 
-def check(target: str, drops: list[tuple[str, str, bytes, int, int]], dropped_at: dict[str, float],
-          before: tuple[int, int, float], after: tuple[int, int, float]) -> dict[str, int]:
+def check(
+    target: str,
+    drops: list[tuple[str, str, bytes, int, int]],
+    dropped_at: dict[str, float],
+    before: tuple[int, int, float],
+    after: tuple[int, int, float],
+) -> dict[str, int]:
     """The no-loss, no-double-count assertions (see the module docstring); raises AssertionError."""
     names = {name: (feed, rows) for feed, name, _, rows, _ in drops}
     with psycopg.connect(target, autocommit=True) as conn:
@@ -175,9 +184,13 @@ def check(target: str, drops: list[tuple[str, str, bytes, int, int]], dropped_at
         ).fetchall()
         raw: dict[int, int] = {}
         for feed in FEEDS:
-            raw.update(dict(conn.execute(
-                f"select _file_id, count(*) from raw.{feed} where _file_id > %s group by _file_id", (before[1],)
-            ).fetchall()))
+            raw.update(
+                dict(
+                    conn.execute(
+                        f"select _file_id, count(*) from raw.{feed} where _file_id > %s group by _file_id", (before[1],)
+                    ).fetchall()
+                )
+            )
     by_name: dict[str, list] = {}
     for file_id, feed, key, status, rows in ledger:
         by_name.setdefault(key.rsplit("/", 1)[-1], []).append((file_id, feed, status, rows))
@@ -191,7 +204,8 @@ def check(target: str, drops: list[tuple[str, str, bytes, int, int]], dropped_at
         assert status == "loaded", f"{name}: {status}"
         assert feed == names[name][0], f"{name}: ledger feed {feed}"
         assert rows == names[name][1] == raw.get(file_id, 0), (
-            f"{name}: {names[name][1]} rows in the file, {rows} in the ledger, {raw.get(file_id, 0)} in raw")
+            f"{name}: {names[name][1]} rows in the file, {rows} in the ledger, {raw.get(file_id, 0)} in raw"
+        )
     assert set(raw) <= {v[0][0] for v in by_name.values()}, "raw rows of a file the ledger does not list"
     newest = max(v[0][0] for v in by_name.values())
     assert after[1] >= newest, f"published up to file {after[1]}, the burst's newest file is {newest}"
@@ -235,8 +249,9 @@ def loaded_at(target: str, after_file_id: int) -> dict[str, tuple[str, int, floa
     return {key.rsplit("/", 1)[-1]: (feed, file_id, float(done)) for key, feed, file_id, done in rows}
 
 
-def published_at(files: dict[str, tuple[str, int, float]], pubs: list[tuple[float, float, set[str] | None]]
-                 ) -> dict[str, float]:
+def published_at(
+    files: dict[str, tuple[str, int, float]], pubs: list[tuple[float, float, set[str] | None]]
+) -> dict[str, float]:
     """When each file's rows were first published: the first publication whose dbt build started after the file
     was loaded and built the file's feed."""
     out = {}
@@ -339,19 +354,25 @@ def main() -> int:
 
     for run_id, state, start, end in builds:
         print(f"  warehouse {run_id}: {state}, +{float(start) - first:.1f}s .. +{float(end) - first:.1f}s")
-    print(f"{len(drops)} drops ({', '.join(f'{f} {sum(d[0] == f for d in drops)}' for f in FEEDS)}), "
-          f"{totals['files']} files loaded once each, {totals['rows']} rows in raw")
-    print(f"burst_s={burst_s:.1f} builds={len(builds)} max_wait_s={max(waits):.1f} "
-          f"p50_wait_s={statistics.median(waits):.1f} p95_wait_s={percentile(waits, 0.95):.1f} "
-          f"drops={len(drops)} files_loaded={totals['files']}")
+    print(
+        f"{len(drops)} drops ({', '.join(f'{f} {sum(d[0] == f for d in drops)}' for f in FEEDS)}), "
+        f"{totals['files']} files loaded once each, {totals['rows']} rows in raw"
+    )
+    print(
+        f"burst_s={burst_s:.1f} builds={len(builds)} max_wait_s={max(waits):.1f} "
+        f"p50_wait_s={statistics.median(waits):.1f} p95_wait_s={percentile(waits, 0.95):.1f} "
+        f"drops={len(drops)} files_loaded={totals['files']}"
+    )
     return 0
 
 
 def _busy(meta: str) -> bool:
     with psycopg.connect(meta, autocommit=True) as conn:
-        return bool(conn.execute(
-            "select count(*) from dag_run where state in ('queued', 'running') and dag_id <> 'analysis'"
-        ).fetchone()[0])
+        return bool(
+            conn.execute(
+                "select count(*) from dag_run where state in ('queued', 'running') and dag_id <> 'analysis'"
+            ).fetchone()[0]
+        )
 
 
 if __name__ == "__main__":
