@@ -259,7 +259,8 @@ def drop_stages(meta: str, target: str, feed: str, key: str, dropped: float, pub
                 tis[task_id] = (_epoch(start), _epoch(end))
             row = conn.execute(
                 "select start_date, end_date from dag_run where dag_id = 'analysis' and queued_at >= "
-                "(select end_date from dag_run where dag_id = 'warehouse' and run_id = %s) order by queued_at limit 1",
+                "(select start_date from task_instance where dag_id = 'warehouse' and run_id = %s "
+                "and task_id = 'publish') order by queued_at limit 1",
                 (wh_run_id,),
             ).fetchone()
             t["analysis_start"], t["analysis_end"] = (_epoch(row[0]), _epoch(row[1])) if row else (None, None)
