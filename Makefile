@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test lint stress airflow freshness clean-data lock help pg15 prod-local prod-local-stop prod-local-clean prod-smoke test-slow wat-werkt
+.PHONY: install demo test lint stress airflow freshness clean-data lock help pg15 prod-local prod-local-stop prod-local-clean prod-smoke test-slow wat-werkt burst
 
 help:
 	@echo "make demo   - install, start the embedded warehouse, run the pipeline on sample drops, show progress"
@@ -101,6 +101,10 @@ wat-werkt: install
 # Drop-to-published latency through airflow standalone (own databases, buckets and port); see bench/freshness.
 freshness: install
 	$(BIN)/python bench/freshness/run.py
+
+# The month-end burst: 300 drops from the four feeds within 60 s through airflow standalone; see bench/burst.
+burst: install
+	$(BIN)/python bench/burst/run.py
 
 # The reliability and security suite at full strength (20 kills, long fuzz run); see bench/reliability.
 stress: install

@@ -146,6 +146,53 @@ def test_raw_event_counts_what_an_earlier_attempt_of_the_run_loaded(warehouse_ur
     assert extra == {"feed": "politie", "file_ids": [first_try[0]["file_id"]], "rows": 4, "full_refresh": False}
 
 
+def test_ingest_run_also_takes_claimed_files_whose_event_it_missed(warehouse_url, local_buckets):
+    """In a burst Airflow can create a run between two events and drop the second: the next run of the feed
+    takes every file a watcher claimed that is still waiting; unclaimed (unsettled) files are left alone."""
+    from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.orchestration import steps, store
+
+    bucket = get_bucket("politie")
+    bucket.ensure()
+    announced = bucket.put_incoming("a.csv", _good(2))
+    lost = bucket.put_incoming("b.csv", _good(3, start=10))
+    bucket.put_incoming("c.csv", _good(4, start=20))  # not claimed: may still be being written
+    with store.connect() as conn:
+        for obj in (announced, lost):
+            store.claim(conn, "politie", obj.name, obj.size, obj.modified, via="watcher", by="t")
+    outcomes = steps.ingest_keys("politie", [{"key": "a.csv"}], run_id="run-1")
+    assert [(o["name"], o["status"], o["rows"]) for o in outcomes] == [("a.csv", "loaded", 2), ("b.csv", "loaded", 3)]
+    assert [o.name for o in bucket.list_incoming()] == ["c.csv"]
+    extra = steps.raw_event_extra("politie", outcomes, run_id="run-1")
+    assert extra["rows"] == 5 and len(extra["file_ids"]) == 2
+    # its arrival is the claim's time (the watcher's first sighting went with the lost event)
+    [(arrived, claimed)] = _rows(warehouse_url, "select l.arrived_at, c.claimed_at from ops.ledger l join "
+                                                "ops.drop_claims c on c.object_key = l.object_key "
+                                                "where l.object_key like %s", ("%b.csv",))
+    assert arrived == claimed
+    # a second run finds nothing more to sweep, and loads nothing twice
+    assert steps.ingest_keys("politie", [{"key": "a.csv"}], run_id="run-2")[0]["status"] == "gone"
+    assert _rows(warehouse_url, "select count(*) from raw.politie") == [(5,)]
+
+
+def test_plan_builds_every_feed_with_unpublished_files(warehouse_url, local_buckets):
+    """A lost raw event strands no feed: a build triggered by one feed also builds the others with files loaded
+    after the current publication."""
+    from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.orchestration import steps
+
+    assert steps.unpublished_feeds() == set()
+    bucket = get_bucket("politie")
+    bucket.ensure()
+    bucket.put_incoming("a.csv", _good(2))
+    steps.ingest_keys("politie", [{"key": "a.csv"}], run_id="run-1")
+    assert steps.unpublished_feeds() == {"politie"}
+    plan = steps.plan_build([{"feed": "verzekeraars", "file_ids": [9]}])
+    assert plan["feeds"] == ["politie", "verzekeraars"]
+    # a run without raw events (manual) keeps its own plan: everything
+    assert steps.plan_build([])["feeds"] == []
+
+
 def test_reconcile_processes_only_missed_files(warehouse_url, local_buckets):
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.orchestration import steps, store

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -248,3 +249,25 @@ def test_airflow_gx_operator_fails_blocking_suites_only(built_db: str, airflow_e
     docs = wap.gx_home() / ".data" / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
     for suite in ("dim_gemeenten", "target_progress", "reconciliatie_landelijk"):
         assert list((docs / "validations" / suite).rglob("*.html")), suite
+
+
+def test_gate_setup_writes_the_gx_config_once_with_every_data_source(tmp_path: Path) -> None:
+    """The gate defers GX's rewrite of great_expectations.yml (one per data source change) to one write at the
+    end of its set-up; a context loaded afterwards from disk has every data source."""
+    import great_expectations as gx
+
+    from explosion_monitor.config import get_settings
+    from explosion_monitor.quality.checkpoints import _one_config_save
+
+    context = gx.get_context(mode="file", project_root_dir=str(tmp_path))
+    config = tmp_path / "gx" / "great_expectations.yml"
+    before = config.read_text()
+    with _one_config_save(context, get_settings()):
+        for n in range(3):
+            db = tmp_path / f"s{n}.db"
+            sqlite3.connect(db).close()
+            context.data_sources.add_or_update_sqlite(name=f"bron_{n}", connection_string=f"sqlite:///{db}")
+        assert config.read_text() == before  # nothing written yet
+    assert type(context)._save_project_config is not None and "_save_project_config" not in vars(context)
+    reloaded = gx.get_context(mode="file", project_root_dir=str(tmp_path))
+    assert {f"bron_{n}" for n in range(3)} <= set(reloaded.data_sources.all())

@@ -31,6 +31,8 @@ def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": async_url,
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_dir),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # LocalExecutor whose task processes start with GX and dbt already imported (orchestration.executor).
+        "AIRFLOW__CORE__EXECUTOR": "explosion_monitor.orchestration.executor.PreloadingLocalExecutor",
         # Everything that can be bound is bound to loopback (README, section Security: what listens where).
         "AIRFLOW__API__HOST": LOOPBACK,
         "AIRFLOW__API__PORT": str(API_PORT),

@@ -101,14 +101,42 @@ def ingest_keys(
             for obj in objects:
                 store.claim(conn, feed, obj.name, obj.size, obj.modified, via="manual", by=run_id or "manual")
         seen = {str(p.get("key")): _seen_at(p) for p in payloads or ()}
-        for obj in objects:
-            outcome = ingest_object(conn, bucket, obj, run_id=run_id, seen_at=seen.get(obj.name))
-            log.info("%s/%s: %s (%d rows, %d errors) %s", feed, obj.name, outcome.status, outcome.rows,
-                     outcome.errors, outcome.message)
-            if outcome.status == "quarantined" and notify_partner:
-                notify.notify(notify.quarantined(feed, outcome))
-            outcomes.append(_outcome_dict(outcome))
+        done: set[str] = set()
+        for sweep in (False, True):
+            for obj in objects:
+                outcome = ingest_object(conn, bucket, obj, run_id=run_id, seen_at=seen.get(obj.name))
+                log.info("%s/%s: %s (%d rows, %d errors) %s", feed, obj.name, outcome.status, outcome.rows,
+                         outcome.errors, outcome.message)
+                if outcome.status == "quarantined" and notify_partner:
+                    notify.notify(notify.quarantined(feed, outcome))
+                outcomes.append(_outcome_dict(outcome))
+                done.add(obj.name)
+            if sweep or not payloads:
+                break
+            # Then, once, the files a watcher claimed whose event this run did not get: in a burst Airflow can
+            # create a run between two events and drop the second (see the README). One round, so the raw event
+            # of what this run loaded is not held back by a stream of new files (the next run takes those).
+            waiting = claimed_waiting(conn, bucket, feed, exclude=done)
+            objects = list(waiting)
+            for obj, at in waiting.items():
+                seen[obj.name] = at  # when the watcher claimed it: its arrival, as reconcile records it
+                log.info("%s/%s: claimed by the watcher, its event not among this run's; ingesting it too",
+                         feed, obj.name)
     return outcomes
+
+
+def claimed_waiting(conn: Any, bucket: Any, feed: str, *, exclude: Iterable[str] = ()) -> dict[Any, dt.datetime]:
+    """Files in the feed's incoming/ whose present version was claimed (so it was stable), not in `exclude`, with
+    their claim times.
+
+    Still in incoming/ means not processed yet (processing moves a file); the ledger still guards every load.
+    """
+    from explosion_monitor.orchestration import store
+
+    skip = set(exclude)
+    listed = [o for o in bucket.list_incoming() if o.name not in skip]
+    claims = store.claimed_at(conn, feed, [(o.name, o.size, o.modified) for o in listed])
+    return {o: claims[(o.name, o.size, o.modified)] for o in listed if (o.name, o.size, o.modified) in claims}
 
 
 def raw_event_extra(
@@ -274,6 +302,21 @@ def _build_is_healthy(settings: Settings, schema: str) -> bool:
     return failed == 0
 
 
+def unpublished_feeds(settings: Settings | None = None) -> set[str]:
+    """Feeds with files loaded after the newest delivery of the current publication."""
+    from explosion_monitor.orchestration import store
+
+    with store.connect(settings) as conn:
+        published = conn.execute("select to_regclass('marts.publicatie') is not null").fetchone()[0]
+        through = conn.execute("select coalesce(max(tot_en_met_file_id), 0) from marts.publicatie").fetchone()[0] \
+            if published else 0
+        rows = conn.execute(
+            "select distinct feed from ops.ledger where status in ('loaded', 'empty') and file_id > %s",
+            (through,),
+        ).fetchall()
+    return {feed for (feed,) in rows if feed in FEEDS}
+
+
 def plan_build(
     extras: Sequence[Mapping[str, Any]],
     *,
@@ -290,6 +333,8 @@ def plan_build(
     """
     settings = settings or get_settings()
     feeds = sorted({e["feed"] for e in extras if e.get("feed") in FEEDS})
+    if feeds:  # and every other feed with loaded files not yet published (a lost raw event strands none)
+        feeds = sorted(set(feeds) | unpublished_feeds(settings))
     full_refresh = full_refresh or any(bool(e.get("full_refresh")) for e in extras)
     if full_refresh:
         return {"select": None, "full_refresh": True, "feeds": feeds, "reason": "full refresh requested"}

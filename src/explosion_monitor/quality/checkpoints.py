@@ -1,360 +1,58 @@
-"""The quality gate: the Great Expectations suites in `expectations/`, run with GX 1.x on PostgreSQL.
-
-Each file `expectations/<suite>.yml` is one suite, readable in review: its level (`blocking` catches data
-that is wrong and stops publication; `warning` catches data that is surprising and is only reported), the
-table or query it validates, and its expectations in GX's own shape (`type`, `kwargs`, `description`).
-`expectations/README.md` lists them.
-
-The suites are turned into GX objects only when a check runs (never when a DAG file is parsed: importing
-great_expectations costs seconds), in a file data context under `.data/gx/` so that every validation result
-is kept and rendered into Data Docs (`data_docs_index()`). The CLI (`run_gate`) and the Airflow DAGs
-(`GXValidateCheckpointOperator(configure_checkpoint=checkpoint_factory(...), context_type="file",
-configure_file_data_context=file_context)`) run the same suites through the same code: the `warehouse` DAG
-runs `checkpoint_factory(level=BLOCKING)` (one checkpoint, a validation definition per blocking suite) and
-`checkpoint_factory(level=WARNING)`, both resolved from expectations/ when the task runs.
-
-Tables are named without a schema in the suites: they resolve in the schema under validation (`build` by
-default) through the connection's search_path. The raw suites validate the deliveries since the last
-publication: `{vanaf_file_id}` and `{tot_en_met_file_id}` are filled in when the check runs.
-"""
+"""The suites as GX checkpoints: one suite (SuiteCheckpoint), several as one (GateCheckpoint), and run_gate."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import decimal
-import hashlib
 import json
 import logging
-import os
 import re
-import shutil
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import yaml
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.erasure import redact_sample
-from explosion_monitor.locks import file_lock
+from explosion_monitor.quality.context import (
+    _connect,
+    _connection_env,
+    _dispose_engines,
+    _gx_lock,
+    _missing_relations,
+    _prune_results,
+    _update_data_docs,
+    delivery_window,
+    file_context,
+    warehouse_url,
+)
+from explosion_monitor.quality.suites import (
+    _BATCH,
+    _IDENTIFIER,
+    _QUERY_TIMEOUT,
+    BLOCKING,
+    DEFAULT_SCHEMA,
+    LEVELS,
+    SAMPLE_ROWS,
+    WARNING,
+    CheckFailure,
+    GateResult,
+    SuiteError,
+    SuiteSpec,
+    Window,
+    _fail,
+    _fill,
+    _jsonable,
+    _one_line,
+    _raised,
+    gate_from_results,
+    load_suites,
+)
 
 log = logging.getLogger(__name__)
-
-BLOCKING = "blocking"
-WARNING = "warning"
-LEVELS = (BLOCKING, WARNING)
-DEFAULT_SCHEMA = "build"
-SAMPLE_ROWS = 5
-# Validation results (and their Data Docs pages) kept per suite; older ones are removed.
-KEEP_RESULTS_PER_SUITE = 100
-# A follow-up query for sample rows, or a GX query waiting for a lock (dbt rewriting a table), gives up after this.
-_QUERY_TIMEOUT = "60s"
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-_PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
-# Every {batch} carries an alias: GX fills in a subquery, and PostgreSQL 15 rejects one in FROM without an alias.
-_BATCH = re.compile(r"(?<!\{)\{batch\}(?!\})(\s+as\s+[a-z_][a-z0-9_]*\b)?", re.IGNORECASE)
-_SUITE_KEYS = {"suite", "level", "description", "asset", "expectations", "parameters", "requires"}
-_ASSET_KEYS = {"table", "query", "id_columns"}
-_EXPECTATION_KEYS = {"type", "kwargs", "description", "notes"}
-
-
-class SuiteError(ValueError):
-    """A suite file in expectations/ cannot be used; the message names the file and what is wrong."""
-
-
-@dataclass(frozen=True)
-class CheckFailure:
-    """One expectation that did not hold: which suite and check, on which column, how, and example rows."""
-
-    suite: str
-    expectation: str
-    column: str | None
-    details: str
-    sample_rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def sentence(self) -> str:
-        return f"{self.suite}: {self.expectation.rstrip('.')} ({self.details})"
-
-    def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
-
-
-@dataclass(frozen=True)
-class Window:
-    """The deliveries (ledger file ids) the raw suites look at: after the last publication, up to now."""
-
-    vanaf_file_id: int
-    tot_en_met_file_id: int
-
-
-@dataclass
-class GateResult:
-    """The outcome of all suites; `passed` is False when any blocking check failed."""
-
-    passed: bool
-    failures: list[CheckFailure]
-    warnings: list[CheckFailure]
-    data_docs: Path | None
-    # suite -> passed | failed | warned | skipped
-    suites: dict[str, str] = field(default_factory=dict)
-    window: Window | None = None
-
-    def sentence(self) -> str:
-        """One sentence naming the failed blocking checks (or saying that none failed)."""
-        if not self.failures:
-            return f"All blocking checks passed ({len(self.warnings)} warning(s))."
-        named = "; ".join(f.sentence() for f in self.failures[:6])
-        more = f"; and {len(self.failures) - 6} more" if len(self.failures) > 6 else ""
-        return f"{len(self.failures)} blocking check(s) failed: {named}{more}."
-
-    def report(self) -> str:
-        """Every failed check and warning with its sample rows, for a terminal or a task log."""
-        lines: list[str] = []
-        for title, items in (("Blocking checks failed", self.failures), ("Warnings", self.warnings)):
-            if not items:
-                continue
-            lines.append(f"{title}:")
-            for f in items:
-                lines.append(f"  - {f.sentence()}")
-                lines.extend(f"      {json.dumps(row, ensure_ascii=False, default=str)}" for row in f.sample_rows)
-        if self.data_docs:
-            lines.append(f"Data Docs: {self.data_docs}")
-        return "\n".join(lines)
-
-
-# --- the suite files ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SuiteSpec:
-    name: str
-    level: str
-    description: str
-    path: Path
-    table: str | None
-    query: str | None
-    id_columns: tuple[str, ...]
-    requires: tuple[str, ...]
-    parameters: Mapping[str, Any]
-    expectations: tuple[Mapping[str, Any], ...]
-
-    def values(self, window: Window, schema: str) -> dict[str, Any]:
-        """What the placeholders in this suite's queries stand for in this run."""
-        return {
-            **self.parameters,
-            "schema": schema,
-            "vanaf_file_id": window.vanaf_file_id,
-            "tot_en_met_file_id": window.tot_en_met_file_id,
-        }
-
-
-def _fail(path: Path, problem: str) -> SuiteError:
-    return SuiteError(f"{path.name}: {problem}")
-
-
-def _load_suite(path: Path) -> SuiteSpec:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise _fail(path, f"not valid YAML ({' '.join(str(exc).split())[:200]})") from None
-    if not isinstance(doc, dict):
-        raise _fail(path, "must hold a mapping with suite, level, asset and expectations")
-    unknown = set(doc) - _SUITE_KEYS
-    if unknown:
-        raise _fail(path, f"unknown key(s) {', '.join(sorted(unknown))}")
-    name = doc.get("suite")
-    if name != path.stem:
-        raise _fail(path, f"suite must be named after its file ({path.stem!r}), not {name!r}")
-    level = doc.get("level")
-    if level not in LEVELS:
-        raise _fail(path, f"level must be blocking or warning, not {level!r}")
-    asset = doc.get("asset")
-    if not isinstance(asset, dict) or set(asset) - _ASSET_KEYS or ("table" in asset) == ("query" in asset):
-        raise _fail(path, "asset must have either table or query (and optionally id_columns)")
-    table = asset.get("table")
-    if table is not None and not _IDENTIFIER.match(str(table)):
-        raise _fail(path, f"asset table must be a plain table name, not {table!r}")
-    expectations = doc.get("expectations")
-    if not isinstance(expectations, list) or not expectations:
-        raise _fail(path, "expectations must be a non-empty list")
-    for n, exp in enumerate(expectations, start=1):
-        if not isinstance(exp, dict) or set(exp) - _EXPECTATION_KEYS:
-            raise _fail(path, f"expectation {n} may only have type, kwargs, description and notes")
-        if not isinstance(exp.get("type"), str) or not isinstance(exp.get("kwargs", {}), dict):
-            raise _fail(path, f"expectation {n} needs a type and kwargs as a mapping")
-        if not isinstance(exp.get("description"), str) or not exp["description"].strip():
-            raise _fail(path, f"expectation {n} ({exp['type']}) needs a description saying what it checks")
-        query = (exp.get("kwargs") or {}).get("unexpected_rows_query")
-        if isinstance(query, str) and any(m.group(1) is None for m in _BATCH.finditer(query)):
-            raise _fail(
-                path,
-                f"expectation {n}: write {{batch}} as <alias> (PostgreSQL 15 rejects a subquery in FROM without an alias)",
-            )
-    parameters = doc.get("parameters") or {}
-    requires = doc.get("requires") or []
-    if not isinstance(parameters, dict) or not isinstance(requires, list):
-        raise _fail(path, "parameters must be a mapping and requires a list of schema.table names")
-    if requires and level == BLOCKING:
-        raise _fail(path, "only a warning suite may have requires: a blocking suite is never skipped")
-    return SuiteSpec(
-        name=name,
-        level=level,
-        description=" ".join(str(doc.get("description") or "").split()),
-        path=path,
-        table=table,
-        query=asset.get("query"),
-        id_columns=tuple(asset.get("id_columns") or ()),
-        requires=tuple(str(r) for r in requires),
-        parameters=dict(parameters),
-        expectations=tuple(expectations),
-    )
-
-
-def load_suites(settings: Settings | None = None, folder: Path | None = None) -> dict[str, SuiteSpec]:
-    """Every suite in expectations/ (or `folder`, e.g. the analysis run's), by name; cheap (YAML only, no GX)."""
-    settings = settings or get_settings()
-    folder = folder or settings.expectations_dir
-    paths = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
-    if not paths:
-        raise SuiteError(f"No suites found in {folder}.")
-    return {spec.name: spec for spec in map(_load_suite, paths)}
-
-
-def blocking_suites(settings: Settings | None = None) -> list[str]:
-    """Suites whose failure stops publication: they catch data that is wrong."""
-    return [n for n, s in load_suites(settings).items() if s.level == BLOCKING]
-
-
-def warning_suites(settings: Settings | None = None) -> list[str]:
-    """Suites whose failures are reported but never stop publication: they catch data that is surprising."""
-    return [n for n, s in load_suites(settings).items() if s.level == WARNING]
-
-
-def _fill(text: str, values: Mapping[str, Any], spec: SuiteSpec, *, allow_batch: bool) -> str:
-    """Put this run's values into {name} placeholders; {batch} is left for GX, {{ and }} stay escaped."""
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name == "batch" and allow_batch:
-            return match.group(0)
-        if name not in values:
-            raise _fail(spec.path, f"unknown placeholder {{{name}}} (known: {', '.join(sorted(values))})")
-        return str(values[name])
-
-    return _PLACEHOLDER.sub(substitute, text)
-
-
-# --- connections ----------------------------------------------------------------------------------
-
-
-def _libpq_url(url: str) -> str:
-    scheme, rest = url.split("://", 1)
-    return f"postgresql://{rest}" if scheme.startswith("postgres") else url
-
-
-def warehouse_url(settings: Settings, url: str | None = None) -> str:
-    """`url`, or the configured warehouse (started, with its schema set up)."""
-    if url:
-        return _libpq_url(url)
-    from explosion_monitor import warehouse
-    from explosion_monitor.schema import connect_ready
-
-    with connect_ready(settings):
-        pass
-    return _libpq_url(warehouse.start(settings))
-
-
-def _connect(url: str) -> psycopg.Connection:
-    return psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=10)
-
-
-def _connection_env(url: str) -> str:
-    """An environment variable holding the SQLAlchemy URL, so the GX config on disk never holds a password."""
-    key = "EM_GX_WAREHOUSE_" + hashlib.sha1(url.encode()).hexdigest()[:12].upper()
-    os.environ[key] = "postgresql+psycopg://" + _libpq_url(url).split("://", 1)[1]
-    return key
-
-
-def delivery_window(url: str) -> Window:
-    """From the last published delivery (marts.publicatie) to the newest file in the ledger."""
-    with _connect(url) as conn:
-        vanaf = 0
-        if conn.execute("select to_regclass('marts.publicatie') is not null").fetchone()[0]:
-            vanaf = conn.execute("select coalesce(max(tot_en_met_file_id), 0) from marts.publicatie").fetchone()[0]
-        tot = conn.execute("select coalesce(max(file_id), 0) from ops.ledger").fetchone()[0]
-    return Window(int(vanaf), int(max(tot, vanaf)))
-
-
-def _missing_relations(url: str, names: Sequence[str]) -> list[str]:
-    if not names:
-        return []
-    with _connect(url) as conn:
-        return [n for n in names if conn.execute("select to_regclass(%s) is null", (n,)).fetchone()[0]]
-
-
-# --- the GX file data context ---------------------------------------------------------------------
-
-
-def gx_root(settings: Settings) -> Path:
-    """Where the file data context lives (git-ignored): suites as GX stores them, results, Data Docs."""
-    return settings.data_dir / "gx"
-
-
-def _gx_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
-    """GX rewrites great_expectations.yml in place; parallel tasks must not read it half-written."""
-    return file_lock(settings.data_dir / ".gx.lock")
-
-
-def _quiet_gx() -> None:
-    """No network (no analytics); GX's own chatter stays out of task logs (our suite outcomes are logged)."""
-    os.environ["GX_ANALYTICS_ENABLED"] = "False"
-    gx_logger = logging.getLogger("great_expectations")
-    if gx_logger.level == logging.NOTSET:
-        gx_logger.setLevel(logging.WARNING)
-
-
-def file_context(settings: Settings | None = None) -> Any:
-    """The GX file data context in `.data/gx/` (for `configure_file_data_context=`); imports GX."""
-    settings = settings or get_settings()
-    _quiet_gx()
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    root = gx_root(settings)
-    root.mkdir(parents=True, exist_ok=True)
-    with _gx_lock(settings):
-        context = gx.get_context(mode="file", project_root_dir=str(root))
-        bars = context.variables.progress_bars
-        bars_on = True if bars is None else (bars.get("globally") if isinstance(bars, dict) else bars.globally)
-        if context.variables.analytics_enabled is not False or bars_on is not False:
-            context.variables.analytics_enabled = False
-            context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-            context.variables.save()
-    return context
-
-
-def data_docs_index(settings: Settings | None = None) -> Path:
-    """index.html of the Data Docs (built first if there are none yet)."""
-    settings = settings or get_settings()
-    index = gx_root(settings) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    if not index.is_file():
-        file_context(settings).build_data_docs()
-    return index
-
-
-def _prune_results(settings: Settings, suite: str, keep: int = KEEP_RESULTS_PER_SUITE) -> None:
-    """Keep the newest `keep` validation results of a suite, and their Data Docs pages (caller holds the lock)."""
-    base = gx_root(settings) / "gx" / "uncommitted"
-    runs = sorted((base / "validations" / suite).glob("*/*"), key=lambda p: p.name)  # <run name>/<run time>
-    for run in runs[: max(len(runs) - keep, 0)]:
-        shutil.rmtree(run, ignore_errors=True)
-        shutil.rmtree(base / "data_docs" / "local_site" / "validations" / suite / run.parent.name / run.name,
-                      ignore_errors=True)
 
 
 # --- suites as GX objects -------------------------------------------------------------------------
@@ -716,11 +414,35 @@ def _gate_checkpoint(
     target = warehouse_url(settings, url)
     window = delivery_window(target)
     ordered = sorted(specs, key=lambda s: (LEVELS.index(s.level), s.name))
-    checkpoints = [
-        _prepare(context, spec, schema=schema, url=target, window=window, settings=settings, update_docs=False)
-        for spec in ordered
-    ]
+    with _one_config_save(context, settings):
+        checkpoints = [
+            _prepare(context, spec, schema=schema, url=target, window=window, settings=settings, update_docs=False)
+            for spec in ordered
+        ]
     return GateCheckpoint(context, checkpoints, settings=settings, window=window)
+
+
+@contextlib.contextmanager
+def _one_config_save(context: Any, settings: Settings) -> Iterator[None]:
+    """Write great_expectations.yml once after setting up several suites, not after every data source change.
+
+    GX's file context rewrites the whole file (every data source, YAML-dumped) on each data source or asset
+    change: three per suite, about half of a gate's set-up time. Its save takes no arguments (it writes the
+    in-memory state), so one save at the end writes the same file.
+    """
+    save = getattr(context, "_save_project_config", None)
+    if save is None:
+        yield
+        return
+    pending: list[bool] = []
+    context._save_project_config = lambda: pending.append(True)
+    try:
+        yield
+    finally:
+        del context._save_project_config  # the class's own method again
+        if pending:
+            with _gx_lock(settings):
+                context._save_project_config()
 
 
 @dataclass
@@ -843,79 +565,3 @@ def run_gate(
     )
 
 
-def _update_data_docs(context: Any, settings: Settings, results: list[Any], suites: list[str]) -> Path:
-    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
-
-    identifiers = [*results, *(ExpectationSuiteIdentifier(name=name) for name in suites)]
-    with _gx_lock(settings):
-        context.build_data_docs(resource_identifiers=identifiers)
-    return data_docs_index(settings)
-
-
-def gate_from_results(results: Mapping[str, Mapping[str, Any]] | Sequence[Mapping[str, Any]]) -> GateResult:
-    """A GateResult from the describe_dict()s the GX tasks of a DAG pushed to XCom (for the publish task)."""
-    items = results.values() if isinstance(results, Mapping) else results
-    failures: list[CheckFailure] = []
-    warnings: list[CheckFailure] = []
-    statuses: dict[str, str] = {}
-    windows: list[Window] = []
-    if isinstance(results, Mapping) and "explosion_monitor" in results:  # one task's describe_dict
-        items = [results]
-    flat: list[Mapping[str, Any]] = []
-    for described in items:
-        ours = (described or {}).get("explosion_monitor") or {}
-        if "suites" in ours:  # a GateCheckpoint's result: one entry per suite
-            flat.extend({"explosion_monitor": s} for s in ours["suites"])
-        else:
-            flat.append(described or {})
-    for described in flat:
-        ours = described.get("explosion_monitor") or {}
-        if not ours:
-            continue
-        statuses[ours["suite"]] = ours["status"]
-        found = [CheckFailure(**f) for f in ours.get("failures") or []]
-        (failures if ours["level"] == BLOCKING else warnings).extend(found)
-        if ours.get("window"):
-            windows.append(Window(**ours["window"]))
-    window = min(windows, key=lambda w: w.tot_en_met_file_id) if windows else None
-    return GateResult(not failures, failures, warnings, data_docs=None, suites=statuses, window=window)
-
-
-def _dispose_engines(context: Any) -> None:
-    """Close the connections GX pooled, so nothing lingers on the warehouse after the gate."""
-    with contextlib.suppress(Exception):
-        for source in context.data_sources.all().values():
-            engine = getattr(source, "_engine", None)
-            if engine is not None:
-                engine.dispose()
-
-
-# --- small helpers --------------------------------------------------------------------------------
-
-
-def _raised(info: Any) -> dict[str, Any]:
-    """The exception GX caught while evaluating an expectation, if any (flat, or keyed by metric)."""
-    if not isinstance(info, Mapping):
-        return {}
-    if "raised_exception" in info:
-        return dict(info) if info.get("raised_exception") else {}
-    return next((dict(v) for v in info.values() if isinstance(v, Mapping) and v.get("raised_exception")), {})
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types (for XCom, jsonb and logs): dates as ISO text, decimals as numbers."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
