@@ -12,10 +12,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import wap
 
 from explosion_monitor import publish, warehouse
-
-import wap
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -63,7 +62,7 @@ def test_a_bi_password_from_the_environment_wins(bi_db: str, monkeypatch: pytest
     monkeypatch.setenv("EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD", chosen)
     try:
         with psycopg.connect(bi_db, autocommit=True) as conn, conn.cursor() as cur:
-            schema._enable_login(cur, wap.REAL_SETTINGS, "open_data_reader")
+            schema.enable_login(cur, wap.REAL_SETTINGS, "open_data_reader")
         url = wap.login_url(bi_db, "open_data_reader").replace(
             warehouse.load_secrets(wap.REAL_SETTINGS)["open_data_reader_password"], chosen)
         with psycopg.connect(url) as conn:
@@ -72,7 +71,7 @@ def test_a_bi_password_from_the_environment_wins(bi_db: str, monkeypatch: pytest
     finally:  # the role is cluster-wide: give it back the secrets file's password
         monkeypatch.delenv("EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD")
         with psycopg.connect(bi_db, autocommit=True) as conn, conn.cursor() as cur:
-            schema._enable_login(cur, wap.REAL_SETTINGS, "open_data_reader")
+            schema.enable_login(cur, wap.REAL_SETTINGS, "open_data_reader")
     with as_role(bi_db, "open_data_reader") as conn:
         assert conn.execute("select 1").fetchone() == (1,)
 

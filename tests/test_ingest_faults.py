@@ -491,7 +491,7 @@ WORKER = textwrap.dedent(
     """
     import sys
     from explosion_monitor.ingest import ingest_pending
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
     connect_ready().close()
     print("ready", flush=True)
     sys.stdin.readline()

@@ -44,8 +44,9 @@ YEAR = 2025
 
 from explosion_monitor import warehouse  # noqa: E402
 from explosion_monitor.config import get_settings  # noqa: E402
-from explosion_monitor.schema import database_url as with_db  # noqa: E402
-from explosion_monitor.schema import recreate_database  # noqa: E402
+from explosion_monitor.db import database_url as with_db  # noqa: E402
+from explosion_monitor.db import libpq_url  # noqa: E402
+from explosion_monitor.db.ready import recreate_database  # noqa: E402
 
 
 def free_port() -> int:
@@ -200,7 +201,7 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = get_settings()
-    admin = warehouse._libpq_url(warehouse.start(settings))
+    admin = libpq_url(warehouse.start(settings))
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "airflow").mkdir(parents=True)
     buckets = (OUT / "buckets").as_uri()
@@ -211,9 +212,9 @@ def main() -> int:
     settings = get_settings()
 
     from explosion_monitor.buckets import get_bucket
+    from explosion_monitor.db.ready import connect_ready
     from explosion_monitor.orchestration.dags import manifest_path
     from explosion_monitor.orchestration.manifest import build_manifest
-    from explosion_monitor.schema import connect_ready
 
     with connect_ready(settings):
         pass

@@ -18,15 +18,13 @@ import time
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from explosion_monitor import warehouse  # noqa: E402
 from explosion_monitor.contracts import get_contract  # noqa: E402
-from explosion_monitor.schema import database_url as with_db  # noqa: E402
-from explosion_monitor.schema import recreate_database as fresh_db  # noqa: E402
+from explosion_monitor.db.ready import recreate_database as fresh_db  # noqa: E402
 
 CODES = ["GM0363", "GM0599", "GM0518", "GM0344", "GM0034", "GM0796", "GM0014", "GM0080"]
 DOELWIT = ["woning", "bedrijf", "voertuig", "geldautomaat", "overig"]

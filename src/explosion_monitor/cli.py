@@ -86,14 +86,14 @@ def _main_options(
 @warehouse_app.command("start")
 def warehouse_start() -> None:
     """Start the embedded warehouse (or check WAREHOUSE_URL) and set up what the pipeline needs."""
-    from explosion_monitor import warehouse
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor import db, warehouse
+    from explosion_monitor.db.ready import connect_ready
 
     settings = get_settings()
     with connect_ready(settings):
         pass
     info = warehouse.status(settings)
-    out.print(f"Warehouse ready at {info.get('url') or warehouse.redact(settings.warehouse_url or '')}")
+    out.print(f"Warehouse ready at {info.get('url') or db.redact(settings.warehouse_url or '')}")
 
 
 @warehouse_app.command("stop")
@@ -167,10 +167,10 @@ def run(as_json: JsonOption = False) -> None:
     """Process every pending drop, then build, check and publish, through the production DAGs (dag.test())."""
     _json_mode(as_json)
     from explosion_monitor import ledger
+    from explosion_monitor.db.ready import connect_ready
     from explosion_monitor.orchestration.local_run import LocalRunError, run_pipeline
     from explosion_monitor.report import national_progress, progress_table
     from explosion_monitor.report_lopend_jaar import running_year_sentence
-    from explosion_monitor.schema import connect_ready
 
     with connect_ready() as conn:
         before = conn.execute("select coalesce(max(file_id), 0) from ops.ledger").fetchone()[0]
@@ -216,7 +216,7 @@ def status(
     """Per-file outcomes from the ledger."""
     _json_mode(as_json)
     from explosion_monitor import ledger
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
 
     with connect_ready() as conn:
         rows = ledger.rows(conn, feed, limit)
@@ -342,7 +342,7 @@ app.add_typer(access_app, name="access")
 def access_gemeente(code: Annotated[str, typer.Argument(help="Municipality code, e.g. GM0363.")]) -> None:
     """Create the login of one municipality (or give it a new password); it sees only its own neighbourhood rows."""
     from explosion_monitor.access import AccessError, issue_municipality_login
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
 
     settings = get_settings()
     try:
@@ -485,7 +485,7 @@ def purge_cmd(
 ) -> None:
     """Remove raw rows and archived/quarantined files older than the retention period that no figure needs."""
     from explosion_monitor import retention
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
 
     _json_mode(as_json)
     document: dict[str, Any] = {"applied": apply}
@@ -562,9 +562,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     import psycopg
 
     from explosion_monitor.buckets import BucketError
-    from explosion_monitor.warehouse import WarehouseError
-
     from explosion_monitor.transform import TransformError
+    from explosion_monitor.warehouse import WarehouseError
 
     return (ConfigError, WarehouseError, BucketError, TransformError, psycopg.OperationalError)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from explosion_monitor.db import libpq_url
+
 FEEDS: tuple[str, ...] = ("politie", "verzekeraars", "corporaties", "gemeenten")
 
 
@@ -95,7 +97,7 @@ def validate_warehouse_url(url: str) -> str:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
         raise ConfigError("WAREHOUSE_URL has a port that is not a number.") from None
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+    return libpq_url(url)
 
 
 def validate_buckets(url: str) -> str:

@@ -28,6 +28,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db.ready import connect_to
 from explosion_monitor.report import (
     MAANDEN,
     NothingPublished,
@@ -241,13 +242,6 @@ def render(p: Pagina) -> str:
 # --- writing ---------------------------------------------------------------------------------------
 
 
-def _connect(settings: Settings, url: str | None) -> psycopg.Connection:
-    from explosion_monitor import warehouse
-    from explosion_monitor.schema import connect_ready
-
-    return warehouse.connect(url, autocommit=True) if url else connect_ready(settings)
-
-
 def _published(conn: psycopg.Connection) -> None:
     if not (_exists(conn, "publicatie") and _exists(conn, "dim_gemeenten") and _exists(conn, "target_progress")):
         raise NothingPublished("Nothing is published yet: run `explosion-monitor run` first.")
@@ -277,7 +271,7 @@ def write_pages(
     """Write one page per code (None: every municipality with a counted attack); returns the paths."""
     settings = settings or get_settings()
     out_dir = Path(out_dir or settings.reports_dir)
-    with _connect(settings, url) as conn:
+    with connect_to(settings, url) as conn:
         _published(conn)
         todo = list(codes) if codes is not None else municipalities_with_attacks(conn)
         paths = []

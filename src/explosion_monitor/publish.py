@@ -38,8 +38,9 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from explosion_monitor import access, quality
+from explosion_monitor import access, db, quality
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db import ready
 from explosion_monitor.published import (
     OPEN_DATA_PREFIX,
     PUBLICATION_TABLE,
@@ -94,11 +95,6 @@ class PublicationResult:
 
 def new_run_id() -> str:
     return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def _connect(url: str) -> psycopg.Connection:
-    """An autocommit connection; `url` is a plain postgresql:// URL (quality.warehouse_url gives one)."""
-    return psycopg.connect(url, autocommit=True, connect_timeout=10)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -211,7 +207,8 @@ def _one_publisher(conn: psycopg.Connection) -> Iterator[None]:
 
 def _freeze_build(conn: psycopg.Connection, url: str, build: str) -> list[Relation]:
     """Inside a transaction: REPEATABLE READ and SHARE locks on the marts, taken before the snapshot."""
-    with _connect(url) as side:  # a catalog read here would take this transaction's snapshot too early
+    # a catalog read here would take this transaction's snapshot too early
+    with db.connect(url, autocommit=True) as side:
         listed = publishable_relations(side, build)
     if not listed:
         raise PublishError(f"The schema {build} has no marts to publish; run the dbt build first.")
@@ -240,7 +237,7 @@ def _stage(
 ) -> None:
     """Inside the frozen transaction: the new publication as tables in marts_next and open_data_next."""
     if role:
-        conn.execute(sql.SQL("set local role {}").format(_ident(role)))
+        db.set_role(conn, role)
     for schema in PUBLISHED:
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(_ident(f"{schema}_next")))
         conn.execute(sql.SQL("create schema {}").format(_ident(f"{schema}_next")))
@@ -348,7 +345,7 @@ def _locked_swap(conn: psycopg.Connection, role: str | None, deadline: float, sw
             with conn.transaction():
                 conn.execute(f"set local lock_timeout = '{_SWAP_LOCK_TIMEOUT}'")
                 if role:
-                    conn.execute(sql.SQL("set local role {}").format(_ident(role)))
+                    db.set_role(conn, role)
                 schemas = [f"{s}{suffix}" for s in PUBLISHED for suffix in ("", "_prev")]
                 tables = [_ident(s, t) for s, t in tables_in(conn, schemas)]
                 if tables:
@@ -414,11 +411,11 @@ def _published(
     build: str = BUILD_SCHEMA,
 ) -> PublicationResult:
     deadline = time.monotonic() + DEADLINE_S
-    with _connect(url) as conn, _one_publisher(conn):
+    with db.connect(url, autocommit=True) as conn, _one_publisher(conn):
         publication_id = _log_start(conn, run_id, warnings)
         audit: quality.GateResult | None = None
         try:
-            with _connect(url) as stage_conn:
+            with db.connect(url, autocommit=True) as stage_conn:
                 with stage_conn.transaction():
                     relations = _freeze_build(stage_conn, url, build)
                     if gate:
@@ -485,7 +482,7 @@ def publish(
     their warnings and the last delivery they checked (GateResult.window.tot_en_met_file_id).
     """
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     return _published(
         settings, url, run_id or new_run_id(), gate=False, warnings=warnings, through_file_id=through_file_id
     )
@@ -496,7 +493,7 @@ def gate_and_publish(
 ) -> PublicationResult:
     """Run the quality gate on the frozen build, then publish; or log the block and raise PublicationBlocked."""
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     return _published(settings, url, run_id or new_run_id(), gate=True)
 
 
@@ -534,8 +531,8 @@ def record_blocked(
     if gate is None:
         raise ValueError("record_blocked needs the GateResult that blocked the publication.")
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
-    with _connect(url) as conn:
+    url = ready.warehouse_url(settings, url)
+    with db.connect(url, autocommit=True) as conn:
         return _record_blocked(conn, run_id or new_run_id(), gate)
 
 
@@ -545,7 +542,7 @@ def rollback(settings: Settings | None = None, url: str | None = None, run_id: s
     The build is untouched: the next successful run publishes the newest build again.
     """
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     run_id = run_id or new_run_id()
     deadline = time.monotonic() + DEADLINE_S
 
@@ -568,7 +565,7 @@ def rollback(settings: Settings | None = None, url: str | None = None, run_id: s
             _grant_readers(conn, schema, schema)
         return current, _publication_id(conn, MARTS)
 
-    with _connect(url) as conn, _one_publisher(conn):
+    with db.connect(url, autocommit=True) as conn, _one_publisher(conn):
         role = _publisher_role(conn, [])
         try:
             current, restored = _locked_swap(conn, role, deadline, swap_back)

@@ -12,8 +12,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from explosion_monitor import quality
+from explosion_monitor import db
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db import ready
 
 PUBLISHED = ("marts", "open_data")
 MARTS, OPEN_DATA = PUBLISHED
@@ -24,10 +25,6 @@ PUBLICATION_TABLE = "publicatie"
 
 class PublishError(RuntimeError):
     """Publishing could not be done; the message is one sentence. The published schemas are unchanged."""
-
-
-def _connect(url: str) -> psycopg.Connection:
-    return psycopg.connect(url, autocommit=True, connect_timeout=10)
 
 
 def _ident(*names: str) -> sql.Identifier:
@@ -98,8 +95,8 @@ def publishable_relations(conn: psycopg.Connection, build: str = BUILD_SCHEMA) -
 def current_publication(settings: Settings | None = None, url: str | None = None) -> dict[str, Any] | None:
     """What BI tools see now (marts.publicatie) with its log row: run, time, warnings; None before the first."""
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
-    with _connect(url) as conn:
+    url = ready.warehouse_url(settings, url)
+    with db.connect(url, autocommit=True) as conn:
         if conn.execute("select to_regclass('marts.publicatie') is null").fetchone()[0]:
             return None
         with conn.cursor(row_factory=dict_row) as cur:

@@ -39,7 +39,9 @@ import yaml
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from explosion_monitor import db
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db import ready
 from explosion_monitor.erasure import redact_sample
 from explosion_monitor.locks import file_lock
 
@@ -252,37 +254,16 @@ def _fill(text: str, values: Mapping[str, Any], spec: SuiteSpec, *, allow_batch:
 # --- connections ----------------------------------------------------------------------------------
 
 
-def _libpq_url(url: str) -> str:
-    scheme, rest = url.split("://", 1)
-    return f"postgresql://{rest}" if scheme.startswith("postgres") else url
-
-
-def warehouse_url(settings: Settings, url: str | None = None) -> str:
-    """`url`, or the configured warehouse (started, with its schema set up)."""
-    if url:
-        return _libpq_url(url)
-    from explosion_monitor import warehouse
-    from explosion_monitor.schema import connect_ready
-
-    with connect_ready(settings):
-        pass
-    return _libpq_url(warehouse.start(settings))
-
-
-def _connect(url: str) -> psycopg.Connection:
-    return psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=10)
-
-
 def _connection_env(url: str) -> str:
     """An environment variable holding the SQLAlchemy URL, so the GX config on disk never holds a password."""
     key = "EM_GX_WAREHOUSE_" + hashlib.sha1(url.encode()).hexdigest()[:12].upper()
-    os.environ[key] = "postgresql+psycopg://" + _libpq_url(url).split("://", 1)[1]
+    os.environ[key] = db.sqlalchemy_url(url)
     return key
 
 
 def delivery_window(url: str) -> Window:
     """From the last published delivery (marts.publicatie) to the newest file in the ledger."""
-    with _connect(url) as conn:
+    with db.connect(url, autocommit=True) as conn:
         vanaf = 0
         if conn.execute("select to_regclass('marts.publicatie') is not null").fetchone()[0]:
             vanaf = conn.execute("select coalesce(max(tot_en_met_file_id), 0) from marts.publicatie").fetchone()[0]
@@ -293,7 +274,7 @@ def delivery_window(url: str) -> Window:
 def _missing_relations(url: str, names: Sequence[str]) -> list[str]:
     if not names:
         return []
-    with _connect(url) as conn:
+    with db.connect(url, autocommit=True) as conn:
         return [n for n in names if conn.execute("select to_regclass(%s) is null", (n,)).fetchone()[0]]
 
 
@@ -521,7 +502,7 @@ def _prepare(
 ) -> SuiteCheckpoint | UnrunnableSuite:
     """The suite's checkpoint; a warning suite that cannot even be set up becomes a warning, not an error."""
     try:
-        target = warehouse_url(settings, url)
+        target = ready.warehouse_url(settings, url)
         window = window or delivery_window(target)
         return _checkpoint(
             context, spec, schema=schema, url=target, window=window, settings=settings, update_docs=update_docs
@@ -699,7 +680,7 @@ class SuiteCheckpoint:
             batch = f"({asset})" if joined else f"({asset}) as subselect"
         try:
             text = query.format(batch=batch)
-            with _connect(self.url) as conn:
+            with db.connect(self.url, autocommit=True) as conn:
                 conn.execute(f"set statement_timeout = '{_QUERY_TIMEOUT}'")
                 conn.execute(sql.SQL("set search_path = {}").format(sql.Identifier(self.schema)))
                 with conn.cursor(row_factory=dict_row) as cur:
@@ -713,7 +694,7 @@ def _gate_checkpoint(
     context: Any, specs: Sequence[SuiteSpec], *, schema: str, url: str | None, settings: Settings
 ) -> GateCheckpoint:
     """Several suites as one checkpoint: one window, one Data Docs update for all of them."""
-    target = warehouse_url(settings, url)
+    target = ready.warehouse_url(settings, url)
     window = delivery_window(target)
     ordered = sorted(specs, key=lambda s: (LEVELS.index(s.level), s.name))
     checkpoints = [
@@ -809,7 +790,7 @@ def run_gate(
     of those tables run (an analysis run of some steps checks what those steps made).
     """
     settings = settings or get_settings()
-    url = warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     specs = load_suites(settings, folder)
     if tables is not None:
         specs = {name: spec for name, spec in specs.items() if spec.table in set(tables)}

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from rich.table import Table
 
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db.ready import connect_to
 from explosion_monitor.permissions import PRIVATE_FILE, PRIVATE_FOLDER
 
 log = logging.getLogger(__name__)
@@ -606,13 +607,6 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _connect(settings: Settings, url: str | None) -> psycopg.Connection:
-    from explosion_monitor import warehouse
-    from explosion_monitor.schema import connect_ready
-
-    return warehouse.connect(url, autocommit=True) if url else connect_ready(settings)
-
-
 def write_report(
     settings: Settings | None = None,
     url: str | None = None,
@@ -626,7 +620,7 @@ def write_report(
     """
     settings = settings or get_settings()
     out_dir = Path(out_dir or settings.reports_dir)
-    with _connect(settings, url) as conn:
+    with connect_to(settings, url) as conn:
         figures = read_figures(conn, schema)
         pub = publication(conn, schema)
         from explosion_monitor import report_wat_werkt

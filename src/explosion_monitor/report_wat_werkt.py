@@ -131,11 +131,12 @@ def write_netwerk(settings: Any = None, url: str | None = None, schema: str = "m
                   out_dir: Path | None = None) -> Path:
     """Write <reports_dir>/netwerk_wat_werkt.html for the VNG network; NothingPublished without the marts."""
     from explosion_monitor.config import get_settings
-    from explosion_monitor.report import NothingPublished, _connect, _environment, _write_atomically, publication
+    from explosion_monitor.db.ready import connect_to
+    from explosion_monitor.report import NothingPublished, _environment, _write_atomically, publication
 
     settings = settings or get_settings()
     out_dir = Path(out_dir or settings.reports_dir)
-    with _connect(settings, url) as conn:
+    with connect_to(settings, url) as conn:
         if not _exists(conn, schema, "maatregelen"):
             raise NothingPublished("No measures are published yet: run `explosion-monitor run` first.")
         soorten = netwerk(conn, schema)

@@ -507,7 +507,7 @@ def purge(
     transaction and its bucket objects removed. Problems with single bucket objects do not stop the run:
     they are in `errors` and stay pending in ops.purge_log for the next run.
     """
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
 
     settings = settings or get_settings()
     run_id = run_id or new_run_id()
@@ -538,9 +538,10 @@ def purge(
         if conn.execute("select to_regclass('ops.notifications') is not null").fetchone()[0]:
             result.notifications_removed = conn.execute(
                 "delete from ops.notifications where sent_at < %s", (per.cutoff,)).rowcount
-        from explosion_monitor import erasure, quality
+        from explosion_monitor import erasure
+        from explosion_monitor.db import ready
 
-        result.erased = erasure.erase_outside(settings, quality.warehouse_url(settings), gone, erasure.Erased(len(gone)))
+        result.erased = erasure.erase_outside(settings, ready.warehouse_url(settings), gone, erasure.Erased(len(gone)))
         log.info("Purge %s: %d files, %d raw rows, %d objects", run_id, len(result.removed), result.rows_removed,
                  result.objects_removed)
         return result

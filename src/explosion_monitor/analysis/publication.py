@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
+from explosion_monitor import db
+
 MARTS = "marts"
 BUILD_SCHEMA = "analysis_build"
 STAMP_TABLE = "analyse_publicatie"
@@ -146,7 +148,7 @@ def publish_tables(conn: psycopg.Connection, tables: Sequence[str], role: str | 
                 with conn.transaction():
                     conn.execute(f"set local lock_timeout = '{_LOCK_TIMEOUT}'")
                     if role:
-                        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+                        db.set_role(conn, role)
                     present = [t for t in tables if _exists(conn, MARTS, t)]
                     if present:
                         conn.execute(sql.SQL("lock table {} in access exclusive mode").format(

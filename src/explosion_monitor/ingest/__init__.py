@@ -32,7 +32,7 @@ def ingest_pending(
 
     On a local folder this waits until every file present now is stable (see ingest.intake).
     """
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
 
     settings = settings or get_settings()
     outcomes: list[Outcome] = []

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import queue
-from collections import Counter
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from explosion_monitor import access, ledger
+from explosion_monitor import access, db, ledger
 from explosion_monitor.buckets import Bucket, DropObject, report_name, safe_name
 from explosion_monitor.contracts import Contract, get_contract
 from explosion_monitor.ingest.arrays import keep_freed_memory
@@ -208,7 +208,7 @@ def _load(
             # exists and is locked against deletion until commit; ops.ledger refuses to delete a row raw uses.
             if not cur.execute("select from ops.ledger where file_id = %s for key share", (entry.file_id,)).rowcount:
                 raise RuntimeError(f"ledger entry {entry.file_id} is gone")
-            cur.execute(sql.SQL("set local role {}").format(sql.Identifier(access.role(conn, "em_loader"))))
+            db.set_role(cur, access.role(conn, "em_loader"))
             batches = _encoded_batches(source, checks, encoder, entry.file_id, arrived_at, counts, keys)
             with cur.copy(stmt) as copy:
                 copy.write(SIGNATURE)
@@ -217,7 +217,7 @@ def _load(
                 copy.write(TRAILER)
             if cur.rowcount != counts.rows:
                 raise RuntimeError(f"COPY stored {cur.rowcount} rows of {counts.rows}")
-            cur.execute("reset role")
+            db.reset_role(cur)
             if counts.suspect_duplicates and _has_duplicate_keys(cur, contract, entry.file_id):
                 raise _Invalid
             _blank_warning(report, counts.blank)
@@ -255,7 +255,7 @@ def _findings(
     keys = [Field("line", "int4")] + [Field(f"k{i}", "text") for i in range(len(contract.key))]
     encoder = Encoder(keys)
     with conn.transaction(force_rollback=True), conn.cursor() as cur:
-        cur.execute(sql.SQL("set local role {}").format(sql.Identifier(access.role(conn, "em_loader"))))
+        db.set_role(cur, access.role(conn, "em_loader"))
         cur.execute(
             sql.SQL("create temp table keys ({}) on commit drop").format(
                 sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(

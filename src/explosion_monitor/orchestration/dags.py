@@ -515,7 +515,7 @@ would go (in the task log). Same as `explosion-monitor purge --apply`; rules in 
         @task(task_id="purge", retries=RETRIES["purge"], outlets=[RAW_ALIAS])
         def purge(params=None, outlet_events=None, run_id=None):  # noqa: ANN001
             from explosion_monitor import retention
-            from explosion_monitor.schema import connect_ready
+            from explosion_monitor.db.ready import connect_ready
 
             result = retention.purge(apply=not (params or {}).get("dry_run"), run_id=f"purge-{run_id}")
             going = result.removed if result.applied else result.plan.purge

@@ -15,8 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
+from explosion_monitor import db
 from explosion_monitor.config import Settings, get_settings
 
 
@@ -32,8 +31,7 @@ class DagOutcome:
 
 
 def _migrated(sync_url: str) -> bool:
-    libpq = sync_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(libpq, connect_timeout=10) as conn:
+    with db.connect(sync_url) as conn:
         return conn.execute("select to_regclass('public.alembic_version') is not null").fetchone()[0]
 
 

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 import psycopg
 
+from explosion_monitor import db
 from explosion_monitor.orchestration.prod_local import WORKERS, Stack
 
 #: The sample drops used: P1 (police, 2024 = 1,244), C1 (corporaties), V1 (insurers), one per feed; then P2
@@ -62,7 +63,7 @@ def _wait(what: str, check: Any, timeout: float = _TIMEOUT_S, every: float = 1.0
 
 def _rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
     try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        with db.connect(url, autocommit=True, connect_timeout=5) as conn:
             return conn.execute(query, params).fetchall()
     except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
         return []

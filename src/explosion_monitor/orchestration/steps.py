@@ -309,25 +309,10 @@ def plan_build(
     }
 
 
-def _connect(settings: Settings | None, url: str | None):
-    """The warehouse this step works on: `url` when given (a rebuild's target), else the configured one."""
-    from explosion_monitor.orchestration import store
-
-    if url is None:
-        return store.connect(settings)
-    import psycopg
-
-    from explosion_monitor.warehouse import _libpq_url
-
-    conn = psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=10)
-    store.ensure(conn)
-    return conn
-
-
 def _record_project_version(settings: Settings | None, url: str | None, schema: str, version: str) -> None:
     from explosion_monitor.orchestration import store
 
-    with _connect(settings, url) as conn:
+    with store.connect(settings, url) as conn:
         store.set_state(conn, PROJECT_STATE_KEY.format(schema=schema), version)
 
 
@@ -344,7 +329,9 @@ def run_build(plan: Mapping[str, Any], *, settings: Settings | None = None, url:
     version = project_version(settings)
     full_refresh = bool(plan.get("full_refresh"))
     if full_refresh:  # the purges before this moment are reflected once it succeeds
-        with _connect(settings, url) as conn:
+        from explosion_monitor.orchestration import store
+
+        with store.connect(settings, url) as conn:
             started = conn.execute("select clock_timestamp()").fetchone()[0]
     with dbt_lock(settings):
         result = transform.build(settings=settings, url=url, select=select, full_refresh=full_refresh)
@@ -353,7 +340,7 @@ def run_build(plan: Mapping[str, Any], *, settings: Settings | None = None, url:
     if full_refresh:
         from explosion_monitor import retention
 
-        with _connect(settings, url) as conn:
+        with store.connect(settings, url) as conn:
             retention.mark_refreshed(conn, started)  # the incremental models no longer hold purged rows
     return {
         "invocation_id": result.invocation_id,
