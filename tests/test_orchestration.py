@@ -524,7 +524,7 @@ def test_quarantine_mail_with_control_characters_in_the_name(warehouse_url, loca
     from email import policy
 
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
     from explosion_monitor.orchestration import notify
 
     get_bucket("politie").put_incoming(name, b"dit is geen csv\x00\x01")

@@ -110,7 +110,7 @@ def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
 
 def _deliver(files: list) -> list:
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     for f in files:
         bucket = get_bucket(f.feed)

@@ -85,7 +85,7 @@ def raw_copy(url: str, path: Path) -> float:
 
 CHILD = """
 import sys, time, resource
-from explosion_monitor.ingest import ingest_pending
+from explosion_monitor.ingest.pending import ingest_pending
 start = time.perf_counter()
 out = ingest_pending(["politie"])
 elapsed = time.perf_counter() - start

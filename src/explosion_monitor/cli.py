@@ -134,7 +134,7 @@ def _ingest_with_progress(feeds: list[str]) -> list:
     from rich.progress import Progress
 
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     settings = get_settings()
     total = sum(len(get_bucket(f, settings).list_incoming()) for f in feeds)
@@ -169,8 +169,8 @@ def run(as_json: JsonOption = False) -> None:
     from explosion_monitor import ledger
     from explosion_monitor.db.ready import connect_ready
     from explosion_monitor.orchestration.local_run import LocalRunError, run_pipeline
-    from explosion_monitor.report import national_progress, progress_table
-    from explosion_monitor.report_lopend_jaar import running_year_sentence
+    from explosion_monitor.reports.landelijk import national_progress, progress_table
+    from explosion_monitor.reports.lopend_jaar import running_year_sentence
 
     with connect_ready() as conn:
         before = conn.execute("select coalesce(max(file_id), 0) from ops.ledger").fetchone()[0]
@@ -302,9 +302,10 @@ def report(
         "--alle-gemeenten", help="Write a page for every municipality that had a counted attack.")] = False,
 ) -> None:
     """Write reports/target_progress.html (charts in reports/img/) from the published marts, or municipality pages."""
-    from explosion_monitor.gemeente_report import UnknownMunicipality, stderr_progress, write_pages
-    from explosion_monitor.report import NothingPublished, write_report
-    from explosion_monitor.report_wat_werkt import write_netwerk
+    from explosion_monitor.reports.common import NothingPublished
+    from explosion_monitor.reports.gemeente import UnknownMunicipality, stderr_progress, write_pages
+    from explosion_monitor.reports.landelijk import write_report
+    from explosion_monitor.reports.wat_werkt import write_netwerk
 
     try:
         if gemeente or alle_gemeenten:
@@ -397,7 +398,7 @@ def reconcile_cmd(
 ) -> None:
     """Process files in incoming/ that no watcher announced (what the reconcile_incoming DAG does)."""
     _json_mode(as_json)
-    from explosion_monitor.ingest import Outcome
+    from explosion_monitor.ingest.load import Outcome
     from explosion_monitor.orchestration import steps
 
     outcomes = [Outcome(**o) for o in steps.reconcile(grace_s=grace, run_id="cli-reconcile")]
@@ -413,7 +414,7 @@ def reingest_cmd(
     file: Annotated[str, typer.Argument(help="Ledger file id, or the archive/quarantine URL of the file.")],
 ) -> None:
     """Reprocess one quarantined or archived file after a fix (what the reingest DAG does)."""
-    from explosion_monitor.ingest import Outcome
+    from explosion_monitor.ingest.load import Outcome
     from explosion_monitor.orchestration.reingest import ReingestError, reingest
 
     try:
@@ -537,11 +538,12 @@ def purge_cmd(
                   "--apply` again (it only rebuilds then), or the warehouse DAG with full_refresh=true.")
     elif pending:
         from explosion_monitor import publish  # GX is heavy: only when it is needed
+        from explosion_monitor.orchestration.steps import refresh_after_purge
         from explosion_monitor.transform import TransformError
 
         try:
             with err.status("Full-refresh dbt build, quality gate and publication"):
-                refreshed = retention.refresh_after_purge(run_id=result.run_id)
+                refreshed = refresh_after_purge(run_id=result.run_id)
         except (TransformError, publish.PublishError) as exc:
             err.print(f"[red]The purge is done, but the marts were not rebuilt and published:[/red] {escape(str(exc))}")
             if isinstance(exc, publish.PublicationBlocked):

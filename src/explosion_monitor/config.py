@@ -67,6 +67,12 @@ class Settings:
         return self.root / "dags"
 
     @property
+    def gx_dir(self) -> Path:
+        """Where Great Expectations' file data context lives (git-ignored): suites as GX stores them, results,
+        Data Docs."""
+        return self.data_dir / "gx"
+
+    @property
     def embedded(self) -> bool:
         return self.warehouse_url is None
 

@@ -155,9 +155,7 @@ def _erase_publication_log(conn: psycopg.Connection, ids: list[str]) -> int:
 
 def file_roots(settings: Settings) -> list[Path]:
     """Folders whose files may quote record ids: GX results and Data Docs, Airflow's task logs, reports."""
-    from explosion_monitor.quality import gx_root
-
-    return [gx_root(settings), settings.airflow_home / "logs", settings.reports_dir]
+    return [settings.gx_dir, settings.airflow_home / "logs", settings.reports_dir]
 
 
 def erase_files(roots: Iterable[Path], ids: Sequence[str]) -> int:

@@ -30,7 +30,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from explosion_monitor import access, db, quality
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.db import ready
 from explosion_monitor.published import (
+    DEADLINE_S,
     OPEN_DATA_PREFIX,
     PUBLICATION_TABLE,
     PublishError,
@@ -49,8 +50,10 @@ from explosion_monitor.published import (
     checksums,
     current_publication,
     format_warnings,
+    one_publisher,
     publication_log,
     publishable_relations,
+    publisher_role,
     tables_in,
 )
 
@@ -64,12 +67,8 @@ OPEN_DATA = "open_data"
 PUBLISHED = (MARTS, OPEN_DATA)
 # Who may read which published schema (access.py has the tiers). Nobody reads *_next or *_prev.
 READERS = access.SCHEMA_READERS
-PUBLISHER_ROLE = "em_publisher"
-_PUBLISH_LOCK = 7_301_202_502  # one publisher at a time per database
 # The swap gives up a lock wait after this and tries again, so readers never queue behind it for long.
 _SWAP_LOCK_TIMEOUT = "200ms"
-# How long a publication keeps trying (readers holding the published tables, a dbt run holding the build).
-DEADLINE_S = 120.0
 
 
 class PublicationBlocked(PublishError):
@@ -112,39 +111,7 @@ def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
     return conn.execute("select to_regnamespace(%s) is not null", (schema,)).fetchone()[0]
 
 
-def _publisher_role(conn: psycopg.Connection, relations: Sequence[Relation]) -> str | None:
-    """em_publisher when this login may act as it and it can do the whole publication; else None (the login).
 
-    In a database set up by schema.ensure_schema it owns the (empty) published schemas and may create
-    schemas; once a publication ran as the login, later ones stay with the login (it owns those tables).
-    """
-    schemas = [f"{s}{suffix}" for s in PUBLISHED for suffix in ("", "_next", "_prev")]
-    publisher = access.role(conn, PUBLISHER_ROLE)
-    row = conn.execute(
-        """
-        select pg_has_role(current_user, r.oid, 'member')
-           and has_database_privilege(r.oid, current_database(), 'CREATE')
-           and not exists (
-               select 1 from pg_namespace as n
-               where n.nspname = any(%(schemas)s) and not pg_has_role(r.oid, n.nspowner, 'USAGE'))
-           and not exists (
-               select 1 from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
-               where n.nspname = any(%(schemas)s) and not pg_has_role(r.oid, c.relowner, 'USAGE'))
-        from pg_roles as r
-        where r.rolname = %(role)s
-        """,
-        {"schemas": schemas, "role": publisher},
-    ).fetchone()
-    if not row or not row[0]:
-        return None
-    for rel in relations:
-        readable = conn.execute(
-            "select has_table_privilege(%s, format('%%I.%%I', %s::text, %s::text), 'SELECT')",
-            (publisher, rel.source_schema, rel.source_name),
-        ).fetchone()[0]
-        if not readable:
-            return None
-    return publisher
 
 
 # --- the publication log ------------------------------------------------------------------------
@@ -187,19 +154,7 @@ def _log_finish(
     )
 
 
-@contextlib.contextmanager
-def _one_publisher(conn: psycopg.Connection) -> Iterator[None]:
-    """Publications of one database run one after the other (CLI and Airflow alike)."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not conn.execute("select pg_try_advisory_lock(%s)", (_PUBLISH_LOCK,)).fetchone()[0]:
-        if time.monotonic() > deadline:
-            raise PublishError(f"Another publication has been running for over {DEADLINE_S:.0f} s; try again later.")
-        time.sleep(0.5)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(psycopg.Error):
-            conn.execute("select pg_advisory_unlock(%s)", (_PUBLISH_LOCK,))
+
 
 
 # --- freeze, stage, swap ------------------------------------------------------------------------
@@ -411,7 +366,7 @@ def _published(
     build: str = BUILD_SCHEMA,
 ) -> PublicationResult:
     deadline = time.monotonic() + DEADLINE_S
-    with db.connect(url, autocommit=True) as conn, _one_publisher(conn):
+    with db.connect(url, autocommit=True) as conn, one_publisher(conn):
         publication_id = _log_start(conn, run_id, warnings)
         audit: quality.GateResult | None = None
         try:
@@ -426,7 +381,7 @@ def _published(
                         through_file_id = audit.window.tot_en_met_file_id if audit.window else None
                     if through_file_id is None:
                         through_file_id = quality.delivery_window(url).tot_en_met_file_id
-                    role = _publisher_role(stage_conn, relations)
+                    role = publisher_role(stage_conn, relations)
                     _stage(
                         stage_conn,
                         relations,
@@ -565,8 +520,8 @@ def rollback(settings: Settings | None = None, url: str | None = None, run_id: s
             _grant_readers(conn, schema, schema)
         return current, _publication_id(conn, MARTS)
 
-    with db.connect(url, autocommit=True) as conn, _one_publisher(conn):
-        role = _publisher_role(conn, [])
+    with db.connect(url, autocommit=True) as conn, one_publisher(conn):
+        role = publisher_role(conn, [])
         try:
             current, restored = _locked_swap(conn, role, deadline, swap_back)
         except PublishError as exc:

@@ -283,7 +283,7 @@ def _missing_relations(url: str, names: Sequence[str]) -> list[str]:
 
 def gx_root(settings: Settings) -> Path:
     """Where the file data context lives (git-ignored): suites as GX stores them, results, Data Docs."""
-    return settings.data_dir / "gx"
+    return settings.gx_dir
 
 
 def _gx_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:

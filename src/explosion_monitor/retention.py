@@ -570,17 +570,3 @@ def mark_refreshed(conn: psycopg.Connection, build_started_at: dt.datetime) -> i
         "update ops.purge_log set refreshed_at = now() where refreshed_at is null and purged_at <= %s",
         (build_started_at,),
     ).rowcount
-
-
-def refresh_after_purge(settings: Settings | None = None, *, run_id: str | None = None) -> dict[str, Any]:
-    """Full-refresh dbt build (the incremental models forget the purged rows), then the gate and the publication.
-
-    Raises TransformError when the build fails and publish.PublicationBlocked when a blocking check fails; the
-    purge stays pending for a full refresh until a build succeeds.
-    """
-    from explosion_monitor.orchestration import steps
-
-    settings = settings or get_settings()
-    built = steps.run_build({"select": None, "full_refresh": True}, settings=settings)  # marks the purges refreshed
-    published = steps.gate_and_publish(run_id, settings=settings)
-    return {"build": built, "publish": published}

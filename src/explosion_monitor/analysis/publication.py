@@ -19,10 +19,10 @@ import psycopg
 from psycopg import sql
 
 from explosion_monitor import db
+from explosion_monitor.analysis.steps import analysis_tables
 
 MARTS = "marts"
 BUILD_SCHEMA = "analysis_build"
-STAMP_TABLE = "analyse_publicatie"
 _LOCK_TIMEOUT = "500ms"
 DEADLINE_S = 120.0
 
@@ -102,8 +102,6 @@ def carry_forward(conn: psycopg.Connection, target: str, produced: Sequence[str]
 
     Tables the count itself produced (`produced`) are left alone. Returns the tables carried.
     """
-    from explosion_monitor.analysis.steps import analysis_tables
-
     carried = []
     for table in analysis_tables():
         if table in produced or not _exists(conn, source, table) or _exists(conn, target, table):
@@ -137,12 +135,12 @@ def _replace(conn: psycopg.Connection, build: str, table: str) -> None:
 
 def publish_tables(conn: psycopg.Connection, tables: Sequence[str], role: str | None, build: str = BUILD_SCHEMA) -> None:
     """Replace exactly `tables` in `marts` with the build's, in one transaction; retried while readers hold them."""
-    from explosion_monitor import publish
+    from explosion_monitor.published import one_publisher
 
     if not _exists(conn, "marts", "publicatie"):
         raise AnalysisPublishError("Nothing is published yet (marts.publicatie is missing); publish the count first.")
     deadline = time.monotonic() + DEADLINE_S
-    with publish._one_publisher(conn):
+    with one_publisher(conn):
         while True:
             try:
                 with conn.transaction():

@@ -13,9 +13,9 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from explosion_monitor import db, quality
-from explosion_monitor.analysis.publication import BUILD_SCHEMA, MARTS, STAMP_TABLE, publish_tables
-from explosion_monitor.analysis.steps import STEPS, AnalysisStep
+from explosion_monitor import db, published, quality
+from explosion_monitor.analysis.publication import BUILD_SCHEMA, MARTS, publish_tables
+from explosion_monitor.analysis.steps import STAMP_TABLE, STEPS, AnalysisStep
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.db import ready
 
@@ -123,7 +123,7 @@ def run_analysis(
                 return AnalysisResult(run_id, "skipped", analysis_id, message)
             publicatie_id, peildatum = conn.execute(
                 "select publicatie_id, peildatum from marts.publicatie order by publicatie_id desc limit 1").fetchone()
-            role = publish._publisher_role(conn, [])
+            role = published.publisher_role(conn, [])
             if role:  # the publisher owns marts; the build schema is its too
                 db.set_role(conn, role, local=False)
             with conn.transaction():

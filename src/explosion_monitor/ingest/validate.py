@@ -43,7 +43,7 @@ from explosion_monitor.ingest.arrays import (
     with_validity,
 )
 from explosion_monitor.ingest.batches import TextBatch
-from explosion_monitor.ingest.report import Finding
+from explosion_monitor.ingest.report import Finding, extra
 from explosion_monitor.ingest.xlsx import FORMULA
 
 TRIM = " \t\r\n\u00a0"
@@ -715,17 +715,3 @@ class CheckedBatch:
             refs, i = self.checks.refs, int(self._municipality[row])
             return extra(self.checks.contract, name, code, refs.names[i], refs.until[i], refs.successors[i])
         return extra(self.checks.contract, name, code)
-
-
-def extra(contract: Contract, col: str, code: str, naam=None, geldig_tot=None, opvolger=None) -> str:
-    """The detail a finding's sentence needs."""
-    if code == "max_length":
-        return str(contract.column(col).max_length)
-    if code == "enum":
-        return ", ".join(contract.column(col).values)
-    if code == "gemeente_expired":
-        return f"{naam} is per {geldig_tot} opgegaan in {opvolger} / {naam} merged into {opvolger} on {geldig_tot}"
-    if code.startswith("rule:"):
-        rule = next(r for r in contract.rules if r.name == code[5:])
-        return f"{rule.nl}\x1e{rule.en}"
-    return ""

@@ -525,10 +525,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise ProdLocalError("prod-local is still running; run `make prod-local-stop` first.")
             shutil.rmtree(s.home, ignore_errors=True)
             print(f"removed {s.home}")
-        elif command == "smoke":
-            from explosion_monitor.orchestration.prod_smoke import run_smoke
-
-            print(run_smoke(s).summary())
         else:
             for name, up in s.status().items():
                 print(f"{name:24} {'running' if up else 'stopped'}")

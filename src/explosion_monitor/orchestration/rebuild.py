@@ -123,7 +123,7 @@ def replay(target: str, settings: Settings | None = None, *, run_id: str | None 
            source: str | None = None) -> dict[str, Any]:
     """Ingest every archived file of the live warehouse into the target, in file id order."""
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_object
+    from explosion_monitor.ingest.load import ingest_object
 
     settings = settings or get_settings()
     source = source or current_url(settings)

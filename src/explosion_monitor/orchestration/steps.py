@@ -1,6 +1,6 @@
 """What the DAG tasks do, as plain functions (no Airflow import), so they can be called and tested directly.
 
-Each step calls the stage functions the CLI calls too (`ingest.ingest_object`, `transform.build`,
+Each step calls the stage functions the CLI calls too (`ingest.load.ingest_object`, `transform.build`,
 `transform.source_freshness`, `publish.gate_and_publish`) and returns JSON-friendly dicts for XCom.
 """
 
@@ -86,7 +86,7 @@ def ingest_keys(
     Outcomes `busy` (another worker holds the claim) and `gone` (already processed) are normal.
     """
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_object
+    from explosion_monitor.ingest.load import ingest_object
     from explosion_monitor.orchestration import notify, store
 
     settings = settings or get_settings()
@@ -160,9 +160,9 @@ def reconcile(
     Then the ledger gets the final URL of files whose loader died between moving and recording them.
     """
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_object, record_unreadable
     from explosion_monitor.ingest.intake import stable_files
-    from explosion_monitor.ingest.load import record_unrecorded_moves
+    from explosion_monitor.ingest.load import ingest_object, record_unrecorded_moves
+    from explosion_monitor.ingest.pending import record_unreadable
     from explosion_monitor.orchestration import notify, store
 
     settings = settings or get_settings()
@@ -439,3 +439,16 @@ def check_partner_freshness(*, settings: Settings | None = None, notify_partners
         if feed in FEEDS and status in ("warn", "error") and notify_partners:
             notify.notify(notify.partner_late(feed, source, status, info.get("age_s"), info.get("max_loaded_at")))
     return report
+
+
+def refresh_after_purge(settings: Settings | None = None, *, run_id: str | None = None) -> dict[str, Any]:
+    """After a purge (retention.purge): full-refresh dbt build (the incremental models forget the purged rows), then
+    the gate and the publication.
+
+    Raises TransformError when the build fails and publish.PublicationBlocked when a blocking check fails; the
+    purge stays pending for a full refresh until a build succeeds.
+    """
+    settings = settings or get_settings()
+    built = run_build({"select": None, "full_refresh": True}, settings=settings)  # marks the purges refreshed
+    published = gate_and_publish(run_id, settings=settings)
+    return {"build": built, "publish": published}

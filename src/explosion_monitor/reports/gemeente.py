@@ -29,13 +29,14 @@ from psycopg.rows import dict_row
 
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.db.ready import connect_to
-from explosion_monitor.report import (
+from explosion_monitor.reports.common import (
     MAANDEN,
     NothingPublished,
-    _write_atomically,
     datum,
+    environment,
     getal,
     procent,
+    write_atomically,
 )
 
 SUBDIR = "gemeenten"
@@ -219,9 +220,7 @@ def svg_bars(labels: Sequence[str], values: Sequence[float], *, width: int = 640
 @functools.lru_cache(maxsize=1)
 def _template() -> Any:
     """Compiled once per process: --alle-gemeenten renders hundreds of pages."""
-    from explosion_monitor.report import _environment
-
-    env = _environment()
+    env = environment()
     env.filters.update(getal=getal, procent=procent, datum=datum)
     return env.get_template(TEMPLATE)
 
@@ -252,7 +251,7 @@ def write_page(conn: psycopg.Connection, code: str, out_dir: Path) -> Path:
     folder = out_dir / SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{page.code}.html"
-    _write_atomically(path, render(page))
+    write_atomically(path, render(page))
     return path
 
 
