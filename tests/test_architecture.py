@@ -112,6 +112,39 @@ def private_imports(src: Path, package: str = PACKAGE) -> list[str]:
     return sorted(set(found))
 
 
+def _is_environ(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "environ" and isinstance(node.value, ast.Name)
+            and node.value.id == "os") or (isinstance(node, ast.Name) and node.id == "environ")
+
+
+def environment_reads(src: Path, package: str = PACKAGE, allowed: tuple[str, ...] = ("config",)) -> list[str]:
+    """Reads of one variable (os.environ.get / [...] / in, os.getenv) outside the settings module.
+
+    Passing the whole environment on (dict(os.environ), {**os.environ}, os.environ.items()) and writing it
+    (a child process's or a library's settings) are no reads of a setting; nor is PATH, handed on to a child.
+    """
+    found = []
+    for name, path in modules(src, package).items():
+        if name.removeprefix(f"{package}.") in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            read = (
+                (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_environ(node.func.value)
+                 and node.func.attr in ("get", "setdefault"))
+                or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "getenv"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "os")
+                or (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getenv")
+                or (isinstance(node, ast.Subscript) and _is_environ(node.value) and isinstance(node.ctx, ast.Load))
+                or (isinstance(node, ast.Compare) and any(isinstance(op, ast.In | ast.NotIn) for op in node.ops)
+                    and any(_is_environ(c) for c in node.comparators))
+            )
+            key = node.slice if isinstance(node, ast.Subscript) else (node.args[0] if isinstance(node, ast.Call)
+                                                                          and node.args else None)
+            if read and not (isinstance(key, ast.Constant) and key.value == "PATH"):
+                found.append(f"{name}:{node.lineno}")
+    return sorted(found)
+
+
 # --- the package -------------------------------------------------------------------------------------
 
 
@@ -121,6 +154,10 @@ def test_no_import_circles() -> None:
 
 def test_no_private_names_across_modules() -> None:
     assert private_imports(SRC) == []
+
+
+def test_settings_are_read_in_config_only() -> None:
+    assert environment_reads(SRC) == []
 
 
 # --- the checkers fail where they should -------------------------------------------------------------
@@ -158,3 +195,17 @@ def test_private_checker_finds_planted_private_imports(tmp_path: Path) -> None:
         "d.py": "from . import a\nclass X:\n    def __init__(self): a.public()\n",
     })
     assert private_imports(src, "pkg") == ["pkg.b: from pkg.a import _helper", "pkg.c: pkg.a._helper"]
+
+
+def test_environment_checker_finds_planted_reads(tmp_path: Path) -> None:
+    src = _plant(tmp_path, {
+        "__init__.py": "",
+        "config.py": "import os\nA = os.environ.get('A')\n",  # the one place allowed
+        "a.py": "import os\nfrom os import environ, getenv\n"
+                "x = os.environ.get('X')\ny = os.environ['Y']\nz = 'Z' in os.environ\nw = getenv('W')\n"
+                "v = os.getenv('V')\nu = environ.get('U')\n",
+        "b.py": "import os, subprocess\nenv = {**os.environ, 'K': '1'}\nos.environ['K'] = '1'\n"
+                "os.environ.update(env)\nkept = {k: v for k, v in os.environ.items() if k != 'PG'}\n"
+                "subprocess.run(['true'], env=dict(os.environ))\npath = os.environ.get('PATH', '')\n",
+    })
+    assert environment_reads(src, "pkg") == [f"pkg.a:{line}" for line in (3, 4, 5, 6, 7, 8)]

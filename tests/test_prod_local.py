@@ -110,10 +110,10 @@ def test_one_place_maps_the_cli_settings_onto_airflow_connections() -> None:
 
 def test_ports_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPLOSION_MONITOR_PROD_API_PORT", "58181")
-    assert prod_local.Ports.from_env().api == 58181
+    assert prod_local.Ports.from_settings(get_settings()).api == 58181
     monkeypatch.setenv("EXPLOSION_MONITOR_PROD_API_PORT", "80")
     with pytest.raises(prod_local.ProdLocalError, match="EXPLOSION_MONITOR_PROD_API_PORT"):
-        prod_local.Ports.from_env()
+        prod_local.Ports.from_settings(get_settings())
 
 
 # --- end to end ------------------------------------------------------------------------------------------------------

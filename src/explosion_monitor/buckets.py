@@ -57,14 +57,14 @@ import stat
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from explosion_monitor.config import FEEDS, Settings, get_settings
+from explosion_monitor.config import FEEDS, S3Settings, Settings, get_settings
 
 __all__ = [
     "AREAS",
@@ -793,27 +793,28 @@ class LocalBucket(Bucket):
 # --------------------------------------------------------------------------- S3
 
 
-def s3_options(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``s3fs.S3FileSystem`` from the AWS_* environment variables."""
-    env = os.environ if environ is None else environ
+def s3_options(s3: S3Settings | Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``s3fs.S3FileSystem`` from the S3 settings (config.S3Settings, the AWS_* variables);
+    a mapping is read as such variables. None: the settings of this process's environment, now."""
+    if s3 is None:
+        s3 = get_settings().s3
+    elif not isinstance(s3, S3Settings):
+        s3 = S3Settings.from_environ(s3)
     client_kwargs: dict[str, Any] = {}
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        client_kwargs["endpoint_url"] = endpoint
-    region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION")
-    if region:
-        client_kwargs["region_name"] = region
+    if s3.endpoint_url:
+        client_kwargs["endpoint_url"] = s3.endpoint_url
+    if s3.region:
+        client_kwargs["region_name"] = s3.region
     options: dict[str, Any] = {
-        "key": env.get("AWS_ACCESS_KEY_ID") or None,
-        "secret": env.get("AWS_SECRET_ACCESS_KEY") or None,
-        "token": env.get("AWS_SESSION_TOKEN") or None,
+        "key": s3.key,
+        "secret": s3.secret,
+        "token": s3.token,
         "client_kwargs": client_kwargs,
         "use_listings_cache": False,
     }
-    attempts = env.get("AWS_MAX_ATTEMPTS", "").strip()
-    if attempts.isdigit() and int(attempts) > 0:
+    if s3.max_attempts:
         # botocore reads this variable too; passing it makes it part of fsspec's instance cache key.
-        options["config_kwargs"] = {"retries": {"max_attempts": int(attempts)}}
+        options["config_kwargs"] = {"retries": {"max_attempts": s3.max_attempts}}
     return options
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import secrets
 from pathlib import Path
 
@@ -27,12 +26,6 @@ SCHEMAS = ("raw", "ops", "ref", "marts", "open_data")
 ROLES = ("em_loader", "em_transformer", "em_publisher", "bi_reader", "open_data_reader", "analist")
 # Readers log in as these (tiers and limits: access.py); passwords are generated into .data/secrets.json.
 LOGIN_ROLES = ("bi_reader", "open_data_reader", "analist")
-# Deployments that give the BI tool the password too (docker-compose's .env) set it here; else it is generated.
-LOGIN_PASSWORD_ENV = {
-    "bi_reader": "EXPLOSION_MONITOR_BI_READER_PASSWORD",
-    "open_data_reader": "EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD",
-    "analist": "EXPLOSION_MONITOR_ANALIST_PASSWORD",
-}
 # ignored: an Office lock or system file (archived, no report); refused: not read (hard-linked or not a regular
 # file), left in incoming/ with the reason in `message`.
 LEDGER_STATUSES = ("claimed", "loaded", "quarantined", "empty", "duplicate", "reingested", "ignored", "refused")
@@ -256,10 +249,10 @@ def enable_login(cur: psycopg.Cursor, settings: Settings, role: str) -> None:
 
     Only the SCRAM verifier, computed here, is sent to the server: the password never appears in SQL.
     """
-    env = LOGIN_PASSWORD_ENV[role]
+    chosen = dict(settings.login_passwords).get(role)  # set by the deployment (config.LOGIN_PASSWORD_ENV)
     role = access.role(cur.connection, role)  # the cluster's name: with this warehouse's prefix
     name = f"{role}_password"
-    password = os.environ.get(env) or load_secrets(settings).get(name)
+    password = chosen or load_secrets(settings).get(name)
     if not password:
         save_secret(settings, name, secrets.token_urlsafe(24))
         password = load_secrets(settings)[name]  # whoever saved last wins, for every process

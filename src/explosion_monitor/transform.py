@@ -87,7 +87,7 @@ def dbt_env(url: str, schema: str | None = None, role: str | None = None) -> dic
         "EM_DB_USER": unquote(parts.username or "postgres"),
         "EM_DB_PASSWORD": unquote(parts.password or ""),
         "EM_DB_NAME": database,
-        "EM_DBT_SCHEMA": schema or os.environ.get("EM_DBT_SCHEMA") or DEFAULT_SCHEMA,
+        "EM_DBT_SCHEMA": schema or get_settings().dbt_schema or DEFAULT_SCHEMA,
         "EM_DB_ROLE": role or "",
     }
 
@@ -96,17 +96,16 @@ def dbt_env(url: str, schema: str | None = None, role: str | None = None) -> dic
 def _environment(values: dict[str, str]) -> Iterator[None]:
     quiet = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_VERSION_CHECK": "false"}
     with _ENV_LOCK:
-        saved = {k: os.environ.get(k) for k in (*values, *quiet)}
+        keys = (*values, *quiet)
+        saved = {k: v for k, v in os.environ.items() if k in keys}
         os.environ.update(quiet)
         os.environ.update(values)
         try:
             yield
         finally:
-            for key, old in saved.items():
-                if old is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = old
+            for key in keys:
+                os.environ.pop(key, None)
+            os.environ.update(saved)
 
 
 def transform_role(url: str, schema: str = DEFAULT_SCHEMA) -> str | None:
@@ -175,7 +174,7 @@ def run_dbt(
 
     settings = settings or get_settings()
     url = ready.warehouse_url(settings, url)
-    schema = schema or os.environ.get("EM_DBT_SCHEMA") or DEFAULT_SCHEMA
+    schema = schema or settings.dbt_schema or DEFAULT_SCHEMA
     chosen = transform_role(url, schema) if role is True else (role or None)
     project = settings.dbt_project_dir
     target_dir = target_dir or project / "target"

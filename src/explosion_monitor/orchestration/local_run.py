@@ -41,12 +41,11 @@ def prepare_airflow(settings: Settings | None = None) -> None:
 
     settings = settings or get_settings()
     env = airflow_environment(settings)
-    if "airflow" in sys.modules and os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") != env[
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
-    ]:
+    # get_settings(), not `settings`: what this process's environment holds now (an earlier call may have set it)
+    if "airflow" in sys.modules and get_settings().airflow_db_url != env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]:
         raise LocalRunError("Airflow was already imported with another configuration; run this in a new process.")
     # The CLI prints its own summary; Airflow and Cosmos chatter stays out of it.
-    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL") or "ERROR"
+    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = settings.airflow_logging_level or "ERROR"
     os.environ.update(env)
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     if not _migrated(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]):

@@ -56,10 +56,6 @@ HOST_SETTINGS = (
     "EXPLOSION_MONITOR_CONTACT_POLITIE", "EXPLOSION_MONITOR_CONTACT_VERZEKERAARS",
     "EXPLOSION_MONITOR_CONTACT_CORPORATIES", "EXPLOSION_MONITOR_CONTACT_GEMEENTEN", "AIRFLOW_CONN_SMTP_DEFAULT",
 )  # fmt: skip
-#: The warehouse login. Compose uses `pipeline` (owner of the database, CREATEROLE, no superuser); the pipeline
-#: still needs a superuser to set up its roles there (the least-privilege work changes that), so prod-local logs
-#: in as the cluster's superuser until it does. Set to "pipeline" to try the compose login.
-WAREHOUSE_LOGIN = os.environ.get("EXPLOSION_MONITOR_PROD_WAREHOUSE_LOGIN", "postgres")
 _NOTIFY_ARN = "arn:minio:sqs::PIPELINE:postgresql"
 _START_TIMEOUT_S = 180
 
@@ -76,9 +72,11 @@ class Ports:
     api: int
 
     @classmethod
-    def from_env(cls) -> Ports:
+    def from_settings(cls, settings: Settings) -> Ports:
+        given = dict(settings.prod_ports)
+
         def port(name: str, default: int) -> int:
-            raw = os.environ.get(f"EXPLOSION_MONITOR_PROD_{name}_PORT", str(default))
+            raw = given.get(name, str(default))
             if not raw.isdigit() or not 1024 <= int(raw) <= 65535:
                 raise ProdLocalError(f"EXPLOSION_MONITOR_PROD_{name}_PORT must be a port from 1024 to 65535, not {raw!r}.")
             return int(raw)
@@ -266,7 +264,10 @@ class Stack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.settings.dags_dir),
             "EXPLOSION_MONITOR_BI_READER_PASSWORD": s["BI_READER_PASSWORD"],
             "EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD": s["OPEN_DATA_READER_PASSWORD"],
-            "WAREHOUSE_URL": self.db_url(WAREHOUSE_LOGIN, "explosion_monitor"),
+            # The warehouse login (settings.prod_warehouse_login). Compose uses `pipeline` (owner of the database,
+            # CREATEROLE, no superuser); the pipeline still needs a superuser to set up its roles there, so
+            # prod-local logs in as the cluster's superuser until it does. Set it to "pipeline" to try that login.
+            "WAREHOUSE_URL": self.db_url(self.settings.prod_warehouse_login, "explosion_monitor"),
             "AWS_ENDPOINT_URL": f"http://{HOST}:{self.ports.s3}",
             "AWS_ACCESS_KEY_ID": s["PIPELINE_S3_ACCESS_KEY"],
             "AWS_SECRET_ACCESS_KEY": s["PIPELINE_S3_SECRET_KEY"],
@@ -436,12 +437,13 @@ class Stack:
 
 
 def stack(settings: Settings | None = None) -> Stack:
-    return Stack(settings or get_settings(), Ports.from_env())
+    settings = settings or get_settings()
+    return Stack(settings, Ports.from_settings(settings))
 
 
 def worker_hostname() -> str:
     """[core] hostname_callable of the prod-local workers: `<worker>@<host>`, so task instances name their worker."""
-    return f"{os.environ.get('EXPLOSION_MONITOR_WORKER_NAME', 'worker')}@{socket.gethostname()}"
+    return f"{get_settings().worker_name}@{socket.gethostname()}"
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
