@@ -145,6 +145,17 @@ def environment_reads(src: Path, package: str = PACKAGE, allowed: tuple[str, ...
     return sorted(found)
 
 
+MAX_LINES = 650
+# Still above while other branches of issue 18 change them; the lead removes them from here after merging.
+KNOWN_LARGE = frozenset({"explosion_monitor.quality", "explosion_monitor.ingest.validate"})
+
+
+def long_modules(src: Path, package: str = PACKAGE, limit: int = MAX_LINES) -> dict[str, int]:
+    """Modules above `limit` lines, with their length."""
+    lengths = {name: len(path.read_text().splitlines()) for name, path in modules(src, package).items()}
+    return {name: n for name, n in sorted(lengths.items()) if n > limit}
+
+
 # --- the package -------------------------------------------------------------------------------------
 
 
@@ -158,6 +169,10 @@ def test_no_private_names_across_modules() -> None:
 
 def test_settings_are_read_in_config_only() -> None:
     assert environment_reads(SRC) == []
+
+
+def test_no_module_above_650_lines() -> None:
+    assert {name: n for name, n in long_modules(SRC).items() if name not in KNOWN_LARGE} == {}
 
 
 # --- the checkers fail where they should -------------------------------------------------------------
@@ -209,3 +224,8 @@ def test_environment_checker_finds_planted_reads(tmp_path: Path) -> None:
                 "subprocess.run(['true'], env=dict(os.environ))\npath = os.environ.get('PATH', '')\n",
     })
     assert environment_reads(src, "pkg") == [f"pkg.a:{line}" for line in (3, 4, 5, 6, 7, 8)]
+
+
+def test_size_checker_finds_a_planted_long_module(tmp_path: Path) -> None:
+    src = _plant(tmp_path, {"__init__.py": "", "short.py": "x = 1\n" * 650, "long.py": "x = 1\n" * 651})
+    assert long_modules(src, "pkg") == {"pkg.long": 651}

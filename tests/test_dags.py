@@ -11,9 +11,8 @@ import ast
 import time
 from pathlib import Path
 
-import pytest
-
 import airflow_harness
+import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
 EXPECTED = {
@@ -37,8 +36,7 @@ PARSE_BUDGET_S = 2.0
 def manifest() -> Path:
     """The manifest the nightly DAG renders from; built once if missing (dbt parse, no database)."""
     airflow_harness.configure()
-    from explosion_monitor.orchestration.dags import manifest_path
-    from explosion_monitor.orchestration.manifest import build_manifest
+    from explosion_monitor.orchestration.manifest import build_manifest, manifest_path
 
     path = manifest_path()
     return path if path.is_file() else build_manifest()

@@ -213,8 +213,7 @@ def main() -> int:
 
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.db.ready import connect_ready
-    from explosion_monitor.orchestration.dags import manifest_path
-    from explosion_monitor.orchestration.manifest import build_manifest
+    from explosion_monitor.orchestration.manifest import build_manifest, manifest_path
 
     with connect_ready(settings):
         pass

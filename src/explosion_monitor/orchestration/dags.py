@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetAlias, AssetAny, AssetWatcher, CronTriggerTimetable, Param, task
 
 from explosion_monitor.config import FEEDS, Settings, get_settings
+from explosion_monitor.orchestration.manifest import manifest_path
 
 log = logging.getLogger(__name__)
 
@@ -596,12 +596,6 @@ when they are not equal. See `explosion_monitor.orchestration.rebuild`.
 
 
 # --- the nightly full build, rendered by Cosmos -------------------------------------------------------------
-
-
-def manifest_path(settings: Settings | None = None) -> Path:
-    """The manifest.json Cosmos renders from: `explosion-monitor dbt-manifest` writes it (dbt parse)."""
-    settings = settings or get_settings()
-    return settings.dbt_manifest or settings.dbt_project_dir / "target" / "parse" / "manifest.json"
 
 
 def warehouse_full_dag(settings: Settings | None = None) -> DAG:

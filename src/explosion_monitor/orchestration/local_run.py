@@ -71,8 +71,7 @@ def run_pipeline(settings: Settings | None = None) -> list[DagOutcome]:
     settings = settings or get_settings()
     prepare_airflow(settings)
     logging.getLogger("airflow").setLevel(logging.WARNING)
-    from explosion_monitor.orchestration.dags import manifest_path
-    from explosion_monitor.orchestration.manifest import build_manifest
+    from explosion_monitor.orchestration.manifest import build_manifest, manifest_path
 
     if not manifest_path(settings).is_file():  # the nightly DAG renders from it; `make install` builds it
         build_manifest(settings)
