@@ -7,6 +7,7 @@ and see it fail there.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,6 +157,15 @@ def long_modules(src: Path, package: str = PACKAGE, limit: int = MAX_LINES) -> d
     return {name: n for name, n in sorted(lengths.items()) if n > limit}
 
 
+def unlisted_modules(src: Path, readme: str, package: str = PACKAGE) -> list[str]:
+    """Modules whose name the README's section "Code layout" does not mention (in backticks)."""
+    section = readme.split("## Code layout", 1)[-1].split("\n## ", 1)[0]
+    words = {w for quoted in re.findall(r"`([^`]+)`", section) for w in re.findall(r"\w+\*?", quoted)}
+    stems = tuple(w[:-1] for w in words if w.endswith("*"))
+    return [name for name in modules(src, package)
+            if name.rpartition(".")[2] not in words and not name.rpartition(".")[2].startswith(stems or ("\0",))]
+
+
 # --- the package -------------------------------------------------------------------------------------
 
 
@@ -173,6 +183,10 @@ def test_settings_are_read_in_config_only() -> None:
 
 def test_no_module_above_650_lines() -> None:
     assert {name: n for name, n in long_modules(SRC).items() if name not in KNOWN_LARGE} == {}
+
+
+def test_readme_layout_names_every_module() -> None:
+    assert unlisted_modules(SRC, (SRC.parent / "README.md").read_text()) == []
 
 
 # --- the checkers fail where they should -------------------------------------------------------------
@@ -229,3 +243,10 @@ def test_environment_checker_finds_planted_reads(tmp_path: Path) -> None:
 def test_size_checker_finds_a_planted_long_module(tmp_path: Path) -> None:
     src = _plant(tmp_path, {"__init__.py": "", "short.py": "x = 1\n" * 650, "long.py": "x = 1\n" * 651})
     assert long_modules(src, "pkg") == {"pkg.long": 651}
+
+
+def test_layout_checker_finds_an_unlisted_module(tmp_path: Path) -> None:
+    src = _plant(tmp_path, {"__init__.py": "", "alpha.py": "", "beta_one.py": "", "gamma.py": "",
+                            "sub/__init__.py": ""})
+    readme = "## Code layout\n| `alpha` | `beta*`, `sub/` |\n## Next\n`gamma`\n"
+    assert unlisted_modules(src, readme, "pkg") == ["pkg", "pkg.gamma"]
