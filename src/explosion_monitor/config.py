@@ -240,13 +240,15 @@ def get_settings() -> Settings:
         pgdata=_pgdata_env(),
         airflow_db_url=os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or None,
         role_prefix=_role_prefix_env(),
-        login_passwords=tuple((role, os.environ[env]) for role, env in LOGIN_PASSWORD_ENV.items() if os.environ.get(env)),
+        login_passwords=tuple(
+            (role, os.environ[env]) for role, env in LOGIN_PASSWORD_ENV.items() if os.environ.get(env)
+        ),
         s3=S3Settings.from_environ(os.environ),
         watch=os.environ.get("EXPLOSION_MONITOR_WATCH", "poll").strip() or "poll",
         watch_interval=_float_env("EXPLOSION_MONITOR_WATCH_INTERVAL"),
         feed_queues=_feed_queues_env(),
-        dbt_manifest=Path(os.environ["EXPLOSION_MONITOR_DBT_MANIFEST"]) if os.environ.get("EXPLOSION_MONITOR_DBT_MANIFEST")
-        else None,
+        dbt_manifest=Path(os.environ["EXPLOSION_MONITOR_DBT_MANIFEST"])
+        if os.environ.get("EXPLOSION_MONITOR_DBT_MANIFEST") else None,
         dbt_schema=os.environ.get("EM_DBT_SCHEMA") or None,
         airflow_logging_level=os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL") or None,
         notifier=os.environ.get("EXPLOSION_MONITOR_NOTIFIER") or None,

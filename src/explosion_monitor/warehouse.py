@@ -132,7 +132,7 @@ def _runnable(bin_dir: Path) -> bool:
 
 def _make_public(tree: Path) -> None:
     """Let the PostgreSQL user read our copy even if it was installed under a strict umask."""
-    for dirpath, dirnames, filenames in os.walk(tree):
+    for dirpath, _dirnames, filenames in os.walk(tree):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             path = os.path.join(dirpath, name)
@@ -529,7 +529,8 @@ def status(settings: Settings | None = None) -> dict[str, Any]:
         except WarehouseError:
             running = False
         port = urlsplit(url).port or 5432
-        return {"embedded": False, "running": running, "pid": None, "port": port, "data_dir": None, "url": db.redact(url)}
+        return {"embedded": False, "running": running, "pid": None, "port": port, "data_dir": None,
+                "url": db.redact(url)}
     data = known_data_dir(settings)
     found = running_server(data)
     port = (found[1] if found else None) or settings.pg_port
