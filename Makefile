@@ -88,7 +88,7 @@ prod-local-clean:
 
 # The end-to-end scenario of tests/test_prod_local.py against the running prod-local stack.
 prod-smoke: install
-	$(PROD_LOCAL) smoke
+	$(BIN)/python -m explosion_monitor.orchestration.prod_smoke
 
 # Only the slow tests, the prod-local end-to-end test included.
 test-slow: install

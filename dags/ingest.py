@@ -5,7 +5,7 @@ A new file in <feed>/incoming/ starts its run within seconds: claim, validate, l
 """
 
 from explosion_monitor.config import FEEDS
-from explosion_monitor.orchestration.dags import ingest_dag
+from explosion_monitor.orchestration.dag_factory import ingest_dag
 
 for _feed in FEEDS:
     globals()[f"ingest_{_feed}"] = ingest_dag(_feed)

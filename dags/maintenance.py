@@ -9,7 +9,7 @@
 Logic: explosion_monitor.orchestration.
 """
 
-from explosion_monitor.orchestration.dags import (
+from explosion_monitor.orchestration.dag_factory import (
     freshness_dag,
     rebuild_dag,
     reconcile_dag,

@@ -3,6 +3,6 @@
 Logic: explosion_monitor.orchestration (dags.warehouse_dag, steps).
 """
 
-from explosion_monitor.orchestration.dags import warehouse_dag
+from explosion_monitor.orchestration.dag_factory import warehouse_dag
 
 warehouse = warehouse_dag()

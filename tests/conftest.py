@@ -84,7 +84,7 @@ def sample_build(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     from explosion_monitor import sample, transform
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.config import get_settings
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     url = _pg.fresh_database(pg_admin_url, prefix="em_test_sample")
     try:

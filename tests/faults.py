@@ -57,8 +57,9 @@ CHILD = textwrap.dedent(
     from explosion_monitor import ledger
     from explosion_monitor.buckets import LocalBucket, get_bucket
     from explosion_monitor.config import get_settings
-    from explosion_monitor.ingest import ingest_pending, load
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.ingest import load
+    from explosion_monitor.ingest.pending import ingest_pending
+    from explosion_monitor.db.ready import connect_ready
 
     stop_at = None
 

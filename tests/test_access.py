@@ -18,12 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+import wap
 from psycopg import sql
 
 from explosion_monitor import access, publish, warehouse
-from explosion_monitor.schema import GRANTS_SQL, database_url
-
-import wap
+from explosion_monitor.db import database_url
+from explosion_monitor.schema import GRANTS_SQL
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -198,7 +198,7 @@ def test_97_public_connections_and_an_idle_reader_transaction_do_not_stop_the_pi
 
 def test_the_embedded_server_reserves_connections_for_the_pipeline() -> None:
     settings = wap.REAL_SETTINGS
-    conf = (warehouse._known_data_dir(settings) / "postgresql.conf").read_text()
+    conf = (warehouse.known_data_dir(settings) / "postgresql.conf").read_text()
     assert f"reserved_connections = {warehouse.RESERVED_CONNECTIONS}" in conf
     with psycopg.connect(warehouse.start(settings), autocommit=True) as conn:
         assert conn.execute("show reserved_connections").fetchone()[0] == str(warehouse.RESERVED_CONNECTIONS)

@@ -6,16 +6,17 @@ the database was set up for it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+import wap
 
 from explosion_monitor import publish, warehouse
-
-import wap
+from explosion_monitor.config import get_settings
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -61,9 +62,11 @@ def test_a_bi_password_from_the_environment_wins(bi_db: str, monkeypatch: pytest
 
     chosen = "aus-env-" + os.urandom(6).hex()
     monkeypatch.setenv("EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD", chosen)
+    # the variable reaches the schema through the settings, as at every bootstrap
+    settings = dataclasses.replace(wap.REAL_SETTINGS, login_passwords=get_settings().login_passwords)
     try:
         with psycopg.connect(bi_db, autocommit=True) as conn, conn.cursor() as cur:
-            schema._enable_login(cur, wap.REAL_SETTINGS, "open_data_reader")
+            schema.enable_login(cur, settings, "open_data_reader")
         url = wap.login_url(bi_db, "open_data_reader").replace(
             warehouse.load_secrets(wap.REAL_SETTINGS)["open_data_reader_password"], chosen)
         with psycopg.connect(url) as conn:
@@ -72,7 +75,7 @@ def test_a_bi_password_from_the_environment_wins(bi_db: str, monkeypatch: pytest
     finally:  # the role is cluster-wide: give it back the secrets file's password
         monkeypatch.delenv("EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD")
         with psycopg.connect(bi_db, autocommit=True) as conn, conn.cursor() as cur:
-            schema._enable_login(cur, wap.REAL_SETTINGS, "open_data_reader")
+            schema.enable_login(cur, wap.REAL_SETTINGS, "open_data_reader")
     with as_role(bi_db, "open_data_reader") as conn:
         assert conn.execute("select 1").fetchone() == (1,)
 

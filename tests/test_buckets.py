@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from explosion_monitor import buckets as bucket_module
 from explosion_monitor.buckets import (
     REPORT_SUFFIX,
     TEMP_PREFIX,
@@ -27,6 +26,7 @@ from explosion_monitor.buckets import (
     s3_options,
     safe_name,
 )
+from explosion_monitor.buckets import local as bucket_module
 from explosion_monitor.config import FEEDS
 
 pytestmark = pytest.mark.timeout(60)
@@ -535,7 +535,9 @@ def test_bucket_code_uses_only_public_s3fs_apis() -> None:
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "src" / "explosion_monitor" / "buckets.py").read_text()
+    folder = Path(__file__).resolve().parents[1] / "src" / "explosion_monitor" / "buckets"
+    text = "\n".join(path.read_text() for path in sorted(folder.glob("*.py")))
+    assert "class S3Bucket" in text
     assert "_call_s3" not in text
     assert not re.findall(r"\bfs\._\w+", text)
     assert "fsspec.asyn" not in text

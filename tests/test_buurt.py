@@ -45,8 +45,8 @@ def world(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     from explosion_monitor.analysis.runner import run_analysis
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.config import get_settings
-    from explosion_monitor.ingest import ingest_pending
-    from explosion_monitor.sample import _Generator, _load_reference, generate
+    from explosion_monitor.ingest.pending import ingest_pending
+    from explosion_monitor.sample import _Generator, generate, load_reference
 
     url = fresh_database(pg_admin_url, prefix="em_test_buurt")
     try:
@@ -65,7 +65,7 @@ def world(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             run_analysis(settings=settings, url=url, run_id="buurt-analyse")
             # a second count publication: the policies must survive the schema swap
             publish.publish(settings=settings, url=url, run_id="buurt-2")
-        gen = _Generator(2025, _load_reference())
+        gen = _Generator(2025, load_reference())
         gen.run()
         yield World(url, gen, logins, tmp)
     finally:
@@ -286,7 +286,7 @@ def test_a_login_needs_a_municipality_code(world: World) -> None:
 
 def test_municipality_page_content(world: World) -> None:
     from explosion_monitor.config import get_settings
-    from explosion_monitor.gemeente_report import write_pages
+    from explosion_monitor.reports.gemeente import write_pages
 
     settings = dataclasses.replace(get_settings(), warehouse_url=world.url)
     (path,) = write_pages([OWN], settings=settings, url=world.url, out_dir=world.tmp / "reports")

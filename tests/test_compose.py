@@ -136,7 +136,7 @@ def test_pipeline_environment_matches_the_code(compose):
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/explosion-monitor/dags"
     # The nightly Cosmos DAG's Airflow connection (read from the source: importing it would import Airflow).
-    conn_id = re.search(r'WAREHOUSE_CONN_ID = "(\w+)"', (ROOT / "src/explosion_monitor/orchestration/dags.py")
+    conn_id = re.search(r'WAREHOUSE_CONN_ID = "(\w+)"', (ROOT / "src/explosion_monitor/orchestration/dag_factory.py")
                         .read_text()).group(1)
     assert f"AIRFLOW_CONN_{conn_id.upper()}" in env
 

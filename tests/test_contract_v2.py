@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.contracts import all_contracts, get_contract
-from explosion_monitor.ingest import ingest_pending
+from explosion_monitor.ingest.pending import ingest_pending
 
 from partner_files import (
     CORPORATIES_V2_COLUMNS,

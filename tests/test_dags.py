@@ -1,6 +1,6 @@
 """DAG validity and hygiene, in the style of mozilla/telemetry-airflow: every DAG imports, and follows the rules.
 
-Rules (src/explosion_monitor/orchestration/dags.py): an owner; tags from the fixed set; doc_md; a failure
+Rules (src/explosion_monitor/orchestration/dag_factory.py): an owner; tags from the fixed set; doc_md; a failure
 callback on the DAG and on every task; retries where retrying is safe; max_active_runs=1; no catchup; DAG
 files are thin declarations; parsing the folder is quick and never runs `dbt ls`.
 """
@@ -11,9 +11,8 @@ import ast
 import time
 from pathlib import Path
 
-import pytest
-
 import airflow_harness
+import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
 EXPECTED = {
@@ -37,8 +36,7 @@ PARSE_BUDGET_S = 2.0
 def manifest() -> Path:
     """The manifest the nightly DAG renders from; built once if missing (dbt parse, no database)."""
     airflow_harness.configure()
-    from explosion_monitor.orchestration.dags import manifest_path
-    from explosion_monitor.orchestration.manifest import build_manifest
+    from explosion_monitor.orchestration.manifest import build_manifest, manifest_path
 
     path = manifest_path()
     return path if path.is_file() else build_manifest()
@@ -74,7 +72,7 @@ def test_dag_folder_parses_quickly(dagbag):
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
 def test_dag_hygiene(dagbag, dag_id):
-    from explosion_monitor.orchestration.dags import OWNER, TAGS, run_failed, task_failed
+    from explosion_monitor.orchestration.dag_factory import OWNER, TAGS, run_failed, task_failed
 
     dag = dagbag.dags[dag_id]
     assert dag.owner == OWNER
@@ -93,7 +91,7 @@ def test_dag_hygiene(dagbag, dag_id):
 
 
 def test_retries_where_safe(dagbag):
-    from explosion_monitor.orchestration.dags import RETRIES
+    from explosion_monitor.orchestration.dag_factory import RETRIES
 
     seen = set()
     for dag_id, dag in dagbag.dags.items():

@@ -444,7 +444,7 @@ def sample_warehouse(pg_server_url: str, tmp_path_factory: pytest.TempPathFactor
     (the second incremental, with the full suite of tests)."""
     sample = pytest.importorskip("explosion_monitor.sample")
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     with fresh_database(pg_server_url, "sample") as url:
         folder = tmp_path_factory.mktemp("buckets")

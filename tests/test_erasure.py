@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from explosion_monitor import erasure, publish, retention
+from explosion_monitor.orchestration.steps import refresh_after_purge
 
 import wap
 from test_retention import DAYS, NOW, Scenario, scenario  # noqa: F401 - the fixture
@@ -87,7 +88,7 @@ def test_purge_reaches_every_copy_and_rollback_cannot_bring_it_back(
 
         result = retention.purge(apply=True, now=NOW, retention_days=DAYS)
         assert {d.file_id for d in result.removed} >= {scenario.ids["P0"], scenario.ids["M1"], scenario.ids["Q"]}
-        retention.refresh_after_purge(settings)
+        refresh_after_purge(settings)
 
         with pytest.raises(publish.PublishError, match="no previous publication|older than a retention purge"):
             publish.rollback(url=scenario.url)

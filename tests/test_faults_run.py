@@ -58,7 +58,7 @@ def _tries(dag_run) -> dict[str, list[tuple[int, str]]]:
 
 def test_cut_connection_fails_the_try_and_the_retry_loads_once(warehouse_url, local_buckets):
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.orchestration.dags import RETRIES, ingest_dag
+    from explosion_monitor.orchestration.dag_factory import RETRIES, ingest_dag
 
     rows = 300_000
     bucket = get_bucket("politie")
@@ -127,7 +127,7 @@ def test_warehouse_restarts_between_tasks_and_the_run_completes(local_buckets, m
     from airflow.sdk.listener import get_listener_manager
 
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.orchestration.dags import ingest_dag, warehouse_dag
+    from explosion_monitor.orchestration.dag_factory import ingest_dag, warehouse_dag
 
     with own_warehouse() as server:
         url = server.url

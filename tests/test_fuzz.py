@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.config import get_settings
-from explosion_monitor.ingest import ingest_pending
+from explosion_monitor.ingest.pending import ingest_pending
 
 from fuzz_strategies import (
     ARRIVED_AT,

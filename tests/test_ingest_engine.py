@@ -20,7 +20,8 @@ import pytest
 
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.contracts import get_contract
-from explosion_monitor.ingest import batches, ingest_pending, keys, load
+from explosion_monitor.ingest import batches, keys, load
+from explosion_monitor.ingest.pending import ingest_pending
 from explosion_monitor.ingest.arrays import from_values, strings, with_validity
 from explosion_monitor.ingest.pgcopy import SIGNATURE, TRAILER, Encoder, Field
 from explosion_monitor.ingest.sniff import inspect

@@ -23,7 +23,8 @@ import pytest
 
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.config import get_settings
-from explosion_monitor.ingest import ingest_object, ingest_pending
+from explosion_monitor.ingest.load import ingest_object
+from explosion_monitor.ingest.pending import ingest_pending
 from explosion_monitor.orchestration import steps
 from explosion_monitor.sample import generate
 
@@ -49,7 +50,7 @@ def _child_env(warehouse_url: str, buckets: str) -> dict[str, str]:
 
 CHILD = textwrap.dedent(
     """
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
     for o in ingest_pending(["politie"]):
         print(o.name, o.status, o.rows, flush=True)
     """
@@ -490,8 +491,8 @@ KEYS = {"politie": "incident_id", "verzekeraars": "verzekeraar_code, claim_id",
 WORKER = textwrap.dedent(
     """
     import sys
-    from explosion_monitor.ingest import ingest_pending
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.ingest.pending import ingest_pending
+    from explosion_monitor.db.ready import connect_ready
     connect_ready().close()
     print("ready", flush=True)
     sys.stdin.readline()

@@ -447,7 +447,7 @@ def test_all_releases_together_give_no_suppressed_count_away(pg_admin_url: str, 
     import wap
     from explosion_monitor import publish, sample, transform
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     from partner_files import POLITIE_COLUMNS, csv_bytes
 

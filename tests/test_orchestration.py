@@ -91,7 +91,7 @@ def _task_states(dag_run) -> dict[str, str]:
 
 def test_ingest_dag_loads_the_good_file_and_quarantines_the_bad(warehouse_url, local_buckets):
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.orchestration.dags import ingest_dag
+    from explosion_monitor.orchestration.dag_factory import ingest_dag
 
     bucket = get_bucket("politie")
     bucket.ensure()
@@ -224,7 +224,7 @@ def test_reconcile_processes_only_missed_files(warehouse_url, local_buckets):
 def test_warehouse_dag_builds_gates_and_publishes(warehouse_url, local_buckets, publish_module, monkeypatch):
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.orchestration import steps
-    from explosion_monitor.orchestration.dags import warehouse_dag
+    from explosion_monitor.orchestration.dag_factory import warehouse_dag
 
     bucket = get_bucket("politie")
     bucket.ensure()
@@ -259,8 +259,8 @@ def test_warehouse_dag_blocked_gate_keeps_marts_and_notifies(warehouse_url, publ
     """A failed blocking suite: the GX task fails (GXValidationFailed, no retry), the block is logged in
     ops.publication_log, the failure recorded, the engineers told, the marts unchanged; warnings never fail."""
     from explosion_monitor import quality
-    from explosion_monitor.orchestration import dags
-    from explosion_monitor.orchestration.dags import warehouse_dag
+    from explosion_monitor.orchestration import dag_factory
+    from explosion_monitor.orchestration.dag_factory import warehouse_dag
 
     failure = quality.CheckFailure("target_progress", "doel_niet_negatief", "aanslagen",
                                    "expect_column_values_to_be_between: 1 of 10 rows", [{"aanslagen": -3}])
@@ -272,7 +272,7 @@ def test_warehouse_dag_blocked_gate_keeps_marts_and_notifies(warehouse_url, publ
             return quality.GateRun([quality.SuiteResult("target_progress", quality.BLOCKING, [failure], None,
                                                         quality.Window(0, 1))], quality.Window(0, 1))
 
-    monkeypatch.setattr(dags, "_blocking_checkpoint", lambda context: FailingCheckpoint())
+    monkeypatch.setattr(dag_factory, "_blocking_checkpoint", lambda context: FailingCheckpoint())
     dr = warehouse_dag().test(mark_success_pattern="dbt_build")
     assert str(dr.state) == "failed"
     states = _task_states(dr)
@@ -363,7 +363,7 @@ def test_retention_dag_purges_what_the_period_no_longer_needs_and_asks_for_a_ful
 
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.orchestration import steps
-    from explosion_monitor.orchestration.dags import retention_dag
+    from explosion_monitor.orchestration.dag_factory import retention_dag
 
     bucket = get_bucket("politie")
     bucket.ensure()
@@ -507,7 +507,7 @@ def test_partner_late_from_source_freshness(warehouse_url, monkeypatch):
 
 
 def test_failure_callback_records_and_notifies(warehouse_url):
-    from explosion_monitor.orchestration.dags import run_failed, task_failed
+    from explosion_monitor.orchestration.dag_factory import run_failed, task_failed
 
     ti = types.SimpleNamespace(dag_id="ingest_politie", task_id="ingest", run_id="r1", try_number=3)
     task_failed({"ti": ti, "exception": RuntimeError("S3 unreachable")})
@@ -571,7 +571,7 @@ def test_quarantine_mail_with_control_characters_in_the_name(warehouse_url, loca
     from email import policy
 
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
     from explosion_monitor.orchestration import notify
 
     get_bucket("politie").put_incoming(name, b"dit is geen csv\x00\x01")

@@ -38,7 +38,7 @@ def _url(admin_url: str, user: str, password: str, db: str) -> str:
 def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
         pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from explosion_monitor import publish, retention, transform
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
 
     tag = uuid.uuid4().hex[:8]
     owner, db, password = f"em_test_owner_{tag}", f"em_test_owned_{tag}", secrets.token_urlsafe(16)
@@ -110,7 +110,7 @@ def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
 
 def _deliver(files: list) -> list:
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     for f in files:
         bucket = get_bucket(f.feed)

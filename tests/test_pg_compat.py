@@ -85,14 +85,14 @@ def test_a_suite_with_an_unaliased_batch_does_not_load(tmp_path: Path) -> None:
         "    kwargs: {unexpected_rows_query: 'select * from {batch} where aanslagen < 0'}\n"
     )
     with pytest.raises(quality.SuiteError, match=r"\{batch\} as <alias>.*PostgreSQL 15"):
-        quality._load_suite(path)
+        quality.load_suite(path)
 
 
 def test_gx_gets_exactly_one_alias_for_every_batch() -> None:
     # without a JOIN, GX adds `AS subselect` itself: the suite's alias goes around a wrapper
-    assert quality._gx_batch_query("select * from {batch} as b where x < 0") == (
+    assert quality.gx_batch_query("select * from {batch} as b where x < 0") == (
         "select * from (select * from {batch}) as b where x < 0"
     )
     # with a JOIN, GX leaves the alias to the query
     joined = "select * from {batch} as t left join {batch} as v on v.k = t.k"
-    assert quality._gx_batch_query(joined) == joined
+    assert quality.gx_batch_query(joined) == joined

@@ -111,10 +111,10 @@ def test_one_place_maps_the_cli_settings_onto_airflow_connections() -> None:
 
 def test_ports_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPLOSION_MONITOR_PROD_API_PORT", "58181")
-    assert prod_local.Ports.from_env().api == 58181
+    assert prod_local.Ports.from_settings(get_settings()).api == 58181
     monkeypatch.setenv("EXPLOSION_MONITOR_PROD_API_PORT", "80")
     with pytest.raises(prod_local.ProdLocalError, match="EXPLOSION_MONITOR_PROD_API_PORT"):
-        prod_local.Ports.from_env()
+        prod_local.Ports.from_settings(get_settings())
 
 
 # --- end to end ------------------------------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def test_production_scenario_end_to_end() -> None:
         assert result.national_2024 == [1244, 1543]
         assert set(result.workers["ingest_politie.ingest"]) == set(prod_local.WORKERS)
         # least privilege: the pipeline ran as `pipeline`, no superuser, and owns what it made
-        assert prod_local.WAREHOUSE_LOGIN == "pipeline"
+        assert stack.settings.prod_warehouse_login == "pipeline"
         with psycopg.connect(stack.db_url("postgres", "explosion_monitor"), autocommit=True) as conn:
             assert conn.execute("select rolsuper from pg_roles where rolname = 'pipeline'").fetchone() == (False,)
             assert conn.execute("select tableowner from pg_tables where schemaname = 'ops' and tablename = 'ledger'"

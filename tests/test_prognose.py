@@ -19,12 +19,12 @@ import pytest
 from psycopg.rows import dict_row
 
 from explosion_monitor import publish, sample, transform
-from explosion_monitor.sample import lopend_jaar as sample_2026
 from explosion_monitor.analysis import prognose, runner
 from explosion_monitor.analysis.steps import AnalysisStep
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.config import get_settings
-from explosion_monitor.ingest import ingest_pending
+from explosion_monitor.ingest.pending import ingest_pending
+from explosion_monitor.sample import lopend_jaar as sample_2026
 
 NEWEST = dt.date(2026, 10, 15)
 
@@ -287,7 +287,7 @@ def test_the_analysis_is_deterministic(published):
 
 
 def test_report_leads_with_the_running_year(published, tmp_path):
-    from explosion_monitor import report
+    from explosion_monitor.reports import landelijk as report
 
     settings, url = published
     path = report.write_report(settings, url=url, out_dir=tmp_path)
@@ -303,7 +303,7 @@ def test_report_leads_with_the_running_year(published, tmp_path):
 
 
 def test_wording_a_mayor_can_repeat():
-    from explosion_monitor.report_lopend_jaar import zin
+    from explosion_monitor.reports.lopend_jaar import zin
 
     row = {"naam": "Nederland", "jaar": 2026, "doel": 1372, "doel_aangenomen": True, "aanslagen_tot_nu": 900,
            "nog_toegestaan": 472, "nodig_per_maand": Decimal("157.33"), "verwacht_jaar": 1350,

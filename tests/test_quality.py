@@ -87,7 +87,7 @@ def test_a_broken_suite_file_is_named(tmp_path: Path) -> None:
 def test_every_suite_builds_into_gx_expectations() -> None:
     window = quality.Window(0, 10)
     for spec in quality.load_suites().values():
-        built = quality._gx_expectations(spec, spec.values(window, "build"))
+        built = quality.gx_expectations(spec, spec.values(window, "build"))
         assert len(built) == len(spec.expectations), spec.name
         for expectation in built:
             query = getattr(expectation, "unexpected_rows_query", None)

@@ -22,9 +22,10 @@ from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
 import explosion_monitor
-from explosion_monitor import report
 from explosion_monitor.cli import app
 from explosion_monitor.config import get_settings
+from explosion_monitor.reports import common
+from explosion_monitor.reports import landelijk as report
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -203,11 +204,11 @@ def test_nothing_published_is_one_sentence(warehouse_url: str, tmp_path: Path, m
 
 
 def test_dutch_number_formatting() -> None:
-    assert report.getal(1543) == "1.543" and report.getal(1388 / 12, 1) == "115,7" and report.getal(None) == "–"
-    assert report.getal(1234567.891, 2) == "1.234.567,89"
-    assert report.procent(-1.17) == "−1,2%" and report.procent(12.7) == "+12,7%" and report.procent(0) == "±0,0%"
-    assert report.datum(dt.date(2026, 1, 15)) == "15 januari 2026"
-    assert report.euro_mln(8_670_000) == "€ 8,7 mln"
+    assert common.getal(1543) == "1.543" and common.getal(1388 / 12, 1) == "115,7" and common.getal(None) == "–"
+    assert common.getal(1234567.891, 2) == "1.234.567,89"
+    assert common.procent(-1.17) == "−1,2%" and common.procent(12.7) == "+12,7%" and common.procent(0) == "±0,0%"
+    assert common.datum(dt.date(2026, 1, 15)) == "15 januari 2026"
+    assert common.euro_mln(8_670_000) == "€ 8,7 mln"
 
 
 def test_report_files_are_private(written: tuple[Path, str]) -> None:

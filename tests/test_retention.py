@@ -127,7 +127,7 @@ def _arrive(path: Path, day: str) -> None:
 @pytest.fixture
 def scenario(warehouse_url: str, local_buckets: str) -> Scenario:
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_object
+    from explosion_monitor.ingest.load import ingest_object
 
     root = Path(local_buckets.removeprefix("file://"))
     ids = {}
@@ -280,7 +280,7 @@ def test_purge_removes_rows_objects_and_records_it(scenario: Scenario) -> None:
 
     # the partner delivers a purged file again: its rows are gone, so it loads (it is no duplicate any more)
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     get_bucket("politie").put_incoming("politie_2021_opnieuw.csv", P0)
     again = {o.name: (o.status, o.rows) for o in ingest_pending(["politie"])}

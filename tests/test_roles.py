@@ -42,7 +42,7 @@ def roles_db(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.config import get_settings
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     url = pg.fresh_database(pg_admin_url, prefix="em_test_roles")
     try:

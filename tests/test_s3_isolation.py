@@ -199,7 +199,7 @@ def test_users_and_policies_are_as_init_sh_makes_them(iam) -> None:
 def test_pipeline_key_runs_the_loader_and_each_partner_reads_only_its_own_report(
     iam, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     server, keys = iam
     pipeline_access, pipeline_secret = keys["pipeline"]

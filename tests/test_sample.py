@@ -96,7 +96,7 @@ BAD_WHY = {
 @cache
 def municipalities() -> tuple[dict[str, dt.date], dict[str, dt.date], set[str], dict[str, str]]:
     """(ends of historic codes, creation dates of merged codes, today's codes, historic -> today)."""
-    folder = sample._reference_dir()
+    folder = sample.reference_dir()
     with open(folder / "gemeenten_2025.csv", encoding="utf-8", newline="") as fh:
         today = {r["gm_code"] for r in csv.DictReader(fh)}
     with open(folder / "gemeentelijke_herindelingen.csv", encoding="utf-8", newline="") as fh:
@@ -389,7 +389,7 @@ def test_write_samples_puts_every_file_in_order(files):
 
 
 def test_reference_dir_prefers_vendored_copy():
-    folder = sample._reference_dir()
+    folder = sample.reference_dir()
     vendored = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds"
     if (vendored / "gemeenten_2025.csv").is_file() and (vendored / "gemeentelijke_herindelingen.csv").is_file():
         assert folder == vendored

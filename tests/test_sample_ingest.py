@@ -6,7 +6,7 @@ import pytest
 
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.config import FEEDS
-from explosion_monitor.ingest import ingest_pending
+from explosion_monitor.ingest.pending import ingest_pending
 from explosion_monitor.sample import INTENDED_AS_OF, generate, write_samples
 
 pytestmark = pytest.mark.usefixtures("local_buckets", "warehouse_url")

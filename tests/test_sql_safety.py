@@ -28,7 +28,7 @@ from psycopg import sql
 
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.config import FEEDS
-from explosion_monitor.ingest import ingest_pending
+from explosion_monitor.ingest.pending import ingest_pending
 
 from partner_files import (
     POLITIE_COLUMNS,

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from explosion_monitor import warehouse
+from explosion_monitor import db, warehouse
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.warehouse import WarehouseError
 
@@ -190,7 +190,7 @@ def test_connect_starts_the_warehouse_from_the_environment(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("EXPLOSION_MONITOR_HOME", str(server.root))
     monkeypatch.setenv("EXPLOSION_MONITOR_PG_PORT", str(server.pg_port))
-    with warehouse.connect() as conn:
+    with db.connect(warehouse.start()) as conn:
         assert conn.execute("SELECT current_database()").fetchone() == ("explosion_monitor",)
 
 
@@ -221,7 +221,7 @@ def test_warehouse_url_at_running_server_starts_nothing(server: Settings, url: s
         sync, async_ = warehouse.airflow_urls(other)
         assert sync.startswith("postgresql+psycopg://") and sync.endswith("/airflow")
         assert async_ == sync.replace("postgresql+psycopg://", "postgresql+psycopg_async://")
-        with warehouse.connect(sync) as conn:
+        with db.connect(sync) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("airflow",)
     finally:
         shutil.rmtree(other.root, ignore_errors=True)
@@ -267,7 +267,7 @@ def test_copied_binaries_run_as_the_unprivileged_user() -> None:
     base = _public_tmpdir()
     try:
         bin_dir = warehouse.copy_install(base)
-        result = warehouse._run([bin_dir / "initdb", "--version"])  # runs as explosion-pg
+        result = warehouse.run_as_pg([bin_dir / "initdb", "--version"])  # runs as explosion-pg
         assert result.returncode == 0 and "16." in result.stdout, result.stderr
         (bin_dir / "marker").touch()
         assert warehouse.copy_install(base) == bin_dir and (bin_dir / "marker").exists()  # copied once

@@ -230,7 +230,7 @@ def _rij(oordeel: str, lo: float | None, eff: float | None, hi: float | None, p:
 
 
 def test_the_wording_never_claims_more_than_the_interval() -> None:
-    from explosion_monitor.report_wat_werkt import zin
+    from explosion_monitor.reports.wat_werkt import zin
 
     minder = zin(_rij("minder_aanslagen", -75.0, -55.0, -25.0))
     assert "minder aanslagen" in minder and "tussen 25% en 75% minder" in minder
@@ -242,8 +242,8 @@ def test_the_wording_never_claims_more_than_the_interval() -> None:
 
 
 def test_report_and_network_page_show_the_effect_but_never_a_postcode(analysed: str, tmp_path) -> None:
-    from explosion_monitor.report import write_report
-    from explosion_monitor.report_wat_werkt import write_netwerk
+    from explosion_monitor.reports.landelijk import write_report
+    from explosion_monitor.reports.wat_werkt import write_netwerk
 
     page = write_report(url=analysed, out_dir=tmp_path).read_text(encoding="utf-8")
     assert 'id="wat-werkt"' in page and "img/wat_werkt.png" in page and (tmp_path / "img" / "wat_werkt.png").is_file()

@@ -115,7 +115,7 @@ def _drop_all() -> None:
 def deliver(url: str, files: list) -> list:
     """Drop `files` into fresh local buckets and ingest them into the database at `url`."""
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     buckets = _temporary_folder("em-wap-buckets-").as_uri()
     with environment(WAREHOUSE_URL=url, EXPLOSION_MONITOR_BUCKETS=buckets, **_REAL_HOME):

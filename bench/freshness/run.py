@@ -55,7 +55,8 @@ YEAR = 2025
 
 from explosion_monitor import warehouse  # noqa: E402
 from explosion_monitor.config import get_settings  # noqa: E402
-from explosion_monitor.schema import recreate_database  # noqa: E402
+from explosion_monitor.db import libpq_url  # noqa: E402
+from explosion_monitor.db.ready import recreate_database  # noqa: E402
 
 
 def police_file(drop: int, rows: int) -> bytes:
@@ -113,7 +114,7 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = get_settings()
-    admin = warehouse._libpq_url(warehouse.start(settings))
+    admin = libpq_url(warehouse.start(settings))
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "airflow").mkdir(parents=True)
     buckets = (OUT / "buckets").as_uri()
@@ -124,9 +125,8 @@ def main() -> int:
     settings = get_settings()
 
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.orchestration.dags import manifest_path
-    from explosion_monitor.orchestration.manifest import build_manifest
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
+    from explosion_monitor.orchestration.manifest import build_manifest, manifest_path
 
     with connect_ready(settings):
         pass

@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from explosion_monitor import transform  # noqa: E402
 from explosion_monitor.config import get_settings  # noqa: E402
-from explosion_monitor.schema import database_url as with_db  # noqa: E402
-from explosion_monitor.schema import recreate_database as fresh_db  # noqa: E402
+from explosion_monitor.db import database_url as with_db  # noqa: E402
+from explosion_monitor.db.ready import recreate_database as fresh_db  # noqa: E402
 
 HISTORY_FILES = 50  # monthly extracts 2021-01 .. 2025-02
 DROP_ROWS, DROP_REVISIONS = 2_000, 500

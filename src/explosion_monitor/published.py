@@ -1,10 +1,14 @@
 """What is published and reading it: the build's publishable relations, the current publication, table checksums,
-the publication log (publish.py re-exports these)."""
+the publication log (publish.py re-exports these); and who publishes: one publisher at a time per database
+(`one_publisher`, shared by the count's publication and the analysis run's), as em_publisher when it can
+(`publisher_role`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,26 +16,77 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from explosion_monitor import quality
+from explosion_monitor import access, db
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db import ready
 
 PUBLISHED = ("marts", "open_data")
 MARTS, OPEN_DATA = PUBLISHED
 BUILD_SCHEMA = "build"
 OPEN_DATA_PREFIX = "open_data__"
 PUBLICATION_TABLE = "publicatie"
+PUBLISHER_ROLE = "em_publisher"
+_PUBLISH_LOCK = 7_301_202_502  # one publisher at a time per database
+# How long a publication keeps trying (readers holding the published tables, a dbt run holding the build).
+DEADLINE_S = 120.0
 
 
 class PublishError(RuntimeError):
     """Publishing could not be done; the message is one sentence. The published schemas are unchanged."""
 
 
-def _connect(url: str) -> psycopg.Connection:
-    return psycopg.connect(url, autocommit=True, connect_timeout=10)
-
-
 def _ident(*names: str) -> sql.Identifier:
     return sql.Identifier(*names)
+
+
+def publisher_role(conn: psycopg.Connection, relations: Sequence[Relation]) -> str | None:
+    """em_publisher when this login may act as it and it can do the whole publication; else None (the login).
+
+    In a database set up by schema.ensure_schema it owns the (empty) published schemas and may create
+    schemas; once a publication ran as the login, later ones stay with the login (it owns those tables).
+    """
+    schemas = [f"{s}{suffix}" for s in PUBLISHED for suffix in ("", "_next", "_prev")]
+    publisher = access.role(conn, PUBLISHER_ROLE)
+    row = conn.execute(
+        """
+        select pg_has_role(current_user, r.oid, 'member')
+           and has_database_privilege(r.oid, current_database(), 'CREATE')
+           and not exists (
+               select 1 from pg_namespace as n
+               where n.nspname = any(%(schemas)s) and not pg_has_role(r.oid, n.nspowner, 'USAGE'))
+           and not exists (
+               select 1 from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
+               where n.nspname = any(%(schemas)s) and not pg_has_role(r.oid, c.relowner, 'USAGE'))
+        from pg_roles as r
+        where r.rolname = %(role)s
+        """,
+        {"schemas": schemas, "role": publisher},
+    ).fetchone()
+    if not row or not row[0]:
+        return None
+    for rel in relations:
+        readable = conn.execute(
+            "select has_table_privilege(%s, format('%%I.%%I', %s::text, %s::text), 'SELECT')",
+            (publisher, rel.source_schema, rel.source_name),
+        ).fetchone()[0]
+        if not readable:
+            return None
+    return publisher
+
+
+@contextlib.contextmanager
+def one_publisher(conn: psycopg.Connection) -> Iterator[None]:
+    """Publications of one database run one after the other (CLI and Airflow alike)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not conn.execute("select pg_try_advisory_lock(%s)", (_PUBLISH_LOCK,)).fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise PublishError(f"Another publication has been running for over {DEADLINE_S:.0f} s; try again later.")
+        time.sleep(0.5)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("select pg_advisory_unlock(%s)", (_PUBLISH_LOCK,))
 
 
 def tables_in(conn: psycopg.Connection, schemas: Sequence[str]) -> list[tuple[str, str]]:
@@ -98,8 +153,8 @@ def publishable_relations(conn: psycopg.Connection, build: str = BUILD_SCHEMA) -
 def current_publication(settings: Settings | None = None, url: str | None = None) -> dict[str, Any] | None:
     """What BI tools see now (marts.publicatie) with its log row: run, time, warnings; None before the first."""
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
-    with _connect(url) as conn:
+    url = ready.warehouse_url(settings, url)
+    with db.connect(url, autocommit=True) as conn:
         if conn.execute("select to_regclass('marts.publicatie') is null").fetchone()[0]:
             return None
         with conn.cursor(row_factory=dict_row) as cur:

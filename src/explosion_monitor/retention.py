@@ -507,7 +507,7 @@ def purge(
     transaction and its bucket objects removed. Problems with single bucket objects do not stop the run:
     they are in `errors` and stay pending in ops.purge_log for the next run.
     """
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
 
     settings = settings or get_settings()
     run_id = run_id or new_run_id()
@@ -538,9 +538,10 @@ def purge(
         if conn.execute("select to_regclass('ops.notifications') is not null").fetchone()[0]:
             result.notifications_removed = conn.execute(
                 "delete from ops.notifications where sent_at < %s", (per.cutoff,)).rowcount
-        from explosion_monitor import erasure, quality
+        from explosion_monitor import erasure
+        from explosion_monitor.db import ready
 
-        result.erased = erasure.erase_outside(settings, quality.warehouse_url(settings), gone, erasure.Erased(len(gone)))
+        result.erased = erasure.erase_outside(settings, ready.warehouse_url(settings), gone, erasure.Erased(len(gone)))
         log.info("Purge %s: %d files, %d raw rows, %d objects", run_id, len(result.removed), result.rows_removed,
                  result.objects_removed)
         return result
@@ -569,17 +570,3 @@ def mark_refreshed(conn: psycopg.Connection, build_started_at: dt.datetime) -> i
         "update ops.purge_log set refreshed_at = now() where refreshed_at is null and purged_at <= %s",
         (build_started_at,),
     ).rowcount
-
-
-def refresh_after_purge(settings: Settings | None = None, *, run_id: str | None = None) -> dict[str, Any]:
-    """Full-refresh dbt build (the incremental models forget the purged rows), then the gate and the publication.
-
-    Raises TransformError when the build fails and publish.PublicationBlocked when a blocking check fails; the
-    purge stays pending for a full refresh until a build succeeds.
-    """
-    from explosion_monitor.orchestration import steps
-
-    settings = settings or get_settings()
-    built = steps.run_build({"select": None, "full_refresh": True}, settings=settings)  # marks the purges refreshed
-    published = steps.gate_and_publish(run_id, settings=settings)
-    return {"build": built, "publish": published}

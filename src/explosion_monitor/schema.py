@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import secrets
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from psycopg import sql
 from explosion_monitor import access
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.contracts import Contract, all_contracts
+from explosion_monitor.secret_store import load_secrets, save_secret
 
 SCHEMAS = ("raw", "ops", "ref", "marts", "open_data")
 # Cluster-wide roles, created only when missing, named <prefix><role> (access.choose_prefix). Logins get passwords
@@ -26,12 +26,6 @@ SCHEMAS = ("raw", "ops", "ref", "marts", "open_data")
 ROLES = ("em_loader", "em_transformer", "em_publisher", "bi_reader", "open_data_reader", "analist")
 # Readers log in as these (tiers and limits: access.py); passwords are generated into .data/secrets.json.
 LOGIN_ROLES = ("bi_reader", "open_data_reader", "analist")
-# Deployments that give the BI tool the password too (docker-compose's .env) set it here; else it is generated.
-LOGIN_PASSWORD_ENV = {
-    "bi_reader": "EXPLOSION_MONITOR_BI_READER_PASSWORD",
-    "open_data_reader": "EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD",
-    "analist": "EXPLOSION_MONITOR_ANALIST_PASSWORD",
-}
 # ignored: an Office lock or system file (archived, no report); refused: not read (hard-linked or not a regular
 # file), left in incoming/ with the reason in `message`.
 LEDGER_STATUSES = ("claimed", "loaded", "quarantined", "empty", "duplicate", "reingested", "ignored", "refused")
@@ -213,7 +207,7 @@ def _schema_version(settings: Settings) -> str:
     return digest.hexdigest()[:16]
 
 
-def _municipality_codes(settings: Settings) -> list[tuple[str, str, str | None, str | None]]:
+def municipality_codes(settings: Settings) -> list[tuple[str, str, str | None, str | None]]:
     """Every code a delivery may use, with the day it stopped being valid."""
     rows: dict[str, tuple[str, str, str | None, str | None]] = {}
     with open(_seed_dir(settings) / "gemeenten_2025.csv", encoding="utf-8", newline="") as fh:
@@ -245,25 +239,23 @@ def _ensure_roles(cur: psycopg.Cursor, settings: Settings) -> None:
             ).format(lit=sql.Literal(role))
         )
     for role in LOGIN_ROLES:
-        _enable_login(cur, settings, role)
+        enable_login(cur, settings, role)
     access.apply_limits(cur)
     access.ensure_gemeente_group(cur)
 
 
-def _enable_login(cur: psycopg.Cursor, settings: Settings, role: str) -> None:
+def enable_login(cur: psycopg.Cursor, settings: Settings, role: str) -> None:
     """Give a BI role a login with the password from the secrets file (generated there on first use).
 
     Only the SCRAM verifier, computed here, is sent to the server: the password never appears in SQL.
     """
-    from explosion_monitor import warehouse
-
-    env = LOGIN_PASSWORD_ENV[role]
+    chosen = dict(settings.login_passwords).get(role)  # set by the deployment (config.LOGIN_PASSWORD_ENV)
     role = access.role(cur.connection, role)  # the cluster's name: with this warehouse's prefix
     name = f"{role}_password"
-    password = os.environ.get(env) or warehouse.load_secrets(settings).get(name)
+    password = chosen or load_secrets(settings).get(name)
     if not password:
-        warehouse.save_secret(settings, name, secrets.token_urlsafe(24))
-        password = warehouse.load_secrets(settings)[name]  # whoever saved last wins, for every process
+        save_secret(settings, name, secrets.token_urlsafe(24))
+        password = load_secrets(settings)[name]  # whoever saved last wins, for every process
     verifier = cur.connection.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
     cur.execute(
         sql.SQL("alter role {} with login password {}").format(sql.Identifier(role), sql.Literal(verifier.decode()))
@@ -347,44 +339,9 @@ def ensure_schema(conn: psycopg.Connection, settings: Settings | None = None) ->
         cur.execute(raw_lineage_ddl(sorted(all_contracts())))
         cur.execute("delete from ref.gemeente_codes")
         with cur.copy("copy ref.gemeente_codes (gemeente_code, naam, geldig_tot, opvolger_code) from stdin") as cp:
-            for row in _municipality_codes(settings):
+            for row in municipality_codes(settings):
                 cp.write_row(row)
         _ensure_roles(cur, settings)
         _grant(cur)
         cur.execute("insert into ops.schema_version (version) values (%s) on conflict do nothing", (version,))
     return True
-
-
-_READY: set[str] = set()
-
-
-def connect_ready(settings: Settings | None = None, *, autocommit: bool = True) -> psycopg.Connection:
-    """A connection to the warehouse with everything set up; the schema check runs once per process."""
-    from explosion_monitor import warehouse
-
-    settings = settings or get_settings()
-    url = warehouse.start(settings)
-    conn = warehouse.connect(url, autocommit=autocommit)
-    if url not in _READY:
-        ensure_schema(conn, settings)
-        _READY.add(url)
-    return conn
-
-
-def database_url(url: str, name: str) -> str:
-    """`url` with its database replaced by `name`."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def recreate_database(admin_url: str, name: str, *, setup: bool = True) -> str:
-    """Drop and create database `name` on the server of `admin_url` (benchmarks, rebuilds); returns its URL."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = database_url(admin_url, name)
-    if setup:
-        with psycopg.connect(url, autocommit=True) as conn:
-            ensure_schema(conn, get_settings())
-    return url

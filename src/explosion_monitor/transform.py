@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import psycopg
-
+from explosion_monitor import db
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db import ready
 
 TRANSFORM_ROLE = "em_transformer"
 DEFAULT_SCHEMA = "build"
@@ -87,7 +87,7 @@ def dbt_env(url: str, schema: str | None = None, role: str | None = None) -> dic
         "EM_DB_USER": unquote(parts.username or "postgres"),
         "EM_DB_PASSWORD": unquote(parts.password or ""),
         "EM_DB_NAME": database,
-        "EM_DBT_SCHEMA": schema or os.environ.get("EM_DBT_SCHEMA") or DEFAULT_SCHEMA,
+        "EM_DBT_SCHEMA": schema or get_settings().dbt_schema or DEFAULT_SCHEMA,
         "EM_DB_ROLE": role or "",
     }
 
@@ -96,33 +96,16 @@ def dbt_env(url: str, schema: str | None = None, role: str | None = None) -> dic
 def _environment(values: dict[str, str]) -> Iterator[None]:
     quiet = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_VERSION_CHECK": "false"}
     with _ENV_LOCK:
-        saved = {k: os.environ.get(k) for k in (*values, *quiet)}
+        keys = (*values, *quiet)
+        saved = {k: v for k, v in os.environ.items() if k in keys}
         os.environ.update(quiet)
         os.environ.update(values)
         try:
             yield
         finally:
-            for key, old in saved.items():
-                if old is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = old
-
-
-def _warehouse_url(settings: Settings, url: str | None) -> str:
-    if url:
-        return url
-    from explosion_monitor import warehouse
-    from explosion_monitor.schema import connect_ready
-
-    with connect_ready(settings):  # starts the embedded server if needed and sets up raw/ops/ref
-        pass
-    return warehouse.start(settings)
-
-
-def _connect(url: str) -> psycopg.Connection:
-    scheme, rest = url.split("://", 1)
-    return psycopg.connect("postgresql://" + rest if scheme != "postgresql" else url, autocommit=True, connect_timeout=10)
+            for key in keys:
+                os.environ.pop(key, None)
+            os.environ.update(saved)
 
 
 def transform_role(url: str, schema: str = DEFAULT_SCHEMA) -> str | None:
@@ -133,7 +116,7 @@ def transform_role(url: str, schema: str = DEFAULT_SCHEMA) -> str | None:
     """
     from explosion_monitor.access import role as role_name
 
-    with _connect(url) as conn:
+    with db.connect(url, autocommit=True) as conn:
         transformer = role_name(conn, TRANSFORM_ROLE)
         row = conn.execute(
             """
@@ -190,8 +173,8 @@ def run_dbt(
     from dbt_common.invocation import get_invocation_id
 
     settings = settings or get_settings()
-    url = _warehouse_url(settings, url)
-    schema = schema or os.environ.get("EM_DBT_SCHEMA") or DEFAULT_SCHEMA
+    url = ready.warehouse_url(settings, url)
+    schema = schema or settings.dbt_schema or DEFAULT_SCHEMA
     chosen = transform_role(url, schema) if role is True else (role or None)
     project = settings.dbt_project_dir
     target_dir = target_dir or project / "target"
@@ -246,7 +229,7 @@ def load_run_results(url: str, target_dir: Path) -> int:
     ]  # fmt: skip
     if not rows or not invocation_id:
         return 0
-    with _connect(url) as conn, conn.cursor() as cur:
+    with db.connect(url, autocommit=True) as conn, conn.cursor() as cur:
         cur.executemany(
             """
             insert into ops.dbt_run_results
@@ -288,7 +271,7 @@ def build(
     police history); pass selector=None for everything. Raises TransformError when anything fails.
     """
     settings = settings or get_settings()
-    url = _warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     command = ["build"]
     if select:
         command += ["--select", *([select] if isinstance(select, str) else list(select))]
@@ -308,7 +291,7 @@ def build(
 def source_freshness(settings: Settings | None = None, url: str | None = None) -> dict[str, dict[str, Any]]:
     """Per source table: status (pass, warn, error, runtime error), the newest _loaded_at and its age."""
     settings = settings or get_settings()
-    url = _warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     path = settings.dbt_project_dir / "target" / "sources.json"
     path.unlink(missing_ok=True)
     res, _ = run_dbt(["source", "freshness"], settings, url, role=False)
@@ -330,7 +313,7 @@ def source_freshness(settings: Settings | None = None, url: str | None = None) -
 def docs_generate(settings: Settings | None = None, url: str | None = None) -> Path:
     """`dbt docs generate`; returns the folder with index.html, manifest.json and catalog.json."""
     settings = settings or get_settings()
-    url = _warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     res, _ = run_dbt(["docs", "generate"], settings, url, role=False)
     if not res.success:
         raise TransformError(f"dbt docs generate failed: {' '.join(str(res.exception).split())[:400]}.")

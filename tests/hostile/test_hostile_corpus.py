@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from explosion_monitor.buckets import get_bucket
-from explosion_monitor.ingest import ingest_pending
+from explosion_monitor.ingest.pending import ingest_pending
 
 from partner_files import (
     CORPORATIES_COLUMNS,

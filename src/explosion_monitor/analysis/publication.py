@@ -18,9 +18,11 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
+from explosion_monitor import db
+from explosion_monitor.analysis.steps import analysis_tables
+
 MARTS = "marts"
 BUILD_SCHEMA = "analysis_build"
-STAMP_TABLE = "analyse_publicatie"
 _LOCK_TIMEOUT = "500ms"
 DEADLINE_S = 120.0
 
@@ -100,8 +102,6 @@ def carry_forward(conn: psycopg.Connection, target: str, produced: Sequence[str]
 
     Tables the count itself produced (`produced`) are left alone. Returns the tables carried.
     """
-    from explosion_monitor.analysis.steps import analysis_tables
-
     carried = []
     for table in analysis_tables():
         if table in produced or not _exists(conn, source, table) or _exists(conn, target, table):
@@ -135,18 +135,18 @@ def _replace(conn: psycopg.Connection, build: str, table: str) -> None:
 
 def publish_tables(conn: psycopg.Connection, tables: Sequence[str], role: str | None, build: str = BUILD_SCHEMA) -> None:
     """Replace exactly `tables` in `marts` with the build's, in one transaction; retried while readers hold them."""
-    from explosion_monitor import publish
+    from explosion_monitor.published import one_publisher
 
     if not _exists(conn, "marts", "publicatie"):
         raise AnalysisPublishError("Nothing is published yet (marts.publicatie is missing); publish the count first.")
     deadline = time.monotonic() + DEADLINE_S
-    with publish._one_publisher(conn):
+    with one_publisher(conn):
         while True:
             try:
                 with conn.transaction():
                     conn.execute(f"set local lock_timeout = '{_LOCK_TIMEOUT}'")
                     if role:
-                        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+                        db.set_role(conn, role)
                     present = [t for t in tables if _exists(conn, MARTS, t)]
                     if present:
                         conn.execute(sql.SQL("lock table {} in access exclusive mode").format(

@@ -13,10 +13,11 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from explosion_monitor import quality
-from explosion_monitor.analysis.publication import BUILD_SCHEMA, MARTS, STAMP_TABLE, publish_tables
-from explosion_monitor.analysis.steps import STEPS, AnalysisStep
+from explosion_monitor import db, published, quality
+from explosion_monitor.analysis.publication import BUILD_SCHEMA, MARTS, publish_tables
+from explosion_monitor.analysis.steps import STAMP_TABLE, STEPS, AnalysisStep
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db import ready
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +107,11 @@ def run_analysis(
     from explosion_monitor import publish
 
     settings = settings or get_settings()
-    url = quality.warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     run_id = run_id or publish.new_run_id()
     steps = STEPS if steps is None else steps
     # the log is written as the login (ops), the work is done as the publisher (marts, the build schema)
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as lc, \
-            psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+    with db.connect(url, autocommit=True) as lc, db.connect(url, autocommit=True) as conn:
         ensure_log(lc)
         analysis_id = lc.execute("insert into ops.analysis_log (run_id, outcome) values (%s, 'running') "
                                    "returning analysis_id", (run_id,)).fetchone()[0]
@@ -123,9 +123,9 @@ def run_analysis(
                 return AnalysisResult(run_id, "skipped", analysis_id, message)
             publicatie_id, peildatum = conn.execute(
                 "select publicatie_id, peildatum from marts.publicatie order by publicatie_id desc limit 1").fetchone()
-            role = publish._publisher_role(conn, [])
+            role = published.publisher_role(conn, [])
             if role:  # the publisher owns marts; the build schema is its too
-                conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+                db.set_role(conn, role, local=False)
             with conn.transaction():
                 conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(BUILD_SCHEMA)))
                 conn.execute(sql.SQL("create schema {}").format(sql.Identifier(BUILD_SCHEMA)))

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import psycopg
 
+# The analysis run's own table in marts: which publication of the count it analysed, and when.
+STAMP_TABLE = "analyse_publicatie"
+
 
 @dataclass(frozen=True)
 class AnalysisStep:
@@ -91,6 +94,4 @@ STEPS: list[AnalysisStep] = [
 
 def analysis_tables(steps: list[AnalysisStep] | None = None) -> tuple[str, ...]:
     """Every table the analysis run publishes into `marts` (including its own stamp)."""
-    from explosion_monitor.analysis.publication import STAMP_TABLE
-
     return (*(t for step in (steps if steps is not None else STEPS) for t in step.tables), STAMP_TABLE)

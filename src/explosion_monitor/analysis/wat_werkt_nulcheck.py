@@ -14,7 +14,8 @@ import dataclasses
 
 import numpy as np
 
-from explosion_monitor.analysis import wat_werkt, wat_werkt_panel as panel
+from explosion_monitor.analysis import wat_werkt
+from explosion_monitor.analysis import wat_werkt_panel as panel
 
 GEBIEDEN = 24
 POGINGEN = 200  # draws per run until the placebo soort has the data an estimate needs

@@ -1,59 +1,9 @@
-"""Parse, validate and load partner drops."""
+"""Parse, validate and load partner deliveries (leveringen).
 
-from __future__ import annotations
-
-import datetime as dt
-from collections.abc import Callable, Iterable
-
-from explosion_monitor import ledger
-from explosion_monitor.buckets import Bucket, get_bucket
-from explosion_monitor.config import FEEDS, Settings, get_settings
-from explosion_monitor.ingest.intake import stable_files
-from explosion_monitor.ingest.load import Outcome, ingest_object, record_unrecorded_moves
-
-
-def record_unreadable(conn, bucket: Bucket, run_id: str | None = None) -> list[Outcome]:
-    """Record (once) what in incoming/ is not a regular file; it stays where it is, unread."""
-    outcomes = []
-    for name, size, reason in bucket.list_unreadable():
-        file_id = ledger.record_refusal(conn, feed=bucket.feed, bucket=bucket.root_url, name=name, size=size,
-                                        reason=reason, run_id=run_id)
-        outcomes.append(Outcome(bucket.feed, name, "refused", file_id, message=reason))
-    return outcomes
-
-
-def ingest_pending(
-    feeds: Iterable[str] = FEEDS,
-    settings: Settings | None = None,
-    run_id: str | None = None,
-    on_file: Callable[[Outcome], None] | None = None,
-) -> list[Outcome]:
-    """Process every file now in incoming/ of the given feeds, oldest first, once it is complete.
-
-    On a local folder this waits until every file present now is stable (see ingest.intake).
-    """
-    from explosion_monitor.schema import connect_ready
-
-    settings = settings or get_settings()
-    outcomes: list[Outcome] = []
-    with connect_ready(settings) as conn:
-        buckets = [get_bucket(feed, settings) for feed in feeds]
-        for bucket in buckets:
-            bucket.ensure()
-            for outcome in record_unreadable(conn, bucket, run_id):
-                outcomes.append(outcome)
-                if on_file:
-                    on_file(outcome)
-        seen_at = dt.datetime.now(dt.UTC)
-        listings = stable_files([(bucket, bucket.list_incoming()) for bucket in buckets])
-        for bucket, objects in zip(buckets, listings, strict=True):
-            for obj in objects:
-                outcome = ingest_object(conn, bucket, obj, run_id=run_id, seen_at=seen_at)
-                outcomes.append(outcome)
-                if on_file:
-                    on_file(outcome)
-            record_unrecorded_moves(conn, bucket)  # a loader killed between its move and its ledger record
-    return outcomes
-
-
-__all__ = ["Outcome", "ingest_object", "ingest_pending", "record_unreadable"]
+- `pending`: every file now in incoming/, one after the other (`ingest_pending`);
+- `load`: one file, checked and copied into raw in one transaction, or quarantined with its report
+  (`ingest_object`);
+- `intake`: which files are complete; `sniff`, `xlsx`, `batches`, `arrays`, `pgcopy`: reading a file into COPY
+  batches; `validate`, `check`, `keys`: the contract's checks; `report`: the quality report; `header_help`:
+  hints for a header that does not match.
+"""

@@ -20,7 +20,13 @@ from explosion_monitor.contracts import Contract
 from explosion_monitor.ingest.batches import open_source
 from explosion_monitor.ingest.keys import KeyHashes
 from explosion_monitor.ingest.load import (
-    AMSTERDAM, STORED_FINDINGS, _copy_fields, _Counts, _encoded_batches, _Invalid, warn_unknown_columns,
+    AMSTERDAM,
+    STORED_FINDINGS,
+    Counts,
+    InvalidRows,
+    copy_fields,
+    encoded_batches,
+    warn_unknown_columns,
 )
 from explosion_monitor.ingest.pgcopy import Encoder
 from explosion_monitor.ingest.report import Finding, Report
@@ -45,9 +51,9 @@ class Verdict:
 @functools.cache
 def municipalities(settings: Settings | None = None) -> Municipalities:
     """ref.gemeente_codes as the schema seeds it."""
-    from explosion_monitor.schema import _municipality_codes
+    from explosion_monitor.schema import municipality_codes
 
-    rows = sorted(_municipality_codes(settings or get_settings()))
+    rows = sorted(municipality_codes(settings or get_settings()))
     return Municipalities.from_rows(
         (code, name, until and dt.date.fromisoformat(until), successor) for code, name, until, successor in rows
     )
@@ -88,12 +94,12 @@ def _check(path: Path, contract: Contract, arrived_at: dt.datetime, refs: Munici
     source = open_source(path, insp, contract)
     warn_unknown_columns(report, source, contract)
     checks = Checks(contract, source.header, source.delimiter, arrived_at.astimezone(AMSTERDAM).date(), refs)
-    counts = _Counts()
+    counts = Counts()
     with KeyHashes() as keys:
         try:
-            for _ in _encoded_batches(source, checks, Encoder(_copy_fields(checks)), 1, arrived_at, counts, keys):
+            for _ in encoded_batches(source, checks, Encoder(copy_fields(checks)), 1, arrived_at, counts, keys):
                 pass
-        except _Invalid:
+        except InvalidRows:
             raise _RowErrors(*_findings(contract, source, checks)) from None
     if counts.suspect_duplicates:
         findings, total = _findings(contract, source, checks)

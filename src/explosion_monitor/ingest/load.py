@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import queue
-from collections import Counter
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from explosion_monitor import access, ledger
+from explosion_monitor import access, db, ledger
 from explosion_monitor.buckets import Bucket, DropObject, report_name, safe_name
 from explosion_monitor.contracts import Contract, get_contract
 from explosion_monitor.ingest.arrays import keep_freed_memory
@@ -66,7 +66,7 @@ class _RowErrors(Exception):
         self.summary = summary or Counter()
 
 
-class _Invalid(Exception):
+class InvalidRows(Exception):
     """The file has row errors: roll back, then collect them for the report."""
 
 
@@ -84,7 +84,7 @@ def _blank_warning(report: Report, blank: int) -> None:
 
 
 @dataclass
-class _Counts:
+class Counts:
     rows: int = 0
     blank: int = 0
     # Two keys hash alike: the file may repeat a key, which an exact query then decides.
@@ -98,13 +98,13 @@ def warn_unknown_columns(report: Report, source: Source, contract: Contract) -> 
         report.warnings.append((f"onbekende kolommen genegeerd: {shown}", f"unknown columns ignored: {shown}"))
 
 
-def _encoded_batches(source: Source, checks: Checks, encoder: Encoder, file_id: int, arrived_at: dt.datetime,
-                     counts: _Counts, keys: KeyHashes) -> Iterator[memoryview]:
+def encoded_batches(source: Source, checks: Checks, encoder: Encoder, file_id: int, arrived_at: dt.datetime,
+                     counts: Counts, keys: KeyHashes) -> Iterator[memoryview]:
     for batch in source.batches():
         checked = checks.check(batch)
         counts.blank += checked.blank
         if not checked.ok:
-            raise _Invalid
+            raise InvalidRows
         if not len(checked):
             continue
         lineage = {"_file_id": file_id, "_line_number": checked.lines.astype("int32"), "_arrived_at": arrived_at}
@@ -155,7 +155,7 @@ def _pipeline(items: Iterator[memoryview]) -> Iterator[memoryview]:
         worker.join()
 
 
-def _copy_fields(checks: Checks) -> list[Field]:
+def copy_fields(checks: Checks) -> list[Field]:
     """The COPY's columns, those of one size per row first (the encoder writes them as one piece)."""
 
     def rank(c) -> int:
@@ -173,7 +173,7 @@ def _copy_fields(checks: Checks) -> list[Field]:
 
 
 def _copy_statement(contract: Contract, checks: Checks) -> tuple[sql.Composed, Encoder]:
-    fields = _copy_fields(checks)
+    fields = copy_fields(checks)
     stmt = sql.SQL("copy raw.{} ({}) from stdin (format binary)").format(
         sql.Identifier(contract.feed), sql.SQL(", ").join(sql.Identifier(f.name) for f in fields)
     )
@@ -200,7 +200,7 @@ def _load(
     warn_unknown_columns(report, source, contract)
     checks = Checks(contract, source.header, source.delimiter, arrival_date(arrived_at), Municipalities.load(conn))
     stmt, encoder = _copy_statement(contract, checks)
-    counts = _Counts()
+    counts = Counts()
     try:
         with KeyHashes() as keys, conn.transaction(), conn.cursor() as cur:
             # raw.<feed>._file_id has no foreign key (a trigger call and a lookup per row, more than the COPY
@@ -208,8 +208,8 @@ def _load(
             # exists and is locked against deletion until commit; ops.ledger refuses to delete a row raw uses.
             if not cur.execute("select from ops.ledger where file_id = %s for key share", (entry.file_id,)).rowcount:
                 raise RuntimeError(f"ledger entry {entry.file_id} is gone")
-            cur.execute(sql.SQL("set local role {}").format(sql.Identifier(access.role(conn, "em_loader"))))
-            batches = _encoded_batches(source, checks, encoder, entry.file_id, arrived_at, counts, keys)
+            db.set_role(cur, access.role(conn, "em_loader"))
+            batches = encoded_batches(source, checks, encoder, entry.file_id, arrived_at, counts, keys)
             with cur.copy(stmt) as copy:
                 copy.write(SIGNATURE)
                 for data in _pipeline(batches):
@@ -217,9 +217,9 @@ def _load(
                 copy.write(TRAILER)
             if cur.rowcount != counts.rows:
                 raise RuntimeError(f"COPY stored {cur.rowcount} rows of {counts.rows}")
-            cur.execute("reset role")
+            db.reset_role(cur)
             if counts.suspect_duplicates and _has_duplicate_keys(cur, contract, entry.file_id):
-                raise _Invalid
+                raise InvalidRows
             _blank_warning(report, counts.blank)
             ledger.set_outcome(
                 conn,
@@ -231,7 +231,7 @@ def _load(
                 message="; ".join(en for _, en in report.warnings) or None,
             )
         return counts.rows
-    except _Invalid:
+    except InvalidRows:
         pass
     findings, total, blank, summary = _findings(conn, contract, source, checks)
     _blank_warning(report, blank)
@@ -255,7 +255,7 @@ def _findings(
     keys = [Field("line", "int4")] + [Field(f"k{i}", "text") for i in range(len(contract.key))]
     encoder = Encoder(keys)
     with conn.transaction(force_rollback=True), conn.cursor() as cur:
-        cur.execute(sql.SQL("set local role {}").format(sql.Identifier(access.role(conn, "em_loader"))))
+        db.set_role(cur, access.role(conn, "em_loader"))
         cur.execute(
             sql.SQL("create temp table keys ({}) on commit drop").format(
                 sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(

@@ -129,8 +129,6 @@ class Report:
     @staticmethod
     def _extra(contract: Contract, column: str, code: str) -> str:
         """The detail a summary line needs (limits, allowed values, a rule's sentence); none for the others."""
-        from explosion_monitor.ingest.validate import extra
-
         if code in ("gemeente_expired", "duplicate_key"):
             return "(zie de regels hieronder / see the rows below)"
         if column not in contract.column_names and not code.startswith("rule:"):
@@ -192,3 +190,17 @@ class Report:
             values = f" [{', '.join(col.values)}]" if col.values else ""
             out.append(f"  {col.name}: {col.type}{values}, {need}")
         return "\n".join(out) + "\n"
+
+
+def extra(contract: Contract, col: str, code: str, naam=None, geldig_tot=None, opvolger=None) -> str:
+    """The detail a finding's sentence needs."""
+    if code == "max_length":
+        return str(contract.column(col).max_length)
+    if code == "enum":
+        return ", ".join(contract.column(col).values)
+    if code == "gemeente_expired":
+        return f"{naam} is per {geldig_tot} opgegaan in {opvolger} / {naam} merged into {opvolger} on {geldig_tot}"
+    if code.startswith("rule:"):
+        rule = next(r for r in contract.rules if r.name == code[5:])
+        return f"{rule.nl}\x1e{rule.en}"
+    return ""

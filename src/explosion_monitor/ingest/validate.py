@@ -43,27 +43,19 @@ from explosion_monitor.ingest.arrays import (
     with_validity,
 )
 from explosion_monitor.ingest.batches import TextBatch
-from explosion_monitor.ingest.report import Finding
+from explosion_monitor.ingest.dates import DATE_TIME_RE, check_date, date_parts, real_date, real_time
+from explosion_monitor.ingest.report import Finding, extra
 from explosion_monitor.ingest.xlsx import FORMULA
 
 TRIM = " \t\r\n\u00a0"
 # A finding keeps this much of a value: the report shows less, and a row of long values stays small.
 MAX_FINDING_VALUE = 1000
-MIN_YEAR, MAX_YEAR = 1990, 2100
 # true at even positions; compared in lower case. waar/onwaar: Dutch Excel's TRUE/FALSE.
 BOOLEAN_ALL = ("ja", "nee", "j", "n", "true", "false", "1", "0", "waar", "onwaar")
 # PostgreSQL's [[:cntrl:]] and \s (C.UTF-8), which defined these checks when they were SQL.
 CONTROL = "[\x00-\x1f\x7f-\x9f]"
 SPACE = "[\t\n\v\f\r \u1680\u2000-\u2006\u2008-\u200a\u2028\u2029\u205f\u3000]"
 
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
-# A date-time in a date column: the date as above, a time of day, and optionally a UTC offset.
-DATE_TIME = (
-    r"^(?P<d>[0-9]{1,4}-[0-9]{1,2}-[0-9]{1,4})[ T](?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2})"
-    r"(?::(?P<s>[0-9]{2})(?:[.,][0-9]{1,9})?)?(?P<z> ?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?))?$"
-)
-DATE_TIME_RE = re.compile(DATE_TIME)
-NL_DATE = re.compile(r"[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}")
 INT_THOUSANDS = re.compile(r"[0-9]{1,3}([.,][0-9]{3})+")
 NEGATIVE_INT = re.compile(r"-[0-9]+")
 DIGITS = re.compile(r"[0-9]+")
@@ -79,10 +71,6 @@ AMBIGUOUS_RE = re.compile(AMBIGUOUS)
 NUMBER_SHAPE = {",": re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?"), ";": re.compile(r"[0-9]{1,15}([.,][0-9]{1,6})?")}
 POSTCODE_FULL = re.compile(rf"[0-9]{{4}}{SPACE}*[A-Za-z]{{2}}")
 CONTROL_RE = re.compile(CONTROL)
-
-# Date shapes (digits before, between and after the dashes); a 4-digit year first is ISO.
-DATE_SHAPES = [(4, 1, 1), (4, 1, 2), (4, 2, 1), (4, 2, 2), (1, 1, 4), (1, 2, 4), (2, 1, 4), (2, 2, 4)]
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0], dtype=np.int64)
 
 # The wire kind (pgcopy.Field.kind) each contract type loads as.
 WIRE_KIND = {
@@ -108,13 +96,13 @@ def reason(col: Column, value: str, delimiter: str) -> str:
     if col.type == "date":
         if len(value) > 10:
             timed = DATE_TIME_RE.match(value)
-            if timed is None or not _real_time(timed):
+            if timed is None or not real_time(timed):
                 return "date_format"
             value = timed["d"]
-        parts = _date_parts(value)
+        parts = date_parts(value)
         if parts is None:
             return "date_format"
-        return "date_range" if _real_date(*parts) else "date_invalid"
+        return "date_range" if real_date(*parts) else "date_invalid"
     if col.type in ("integer", "decimal") and delimiter == ";" and AMBIGUOUS_RE.match(value):
         return "ambiguous_thousands"
     if col.type == "integer":
@@ -134,28 +122,6 @@ def reason(col: Column, value: str, delimiter: str) -> str:
     if col.type == "pseudoniem":
         return "pseudoniem"
     return {"boolean": "boolean", "enum": "enum", "gemeente": "gemeente_format"}[col.type]
-
-
-def _date_parts(value: str) -> tuple[int, int, int] | None:
-    if ISO_DATE.fullmatch(value):
-        y, m, d = value.split("-")
-    elif NL_DATE.fullmatch(value):
-        d, m, y = value.split("-")
-    else:
-        return None
-    return int(y), int(m), int(d)
-
-
-def _real_time(timed: re.Match) -> bool:
-    return int(timed["h"]) <= 23 and int(timed["mi"]) <= 59 and int(timed["s"] or 0) <= 59
-
-
-def _real_date(y: int, m: int, d: int) -> bool:
-    try:
-        dt.date(y, m, d)
-    except ValueError:
-        return False
-    return True
 
 
 # --- the municipality codes ------------------------------------------------------------------
@@ -284,105 +250,6 @@ def _check_decimal(x: pa.Array, delimiter: str) -> tuple[np.ndarray, pa.Array]:
     return ok, plain
 
 
-def _parse_dates(x: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(written as a date, year, month, day) per cell, for the shapes ISO Y-M-D and Dutch D-M-Y."""
-    n = len(x)
-    shaped = np.zeros(n, dtype=bool)
-    ymd = np.zeros((3, n), dtype=np.int64)
-    lengths, starts, data = text_parts(x)
-    for size in (8, 9, 10):
-        rows = np.flatnonzero(lengths == size)
-        if not rows.size:
-            continue
-        digit = gather(data, starts[rows], size) - np.uint8(48)  # non-digits wrap to >= 10
-        for a, b, c in DATE_SHAPES:
-            if a + b + c + 2 != size:
-                continue
-            dashes = [a, a + b + 1]
-            places = [i for i in range(size) if i not in dashes]
-            match = (digit[:, dashes] == np.uint8(256 + 45 - 48)).all(axis=1) & (digit[:, places] < 10).all(axis=1)
-            if not match.any():
-                continue
-            # Each part's value as a weighted sum of its digits: one small (integer) matrix product.
-            weights = np.zeros((len(places), 3), dtype=np.int64)
-            for part, (first, width) in enumerate([(0, a), (a + 1, b), (a + b + 2, c)]):
-                for k in range(width):
-                    weights[places.index(first + k), part] = 10 ** (width - 1 - k)
-            parts = digit[match][:, places].astype(np.int64) @ weights
-            hit = rows[match]
-            year, month, day = (parts[:, 0], parts[:, 1], parts[:, 2]) if a == 4 else (parts[:, 2], parts[:, 1], parts[:, 0])
-            ymd[0, hit], ymd[1, hit], ymd[2, hit] = year, month, day
-            shaped[hit] = True
-    return shaped, ymd[0], ymd[1], ymd[2]
-
-
-def _days_since_1970(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Proleptic Gregorian day numbers (H. Hinnant's days_from_civil), for valid dates."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def _split_date_times(x: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """Date-times reduced to their calendar date in Dutch time: (date text, time valid, day shift).
-
-    Without an offset the date is taken as written (Dutch wall-clock time); with one, the moment
-    is converted to Europe/Amsterdam first, which may move the date by a day (`shift`).
-    """
-    n = len(x)
-    time_ok = np.ones(n, dtype=bool)
-    shift = np.zeros(n, dtype=np.int64)
-    parts = pc.extract_regex(x, DATE_TIME)
-    timed = validity(parts)
-    timed = np.ones(n, dtype=bool) if timed is None else timed
-    if not timed.any():
-        return x, time_ok, shift
-    hour = pc.cast(pc.if_else(from_bools(timed), parts.field("h"), "0"), pa.int64())
-    minute = pc.cast(pc.if_else(from_bools(timed), parts.field("mi"), "0"), pa.int64())
-    second_text = pc.if_else(from_bools(timed), parts.field("s"), "0")
-    second = pc.cast(pc.if_else(pc.equal(second_text, ""), "0", second_text), pa.int64())
-    time_ok = (values(hour) <= 23) & (values(minute) <= 59) & (values(second) <= 59)
-    dates = pc.if_else(from_bools(timed), parts.field("d"), x)
-    zone = bools(pc.not_equal(pc.if_else(from_bools(timed), parts.field("z"), ""), ""))
-    for i in np.flatnonzero(zone & time_ok).tolist():  # rare: a few distinct values at most
-        shift[i] = _offset_shift(x[i].as_py())
-    return dates, time_ok, shift
-
-
-def _offset_shift(value: str) -> int:
-    """Days between the date as written and the date in Dutch time, for a date-time with an offset."""
-    from zoneinfo import ZoneInfo
-
-    timed = DATE_TIME_RE.match(value)
-    parts = _date_parts(timed["d"]) if timed else None
-    if parts is None or not _real_date(*parts):
-        return 0
-    zone = timed["z"].strip()
-    offset = dt.timedelta(0)
-    if zone != "Z":
-        digits = zone[1:].replace(":", "")
-        offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
-        offset = -offset if zone[0] == "-" else offset
-    if offset >= dt.timedelta(days=1):
-        return 0
-    written = dt.datetime(*parts, int(timed["h"]), int(timed["mi"]), tzinfo=dt.timezone(offset))
-    return (written.astimezone(ZoneInfo("Europe/Amsterdam")).date() - written.date()).days
-
-
-def _check_date(x: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    time_ok, shift = True, 0
-    if len(x) and (_lengths(x) > 10).any():
-        x, time_ok, shift = _split_date_times(x)
-    shaped, y, m, d = _parse_dates(x)
-    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    month_days = _DAYS_IN_MONTH[np.clip(m, 0, 13)] + (leap & (m == 2))
-    ok = shaped & (m >= 1) & (d >= 1) & (d <= month_days) & (y >= MIN_YEAR) & (y <= MAX_YEAR) & time_ok
-    return ok, np.where(ok, _days_since_1970(y, np.where(ok, m, 1), d) + shift, 0).astype(np.int32)
-
-
 def _check_gemeente(x: pa.Array) -> np.ndarray:
     """GM (any case) and four digits."""
     lengths, starts, data = text_parts(x)
@@ -412,7 +279,7 @@ def _values(col: Column, x: pa.Array, delimiter: str) -> tuple[np.ndarray, pa.Ar
     """
     kind = col.type
     if kind == "date":
-        return _check_date(x)
+        return check_date(x)
     if kind == "integer":
         ok = bools(pc.ascii_is_decimal(x)) & (_lengths(x) <= 9)
         number = np.zeros(len(x), dtype=np.int32)
@@ -715,17 +582,3 @@ class CheckedBatch:
             refs, i = self.checks.refs, int(self._municipality[row])
             return extra(self.checks.contract, name, code, refs.names[i], refs.until[i], refs.successors[i])
         return extra(self.checks.contract, name, code)
-
-
-def extra(contract: Contract, col: str, code: str, naam=None, geldig_tot=None, opvolger=None) -> str:
-    """The detail a finding's sentence needs."""
-    if code == "max_length":
-        return str(contract.column(col).max_length)
-    if code == "enum":
-        return ", ".join(contract.column(col).values)
-    if code == "gemeente_expired":
-        return f"{naam} is per {geldig_tot} opgegaan in {opvolger} / {naam} merged into {opvolger} on {geldig_tot}"
-    if code.startswith("rule:"):
-        rule = next(r for r in contract.rules if r.name == code[5:])
-        return f"{rule.nl}\x1e{rule.en}"
-    return ""

@@ -37,9 +37,9 @@ PRELOAD = (
 
 def preload(modules: tuple[str, ...] = PRELOAD) -> dict[str, float]:
     """Import `modules`; the seconds each took (a failure is logged, never raised)."""
-    from explosion_monitor.quality.context import _quiet_gx
+    from explosion_monitor.quality.context import quiet_gx
 
-    _quiet_gx()  # no GX analytics, before great_expectations is imported
+    quiet_gx()  # no GX analytics, before great_expectations is imported
     took = {}
     for name in modules:
         started = time.perf_counter()

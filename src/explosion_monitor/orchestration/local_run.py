@@ -15,8 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
+from explosion_monitor import db
 from explosion_monitor.config import Settings, get_settings
 
 
@@ -32,8 +31,7 @@ class DagOutcome:
 
 
 def _migrated(sync_url: str) -> bool:
-    libpq = sync_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(libpq, connect_timeout=10) as conn:
+    with db.connect(sync_url) as conn:
         return conn.execute("select to_regclass('public.alembic_version') is not null").fetchone()[0]
 
 
@@ -43,12 +41,11 @@ def prepare_airflow(settings: Settings | None = None) -> None:
 
     settings = settings or get_settings()
     env = airflow_environment(settings)
-    if "airflow" in sys.modules and os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") != env[
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
-    ]:
+    # get_settings(), not `settings`: what this process's environment holds now (an earlier call may have set it)
+    if "airflow" in sys.modules and get_settings().airflow_db_url != env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]:
         raise LocalRunError("Airflow was already imported with another configuration; run this in a new process.")
     # The CLI prints its own summary; Airflow and Cosmos chatter stays out of it.
-    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL") or "ERROR"
+    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = settings.airflow_logging_level or "ERROR"
     os.environ.update(env)
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     if not _migrated(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]):
@@ -74,8 +71,7 @@ def run_pipeline(settings: Settings | None = None) -> list[DagOutcome]:
     settings = settings or get_settings()
     prepare_airflow(settings)
     logging.getLogger("airflow").setLevel(logging.WARNING)
-    from explosion_monitor.orchestration.dags import manifest_path
-    from explosion_monitor.orchestration.manifest import build_manifest
+    from explosion_monitor.orchestration.manifest import build_manifest, manifest_path
 
     if not manifest_path(settings).is_file():  # the nightly DAG renders from it; `make install` builds it
         build_manifest(settings)

@@ -15,14 +15,18 @@ from pathlib import Path
 from explosion_monitor.config import Settings, get_settings
 
 
+def manifest_path(settings: Settings | None = None) -> Path:
+    """The manifest.json Cosmos renders from: `explosion-monitor dbt-manifest` writes it (dbt parse)."""
+    settings = settings or get_settings()
+    return settings.dbt_manifest or settings.dbt_project_dir / "target" / "parse" / "manifest.json"
+
+
 class ManifestError(RuntimeError):
     """dbt parse failed; the message is one sentence."""
 
 
 def build_manifest(settings: Settings | None = None) -> Path:
     """Run `dbt parse` and put manifest.json where the DAGs expect it; returns its path."""
-    from explosion_monitor.orchestration.dags import manifest_path
-
     settings = settings or get_settings()
     target = manifest_path(settings)
     work = target.parent / ".work"

@@ -26,10 +26,11 @@ import html
 import importlib
 import json
 import logging
-import os
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+
+from explosion_monitor.config import get_settings
 
 log = logging.getLogger("explosion_monitor.notify")
 
@@ -85,7 +86,7 @@ class EmailNotifier:
     name = "email"
 
     def __init__(self, conn_id: str | None = None) -> None:
-        self.conn_id = conn_id or os.environ.get("EXPLOSION_MONITOR_SMTP_CONN_ID") or "smtp_default"
+        self.conn_id = conn_id or get_settings().smtp_conn_id or "smtp_default"
 
     def send(self, notification: Notification) -> None:
         from airflow.providers.smtp.hooks.smtp import SmtpHook
@@ -103,7 +104,7 @@ class WebhookNotifier:
     name = "webhook"
 
     def __init__(self, url: str | None = None, timeout: float = 10.0) -> None:
-        self.url = url or os.environ.get("EXPLOSION_MONITOR_WEBHOOK_URL") or ""
+        self.url = url or get_settings().webhook_url or ""
         if not self.url.startswith(("http://", "https://")):
             raise ValueError("EXPLOSION_MONITOR_WEBHOOK_URL must be an http:// or https:// URL.")
         self.timeout = timeout
@@ -120,7 +121,7 @@ class WebhookNotifier:
 
 def get_notifier(name: str | None = None) -> Notifier:
     """The configured notifier (`EXPLOSION_MONITOR_NOTIFIER`: log, email, webhook or module:Class)."""
-    choice = (name or os.environ.get("EXPLOSION_MONITOR_NOTIFIER") or "log").strip()
+    choice = (name or get_settings().notifier or "log").strip()
     if choice == "log":
         return LogNotifier()
     if choice == "email":
@@ -138,7 +139,7 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 
 def engineers() -> tuple[str, ...]:
-    return _split(os.environ.get("EXPLOSION_MONITOR_ALERT_EMAIL"))
+    return _split(get_settings().alert_email)
 
 
 def partner_contact(feed: str) -> tuple[str, ...]:
@@ -146,7 +147,7 @@ def partner_contact(feed: str) -> tuple[str, ...]:
     from explosion_monitor.contracts import get_contract
 
     env = get_contract(feed).partner_contact_env
-    return _split(os.environ.get(env)) if env else ()
+    return _split(dict(get_settings().partner_contacts).get(env)) if env else ()
 
 
 def to_partner(feed: str) -> tuple[tuple[str, ...], str]:

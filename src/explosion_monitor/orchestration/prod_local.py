@@ -56,9 +56,6 @@ HOST_SETTINGS = (
     "EXPLOSION_MONITOR_CONTACT_POLITIE", "EXPLOSION_MONITOR_CONTACT_VERZEKERAARS",
     "EXPLOSION_MONITOR_CONTACT_CORPORATIES", "EXPLOSION_MONITOR_CONTACT_GEMEENTEN", "AIRFLOW_CONN_SMTP_DEFAULT",
 )  # fmt: skip
-#: The warehouse login, as in Compose: `pipeline`, owner of the database with CREATEROLE and no superuser (the
-#: init script's two lines). The superuser only created the roles and databases. "postgres" is there to compare.
-WAREHOUSE_LOGIN = os.environ.get("EXPLOSION_MONITOR_PROD_WAREHOUSE_LOGIN", "pipeline")
 _NOTIFY_ARN = "arn:minio:sqs::PIPELINE:postgresql"
 _START_TIMEOUT_S = 180
 
@@ -75,9 +72,11 @@ class Ports:
     api: int
 
     @classmethod
-    def from_env(cls) -> Ports:
+    def from_settings(cls, settings: Settings) -> Ports:
+        given = dict(settings.prod_ports)
+
         def port(name: str, default: int) -> int:
-            raw = os.environ.get(f"EXPLOSION_MONITOR_PROD_{name}_PORT", str(default))
+            raw = given.get(name, str(default))
             if not raw.isdigit() or not 1024 <= int(raw) <= 65535:
                 raise ProdLocalError(f"EXPLOSION_MONITOR_PROD_{name}_PORT must be a port from 1024 to 65535, not {raw!r}.")
             return int(raw)
@@ -265,7 +264,9 @@ class Stack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.settings.dags_dir),
             "EXPLOSION_MONITOR_BI_READER_PASSWORD": s["BI_READER_PASSWORD"],
             "EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD": s["OPEN_DATA_READER_PASSWORD"],
-            "WAREHOUSE_URL": self.db_url(WAREHOUSE_LOGIN, "explosion_monitor"),
+            # The warehouse login (settings.prod_warehouse_login): `pipeline`, as in Compose (owner of the
+            # database, CREATEROLE, no superuser); the superuser only created the roles and databases.
+            "WAREHOUSE_URL": self.db_url(self.settings.prod_warehouse_login, "explosion_monitor"),
             "AWS_ENDPOINT_URL": f"http://{HOST}:{self.ports.s3}",
             "AWS_ACCESS_KEY_ID": s["PIPELINE_S3_ACCESS_KEY"],
             "AWS_SECRET_ACCESS_KEY": s["PIPELINE_S3_SECRET_KEY"],
@@ -435,12 +436,13 @@ class Stack:
 
 
 def stack(settings: Settings | None = None) -> Stack:
-    return Stack(settings or get_settings(), Ports.from_env())
+    settings = settings or get_settings()
+    return Stack(settings, Ports.from_settings(settings))
 
 
 def worker_hostname() -> str:
     """[core] hostname_callable of the prod-local workers: `<worker>@<host>`, so task instances name their worker."""
-    return f"{os.environ.get('EXPLOSION_MONITOR_WORKER_NAME', 'worker')}@{socket.gethostname()}"
+    return f"{get_settings().worker_name}@{socket.gethostname()}"
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
@@ -524,10 +526,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise ProdLocalError("prod-local is still running; run `make prod-local-stop` first.")
             shutil.rmtree(s.home, ignore_errors=True)
             print(f"removed {s.home}")
-        elif command == "smoke":
-            from explosion_monitor.orchestration.prod_smoke import run_smoke
-
-            print(run_smoke(s).summary())
         else:
             for name, up in s.status().items():
                 print(f"{name:24} {'running' if up else 'stopped'}")

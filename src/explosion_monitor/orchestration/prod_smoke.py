@@ -15,13 +15,16 @@ Every step raises SmokeFailure with one sentence when it does not hold; the resu
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from typing import Any
 from urllib.parse import unquote
 
 import psycopg
 
-from explosion_monitor.orchestration.prod_local import WORKERS, Stack
+from explosion_monitor import db
+from explosion_monitor.orchestration import prod_local
+from explosion_monitor.orchestration.prod_local import WORKERS, ProdLocalError, Stack
 
 #: The sample drops used: P1 (police, 2024 = 1,244), C1 (corporaties), V1 (insurers), one per feed; then P2
 #: (police revision, 2024 = 1,543), whose ingest task loses its worker. (Two drops of one feed within
@@ -62,7 +65,7 @@ def _wait(what: str, check: Any, timeout: float = _TIMEOUT_S, every: float = 1.0
 
 def _rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
     try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        with db.connect(url, autocommit=True, connect_timeout=5) as conn:
             return conn.execute(query, params).fetchall()
     except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
         return []
@@ -210,3 +213,17 @@ def run_smoke(stack: Stack) -> SmokeResult:
         raise SmokeFailure(f"Not every worker ran a task: {ran}.")
     timings["total"] = time.monotonic() - started
     return SmokeResult(timings, ran, killed, other, [national, revised])
+
+
+def main() -> int:
+    """`make prod-smoke`: the scenario against the running prod-local stack."""
+    try:
+        print(run_smoke(prod_local.stack()).summary())
+    except ProdLocalError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,11 +30,11 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
 
+from explosion_monitor import db
 from explosion_monitor.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -54,29 +54,21 @@ class RebuildError(RuntimeError):
     """The rebuild cannot go on; the message is one sentence for the engineer."""
 
 
-def _with_db(url: str, db: str) -> str:
-    return urlsplit(url)._replace(path=f"/{db}").geturl()
-
-
-def _dbname(url: str) -> str:
-    return urlsplit(url).path.strip("/")
-
-
 def current_url(settings: Settings | None = None) -> str:
     from explosion_monitor import warehouse
 
-    return warehouse._libpq_url(warehouse.start(settings or get_settings()))
+    return db.libpq_url(warehouse.start(settings or get_settings()))
 
 
 def target_url(settings: Settings | None = None, database: str | None = None) -> str:
     """The URL of the rebuild database: `database`, or `<warehouse db>_rebuild`, on the warehouse's server."""
     current = current_url(settings)
-    name = (database or "").strip() or _dbname(current) + REBUILD_SUFFIX
+    name = (database or "").strip() or db.database_name(current) + REBUILD_SUFFIX
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
         raise RebuildError(f"The rebuild database name must be lower-case letters, digits and _, not {name!r}.")
-    if name == _dbname(current):
+    if name == db.database_name(current):
         raise RebuildError(f"The rebuild target {name!r} is the live warehouse; choose another database.")
-    return _with_db(current, name)
+    return db.database_url(current, name)
 
 
 def prepare(target: str, settings: Settings | None = None) -> str:
@@ -84,11 +76,11 @@ def prepare(target: str, settings: Settings | None = None) -> str:
     from explosion_monitor.orchestration import store
     from explosion_monitor.schema import ensure_schema
 
-    name = _dbname(target)
-    with psycopg.connect(_with_db(target, "postgres"), autocommit=True, connect_timeout=10) as admin:
+    name = db.database_name(target)
+    with db.connect(db.database_url(target, "postgres"), autocommit=True) as admin:
         admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    with psycopg.connect(target, autocommit=True, connect_timeout=10) as conn:
+    with db.connect(target, autocommit=True) as conn:
         ensure_schema(conn, settings or get_settings())
         store.ensure(conn)
     return name
@@ -96,7 +88,7 @@ def prepare(target: str, settings: Settings | None = None) -> str:
 
 def archived_files(source: str) -> list[dict[str, Any]]:
     """What raw holds in the live warehouse, file by file, in ledger order."""
-    with psycopg.connect(source, autocommit=True, connect_timeout=10) as conn:
+    with db.connect(source, autocommit=True) as conn:
         rows = conn.execute(
             """
             select file_id, feed, object_key, final_url, arrived_at, status, rows_loaded
@@ -131,7 +123,7 @@ def replay(target: str, settings: Settings | None = None, *, run_id: str | None 
            source: str | None = None) -> dict[str, Any]:
     """Ingest every archived file of the live warehouse into the target, in file id order."""
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_object
+    from explosion_monitor.ingest.load import ingest_object
 
     settings = settings or get_settings()
     source = source or current_url(settings)
@@ -141,7 +133,7 @@ def replay(target: str, settings: Settings | None = None, *, run_id: str | None 
     rows = 0
     scratch_root = Path(tempfile.mkdtemp(prefix="explosion-monitor-rebuild-"))
     try:
-        with psycopg.connect(target, autocommit=True, connect_timeout=10) as conn:
+        with db.connect(target, autocommit=True) as conn:
             for f in files:
                 bucket = buckets.setdefault(f["feed"], get_bucket(f["feed"], settings))
                 scratch, obj = _stage(bucket, f["final_url"], scratch_root, f["feed"], f["object_key"], f["arrived_at"])
@@ -173,7 +165,7 @@ def publish(target: str, settings: Settings | None = None, *, run_id: str | None
 
     published = steps.gate_and_publish(run_id, settings=settings, url=target)
     # where the live warehouse publishes the analysis tables, they are part of what a rebuild must reproduce
-    with psycopg.connect(current_url(settings), autocommit=True) as live:
+    with db.connect(current_url(settings), autocommit=True) as live:
         analysed = live.execute("select to_regclass('marts.analyse_publicatie') is not null").fetchone()[0]
     if analysed:
         published = {**published, "analysis": run_analysis(settings, url=target, run_id=run_id).message}
@@ -222,7 +214,7 @@ def compare(current: str, target: str, schemas: tuple[str, ...] = COMPARED_SCHEM
     from collections import Counter
 
     result: dict[str, Any] = {"equal": True, "tables": {}, "differences": []}
-    with psycopg.connect(current, autocommit=True) as live, psycopg.connect(target, autocommit=True) as rebuilt:
+    with db.connect(current, autocommit=True) as live, db.connect(target, autocommit=True) as rebuilt:
         for schema in schemas:
             live_tables, rebuilt_tables = _tables(live, schema), _tables(rebuilt, schema)
             if not live_tables:
@@ -263,5 +255,5 @@ def run(settings: Settings | None = None, database: str | None = None, *, run_id
     publish(target, settings, run_id=run_id)
     compared = compare(current_url(settings), target)
     with contextlib.suppress(Exception):
-        log.info("Rebuild into %s: %s", _dbname(target), compared)
-    return {"target_database": _dbname(target), "replayed": replayed, "compare": compared}
+        log.info("Rebuild into %s: %s", db.database_name(target), compared)
+    return {"target_database": db.database_name(target), "replayed": replayed, "compare": compared}

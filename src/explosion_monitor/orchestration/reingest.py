@@ -54,7 +54,7 @@ def reingest(feed: str, ref: str | int, *, run_id: str | None = None, settings: 
     """Reingest one file of `feed`; returns the new outcome and what happened to the old entry."""
     from explosion_monitor import ledger
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_object
+    from explosion_monitor.ingest.load import ingest_object
     from explosion_monitor.orchestration import notify, store
 
     if feed not in FEEDS:

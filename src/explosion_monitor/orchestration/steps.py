@@ -1,6 +1,6 @@
 """What the DAG tasks do, as plain functions (no Airflow import), so they can be called and tested directly.
 
-Each step calls the stage functions the CLI calls too (`ingest.ingest_object`, `transform.build`,
+Each step calls the stage functions the CLI calls too (`ingest.load.ingest_object`, `transform.build`,
 `transform.source_freshness`, `publish.gate_and_publish`) and returns JSON-friendly dicts for XCom.
 """
 
@@ -86,7 +86,7 @@ def ingest_keys(
     Outcomes `busy` (another worker holds the claim) and `gone` (already processed) are normal.
     """
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_object
+    from explosion_monitor.ingest.load import ingest_object
     from explosion_monitor.orchestration import notify, store
 
     settings = settings or get_settings()
@@ -188,9 +188,9 @@ def reconcile(
     Then the ledger gets the final URL of files whose loader died between moving and recording them.
     """
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest import ingest_object, record_unreadable
     from explosion_monitor.ingest.intake import stable_files
-    from explosion_monitor.ingest.load import record_unrecorded_moves
+    from explosion_monitor.ingest.load import ingest_object, record_unrecorded_moves
+    from explosion_monitor.ingest.pending import record_unreadable
     from explosion_monitor.orchestration import notify, store
 
     settings = settings or get_settings()
@@ -354,25 +354,10 @@ def plan_build(
     }
 
 
-def _connect(settings: Settings | None, url: str | None):
-    """The warehouse this step works on: `url` when given (a rebuild's target), else the configured one."""
-    from explosion_monitor.orchestration import store
-
-    if url is None:
-        return store.connect(settings)
-    import psycopg
-
-    from explosion_monitor.warehouse import _libpq_url
-
-    conn = psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=10)
-    store.ensure(conn)
-    return conn
-
-
 def _record_project_version(settings: Settings | None, url: str | None, schema: str, version: str) -> None:
     from explosion_monitor.orchestration import store
 
-    with _connect(settings, url) as conn:
+    with store.connect(settings, url) as conn:
         store.set_state(conn, PROJECT_STATE_KEY.format(schema=schema), version)
 
 
@@ -389,7 +374,9 @@ def run_build(plan: Mapping[str, Any], *, settings: Settings | None = None, url:
     version = project_version(settings)
     full_refresh = bool(plan.get("full_refresh"))
     if full_refresh:  # the purges before this moment are reflected once it succeeds
-        with _connect(settings, url) as conn:
+        from explosion_monitor.orchestration import store
+
+        with store.connect(settings, url) as conn:
             started = conn.execute("select clock_timestamp()").fetchone()[0]
     with dbt_lock(settings):
         result = transform.build(settings=settings, url=url, select=select, full_refresh=full_refresh)
@@ -398,7 +385,7 @@ def run_build(plan: Mapping[str, Any], *, settings: Settings | None = None, url:
     if full_refresh:
         from explosion_monitor import retention
 
-        with _connect(settings, url) as conn:
+        with store.connect(settings, url) as conn:
             retention.mark_refreshed(conn, started)  # the incremental models no longer hold purged rows
     return {
         "invocation_id": result.invocation_id,
@@ -497,3 +484,16 @@ def check_partner_freshness(*, settings: Settings | None = None, notify_partners
         if feed in FEEDS and status in ("warn", "error") and notify_partners:
             notify.notify(notify.partner_late(feed, source, status, info.get("age_s"), info.get("max_loaded_at")))
     return report
+
+
+def refresh_after_purge(settings: Settings | None = None, *, run_id: str | None = None) -> dict[str, Any]:
+    """After a purge (retention.purge): full-refresh dbt build (the incremental models forget the purged rows), then
+    the gate and the publication.
+
+    Raises TransformError when the build fails and publish.PublicationBlocked when a blocking check fails; the
+    purge stays pending for a full refresh until a build succeeds.
+    """
+    settings = settings or get_settings()
+    built = run_build({"select": None, "full_refresh": True}, settings=settings)  # marks the purges refreshed
+    published = gate_and_publish(run_id, settings=settings)
+    return {"build": built, "publish": published}

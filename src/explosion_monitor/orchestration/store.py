@@ -115,11 +115,12 @@ def ensure(conn: psycopg.Connection) -> None:
         _READY.add(key)
 
 
-def connect(settings: Any = None) -> psycopg.Connection:
-    """An autocommit connection to the warehouse with the pipeline's and the orchestration's tables in place."""
-    from explosion_monitor.schema import connect_ready
+def connect(settings: Any = None, url: str | None = None) -> psycopg.Connection:
+    """An autocommit connection to the warehouse (or to `url`, a rebuild's target) with the pipeline's and the
+    orchestration's tables in place."""
+    from explosion_monitor.db.ready import connect_to
 
-    conn = connect_ready(settings)
+    conn = connect_to(settings, url)
     try:
         ensure(conn)
     except BaseException:

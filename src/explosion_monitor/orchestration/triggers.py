@@ -236,13 +236,13 @@ class IncomingFilesTrigger(BaseEventTrigger):
     async def _run_notified(self, scanner: DropScanner) -> AsyncIterator[TriggerEvent]:
         import psycopg
 
+        from explosion_monitor.db import libpq_url
         from explosion_monitor.orchestration.store import NOTIFY_CHANNEL
-        from explosion_monitor.warehouse import _libpq_url
 
         failures = 0
         while True:
             try:
-                url = _libpq_url(await asyncio.to_thread(scanner.warehouse_url))
+                url = libpq_url(await asyncio.to_thread(scanner.warehouse_url))
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                     await conn.execute(f"listen {NOTIFY_CHANNEL}")
                     failures = 0

@@ -15,27 +15,27 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from explosion_monitor import db
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db import ready
 from explosion_monitor.erasure import redact_sample
 from explosion_monitor.quality.context import (
-    _connect,
-    _connection_env,
-    _dispose_engines,
-    _gx_lock,
-    _missing_relations,
-    _prune_results,
-    _update_data_docs,
+    connection_env,
     delivery_window,
+    dispose_engines,
     file_context,
-    warehouse_url,
+    gx_lock,
+    missing_relations,
+    prune_results,
+    update_data_docs,
 )
 from explosion_monitor.quality.suites import (
-    _BATCH,
-    _IDENTIFIER,
-    _QUERY_TIMEOUT,
+    BATCH,
     BLOCKING,
     DEFAULT_SCHEMA,
+    IDENTIFIER,
     LEVELS,
+    QUERY_TIMEOUT,
     SAMPLE_ROWS,
     WARNING,
     CheckFailure,
@@ -43,13 +43,13 @@ from explosion_monitor.quality.suites import (
     SuiteError,
     SuiteSpec,
     Window,
-    _fail,
-    _fill,
-    _jsonable,
-    _one_line,
-    _raised,
+    fail,
+    fill,
     gate_from_results,
+    jsonable,
     load_suites,
+    one_line,
+    raised,
 )
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 # --- suites as GX objects -------------------------------------------------------------------------
 
 
-def _gx_batch_query(query: str) -> str:
+def gx_batch_query(query: str) -> str:
     """The query as GX must see it so that every {batch} ends up with exactly one alias, on any PostgreSQL.
 
     GX fills {batch} with `(select ...)` when the query has a JOIN (the author aliases it), and with
@@ -69,10 +69,10 @@ def _gx_batch_query(query: str) -> str:
 
     if _query_has_join_clause(query):
         return query
-    return _BATCH.sub(lambda m: f"(select * from {{batch}}){m.group(1)}", query)
+    return BATCH.sub(lambda m: f"(select * from {{batch}}){m.group(1)}", query)
 
 
-def _gx_expectations(spec: SuiteSpec, values: Mapping[str, Any]) -> list[Any]:
+def gx_expectations(spec: SuiteSpec, values: Mapping[str, Any]) -> list[Any]:
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
     from great_expectations.expectations.metadata_types import FailureSeverity
 
@@ -81,8 +81,8 @@ def _gx_expectations(spec: SuiteSpec, values: Mapping[str, Any]) -> list[Any]:
     for n, exp in enumerate(spec.expectations, start=1):
         kwargs = dict(exp.get("kwargs") or {})
         if isinstance(kwargs.get("unexpected_rows_query"), str):
-            kwargs["unexpected_rows_query"] = _gx_batch_query(
-                _fill(kwargs["unexpected_rows_query"], values, spec, allow_batch=True)
+            kwargs["unexpected_rows_query"] = gx_batch_query(
+                fill(kwargs["unexpected_rows_query"], values, spec, allow_batch=True)
             )
         config = ExpectationConfiguration(
             type=exp["type"],
@@ -94,9 +94,9 @@ def _gx_expectations(spec: SuiteSpec, values: Mapping[str, Any]) -> list[Any]:
         )
         try:
             out.append(config.to_domain_obj())
-        except Exception as exc:  # noqa: BLE001 - GX raises many kinds; all mean the file is wrong
+        except Exception as exc:
             reason = " ".join(str(exc).split())[:300]
-            raise _fail(spec.path, f"expectation {n} ({exp['type']}) is not valid: {reason}") from None
+            raise fail(spec.path, f"expectation {n} ({exp['type']}) is not valid: {reason}") from None
     return out
 
 
@@ -122,18 +122,18 @@ def _checkpoint(
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
 
-    if not _IDENTIFIER.match(schema):
+    if not IDENTIFIER.match(schema):
         raise ValueError(f"The schema to validate must be a plain name, not {schema!r}.")
     values = spec.values(window, schema)
-    missing = _missing_relations(url, spec.requires)
-    expectations = [] if missing else _gx_expectations(spec, values)
+    missing = missing_relations(url, spec.requires)
+    expectations = [] if missing else gx_expectations(spec, values)
     asset_name = spec.table or "leveringen"
-    options = f"-c search_path={schema} -c lock_timeout={_QUERY_TIMEOUT}"
-    with _gx_lock(settings):
-        _prune_results(settings, spec.name)
+    options = f"-c search_path={schema} -c lock_timeout={QUERY_TIMEOUT}"
+    with gx_lock(settings):
+        prune_results(settings, spec.name)
         source = context.data_sources.add_or_update_postgres(
             name=spec.name,
-            connection_string="${" + _connection_env(url) + "}",
+            connection_string="${" + connection_env(url) + "}",
             kwargs={"connect_args": {"options": options, "application_name": f"explosion-monitor gate {spec.name}"}},
         )
         if asset_name in source.get_asset_names():
@@ -141,7 +141,7 @@ def _checkpoint(
         if spec.table:
             asset = source.add_table_asset(name=asset_name, table_name=spec.table)
         else:
-            query = _fill(spec.query or "", values, spec, allow_batch=False).strip().rstrip(";")
+            query = fill(spec.query or "", values, spec, allow_batch=False).strip().rstrip(";")
             # GX wants a query that starts with SELECT; a suite may start with a CTE.
             asset = source.add_query_asset(name=asset_name, query=f"select * from (\n{query}\n) as {asset_name}")
         batch = asset.add_batch_definition_whole_table("alles")
@@ -219,7 +219,7 @@ def _prepare(
 ) -> SuiteCheckpoint | UnrunnableSuite:
     """The suite's checkpoint; a warning suite that cannot even be set up becomes a warning, not an error."""
     try:
-        target = warehouse_url(settings, url)
+        target = ready.warehouse_url(settings, url)
         window = window or delivery_window(target)
         return _checkpoint(
             context, spec, schema=schema, url=target, window=window, settings=settings, update_docs=update_docs
@@ -272,7 +272,7 @@ class SuiteResult:
             "window": asdict(self.window),
             "failures": [f.as_dict() for f in self.failures],
         }
-        return _jsonable(described)
+        return jsonable(described)
 
 
 class UnrunnableSuite:
@@ -289,7 +289,7 @@ class UnrunnableSuite:
 
 
 def _could_not_run(spec: SuiteSpec, error: BaseException, window: Window) -> SuiteResult:
-    failure = CheckFailure(spec.name, "the suite could not run", None, _one_line(error), [])
+    failure = CheckFailure(spec.name, "the suite could not run", None, one_line(error), [])
     log.warning("Warning suite %s could not run: %s", spec.name, failure.details)
     return SuiteResult(spec.name, spec.level, [failure], None, window)
 
@@ -359,7 +359,7 @@ class SuiteCheckpoint:
         config = r.expectation_config
         kwargs = dict(config.kwargs)
         result = r.result or {}
-        exception = _raised(r.exception_info)
+        exception = raised(r.exception_info)
         label = config.description or config.type
         column = kwargs.get("column") or (
             "/".join(str(kwargs[k]) for k in ("column_A", "column_B") if k in kwargs)
@@ -381,7 +381,7 @@ class SuiteCheckpoint:
             samples = result.get("partial_unexpected_index_list") or [
                 {"value": v} for v in result.get("partial_unexpected_list") or []
             ]
-            rows = [redact_sample(r, column) for r in _jsonable(list(samples)[:SAMPLE_ROWS])]
+            rows = [redact_sample(r, column) for r in jsonable(list(samples)[:SAMPLE_ROWS])]
             return CheckFailure(self.spec.name, label, column, details, rows)
         details = f"{config.type}: observed {result.get('observed_value')!r}"
         return CheckFailure(self.spec.name, label, column, details, [])
@@ -392,26 +392,26 @@ class SuiteCheckpoint:
         if spec.table:
             batch = f"{self.schema}.{spec.table}"  # both are plain lower-case names (checked on load)
         else:
-            asset = _fill(spec.query or "", self.values, spec, allow_batch=False)
+            asset = fill(spec.query or "", self.values, spec, allow_batch=False)
             joined = re.search(r"\bjoin\b", query, re.IGNORECASE)
             batch = f"({asset})" if joined else f"({asset}) as subselect"
         try:
             text = query.format(batch=batch)
-            with _connect(self.url) as conn:
-                conn.execute(f"set statement_timeout = '{_QUERY_TIMEOUT}'")
+            with db.connect(self.url, autocommit=True) as conn:
+                conn.execute(f"set statement_timeout = '{QUERY_TIMEOUT}'")
                 conn.execute(sql.SQL("set search_path = {}").format(sql.Identifier(self.schema)))
                 with conn.cursor(row_factory=dict_row) as cur:
                     rows = cur.execute(f"select * from ({text}) as voorbeeld limit {SAMPLE_ROWS}").fetchall()
         except (psycopg.Error, KeyError, IndexError, ValueError) as exc:
-            return [{"sample_rows_unavailable": _one_line(exc)}]
-        return _jsonable(rows)
+            return [{"sample_rows_unavailable": one_line(exc)}]
+        return jsonable(rows)
 
 
 def _gate_checkpoint(
     context: Any, specs: Sequence[SuiteSpec], *, schema: str, url: str | None, settings: Settings
 ) -> GateCheckpoint:
     """Several suites as one checkpoint: one window, one Data Docs update for all of them."""
-    target = warehouse_url(settings, url)
+    target = ready.warehouse_url(settings, url)
     window = delivery_window(target)
     ordered = sorted(specs, key=lambda s: (LEVELS.index(s.level), s.name))
     with _one_config_save(context, settings):
@@ -441,7 +441,7 @@ def _one_config_save(context: Any, settings: Settings) -> Iterator[None]:
     finally:
         del context._save_project_config  # the class's own method again
         if pending:
-            with _gx_lock(settings):
+            with gx_lock(settings):
                 context._save_project_config()
 
 
@@ -464,7 +464,7 @@ class GateRun:
         suites = [r.describe_dict() for r in self.results]
         ours = [d["explosion_monitor"] for d in suites]
         failures = [f for o in ours if o["level"] == BLOCKING for f in o["failures"]]
-        return _jsonable({
+        return jsonable({
             "success": self.success,
             "statistics": {
                 "suites": len(suites),
@@ -506,12 +506,12 @@ class GateCheckpoint:
                 if outcome.checkpoint_result is not None:
                     rendered.extend(outcome.checkpoint_result.run_results)
         finally:
-            _dispose_engines(self.context)
+            dispose_engines(self.context)
         docs: Path | None = None
         try:
-            docs = _update_data_docs(self.context, self.settings, rendered, [c.name for c in self.checkpoints])
-        except Exception as exc:  # noqa: BLE001 - the results are kept; only their rendering failed
-            log.warning("Data Docs could not be updated: %s", _one_line(exc))
+            docs = update_data_docs(self.context, self.settings, rendered, [c.name for c in self.checkpoints])
+        except Exception as exc:
+            log.warning("Data Docs could not be updated: %s", one_line(exc))
         return GateRun(results, self.window, docs)
 
 
@@ -531,7 +531,7 @@ def run_gate(
     of those tables run (an analysis run of some steps checks what those steps made).
     """
     settings = settings or get_settings()
-    url = warehouse_url(settings, url)
+    url = ready.warehouse_url(settings, url)
     specs = load_suites(settings, folder)
     if tables is not None:
         specs = {name: spec for name, spec in specs.items() if spec.table in set(tables)}
@@ -554,12 +554,12 @@ def run_gate(
             if outcome.checkpoint_result is not None:
                 rendered.extend(outcome.checkpoint_result.run_results)
     finally:
-        _dispose_engines(context)
+        dispose_engines(context)
     return GateResult(
         passed=not failures,
         failures=failures,
         warnings=warnings,
-        data_docs=_update_data_docs(context, settings, rendered, [s.name for s in ordered]),
+        data_docs=update_data_docs(context, settings, rendered, [s.name for s in ordered]),
         suites=statuses,
         window=window,
     )

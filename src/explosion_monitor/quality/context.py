@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
+from explosion_monitor import db
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.locks import file_lock
 from explosion_monitor.quality.suites import KEEP_RESULTS_PER_SUITE, Window
@@ -23,37 +22,16 @@ log = logging.getLogger(__name__)
 # --- connections ----------------------------------------------------------------------------------
 
 
-def _libpq_url(url: str) -> str:
-    scheme, rest = url.split("://", 1)
-    return f"postgresql://{rest}" if scheme.startswith("postgres") else url
-
-
-def warehouse_url(settings: Settings, url: str | None = None) -> str:
-    """`url`, or the configured warehouse (started, with its schema set up)."""
-    if url:
-        return _libpq_url(url)
-    from explosion_monitor import warehouse
-    from explosion_monitor.schema import connect_ready
-
-    with connect_ready(settings):
-        pass
-    return _libpq_url(warehouse.start(settings))
-
-
-def _connect(url: str) -> psycopg.Connection:
-    return psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=10)
-
-
-def _connection_env(url: str) -> str:
+def connection_env(url: str) -> str:
     """An environment variable holding the SQLAlchemy URL, so the GX config on disk never holds a password."""
     key = "EM_GX_WAREHOUSE_" + hashlib.sha1(url.encode()).hexdigest()[:12].upper()
-    os.environ[key] = "postgresql+psycopg://" + _libpq_url(url).split("://", 1)[1]
+    os.environ[key] = db.sqlalchemy_url(url)
     return key
 
 
 def delivery_window(url: str) -> Window:
     """From the last published delivery (marts.publicatie) to the newest file in the ledger."""
-    with _connect(url) as conn:
+    with db.connect(url, autocommit=True) as conn:
         vanaf = 0
         if conn.execute("select to_regclass('marts.publicatie') is not null").fetchone()[0]:
             vanaf = conn.execute("select coalesce(max(tot_en_met_file_id), 0) from marts.publicatie").fetchone()[0]
@@ -61,10 +39,10 @@ def delivery_window(url: str) -> Window:
     return Window(int(vanaf), int(max(tot, vanaf)))
 
 
-def _missing_relations(url: str, names: Sequence[str]) -> list[str]:
+def missing_relations(url: str, names: Sequence[str]) -> list[str]:
     if not names:
         return []
-    with _connect(url) as conn:
+    with db.connect(url, autocommit=True) as conn:
         return [n for n in names if conn.execute("select to_regclass(%s) is null", (n,)).fetchone()[0]]
 
 
@@ -73,15 +51,15 @@ def _missing_relations(url: str, names: Sequence[str]) -> list[str]:
 
 def gx_root(settings: Settings) -> Path:
     """Where the file data context lives (git-ignored): suites as GX stores them, results, Data Docs."""
-    return settings.data_dir / "gx"
+    return settings.gx_dir
 
 
-def _gx_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
+def gx_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
     """GX rewrites great_expectations.yml in place; parallel tasks must not read it half-written."""
     return file_lock(settings.data_dir / ".gx.lock")
 
 
-def _quiet_gx() -> None:
+def quiet_gx() -> None:
     """No network (no analytics); GX's own chatter stays out of task logs (our suite outcomes are logged)."""
     os.environ["GX_ANALYTICS_ENABLED"] = "False"
     gx_logger = logging.getLogger("great_expectations")
@@ -92,13 +70,13 @@ def _quiet_gx() -> None:
 def file_context(settings: Settings | None = None) -> Any:
     """The GX file data context in `.data/gx/` (for `configure_file_data_context=`); imports GX."""
     settings = settings or get_settings()
-    _quiet_gx()
+    quiet_gx()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     root = gx_root(settings)
     root.mkdir(parents=True, exist_ok=True)
-    with _gx_lock(settings):
+    with gx_lock(settings):
         context = gx.get_context(mode="file", project_root_dir=str(root))
         bars = context.variables.progress_bars
         bars_on = True if bars is None else (bars.get("globally") if isinstance(bars, dict) else bars.globally)
@@ -118,7 +96,7 @@ def data_docs_index(settings: Settings | None = None) -> Path:
     return index
 
 
-def _prune_results(settings: Settings, suite: str, keep: int = KEEP_RESULTS_PER_SUITE) -> None:
+def prune_results(settings: Settings, suite: str, keep: int = KEEP_RESULTS_PER_SUITE) -> None:
     """Keep the newest `keep` validation results of a suite, and their Data Docs pages (caller holds the lock)."""
     base = gx_root(settings) / "gx" / "uncommitted"
     runs = sorted((base / "validations" / suite).glob("*/*"), key=lambda p: p.name)  # <run name>/<run time>
@@ -128,16 +106,16 @@ def _prune_results(settings: Settings, suite: str, keep: int = KEEP_RESULTS_PER_
                       ignore_errors=True)
 
 
-def _update_data_docs(context: Any, settings: Settings, results: list[Any], suites: list[str]) -> Path:
+def update_data_docs(context: Any, settings: Settings, results: list[Any], suites: list[str]) -> Path:
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     identifiers = [*results, *(ExpectationSuiteIdentifier(name=name) for name in suites)]
-    with _gx_lock(settings):
+    with gx_lock(settings):
         context.build_data_docs(resource_identifiers=identifiers)
     return data_docs_index(settings)
 
 
-def _dispose_engines(context: Any) -> None:
+def dispose_engines(context: Any) -> None:
     """Close the connections GX pooled, so nothing lingers on the warehouse after the gate."""
     with contextlib.suppress(Exception):
         for source in context.data_sources.all().values():

@@ -26,11 +26,11 @@ SAMPLE_ROWS = 5
 # Validation results (and their Data Docs pages) kept per suite; older ones are removed.
 KEEP_RESULTS_PER_SUITE = 100
 # A follow-up query for sample rows, or a GX query waiting for a lock (dbt rewriting a table), gives up after this.
-_QUERY_TIMEOUT = "60s"
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+QUERY_TIMEOUT = "60s"
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
 # Every {batch} carries an alias: GX fills in a subquery, and PostgreSQL 15 rejects one in FROM without an alias.
-_BATCH = re.compile(r"(?<!\{)\{batch\}(?!\})(\s+as\s+[a-z_][a-z0-9_]*\b)?", re.IGNORECASE)
+BATCH = re.compile(r"(?<!\{)\{batch\}(?!\})(\s+as\s+[a-z_][a-z0-9_]*\b)?", re.IGNORECASE)
 _SUITE_KEYS = {"suite", "level", "description", "asset", "expectations", "parameters", "requires"}
 _ASSET_KEYS = {"table", "query", "id_columns"}
 _EXPECTATION_KEYS = {"type", "kwargs", "description", "notes"}
@@ -54,7 +54,7 @@ class CheckFailure:
         return f"{self.suite}: {self.expectation.rstrip('.')} ({self.details})"
 
     def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -126,54 +126,54 @@ class SuiteSpec:
         }
 
 
-def _fail(path: Path, problem: str) -> SuiteError:
+def fail(path: Path, problem: str) -> SuiteError:
     return SuiteError(f"{path.name}: {problem}")
 
 
-def _load_suite(path: Path) -> SuiteSpec:
+def load_suite(path: Path) -> SuiteSpec:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise _fail(path, f"not valid YAML ({' '.join(str(exc).split())[:200]})") from None
+        raise fail(path, f"not valid YAML ({' '.join(str(exc).split())[:200]})") from None
     if not isinstance(doc, dict):
-        raise _fail(path, "must hold a mapping with suite, level, asset and expectations")
+        raise fail(path, "must hold a mapping with suite, level, asset and expectations")
     unknown = set(doc) - _SUITE_KEYS
     if unknown:
-        raise _fail(path, f"unknown key(s) {', '.join(sorted(unknown))}")
+        raise fail(path, f"unknown key(s) {', '.join(sorted(unknown))}")
     name = doc.get("suite")
     if name != path.stem:
-        raise _fail(path, f"suite must be named after its file ({path.stem!r}), not {name!r}")
+        raise fail(path, f"suite must be named after its file ({path.stem!r}), not {name!r}")
     level = doc.get("level")
     if level not in LEVELS:
-        raise _fail(path, f"level must be blocking or warning, not {level!r}")
+        raise fail(path, f"level must be blocking or warning, not {level!r}")
     asset = doc.get("asset")
     if not isinstance(asset, dict) or set(asset) - _ASSET_KEYS or ("table" in asset) == ("query" in asset):
-        raise _fail(path, "asset must have either table or query (and optionally id_columns)")
+        raise fail(path, "asset must have either table or query (and optionally id_columns)")
     table = asset.get("table")
-    if table is not None and not _IDENTIFIER.match(str(table)):
-        raise _fail(path, f"asset table must be a plain table name, not {table!r}")
+    if table is not None and not IDENTIFIER.match(str(table)):
+        raise fail(path, f"asset table must be a plain table name, not {table!r}")
     expectations = doc.get("expectations")
     if not isinstance(expectations, list) or not expectations:
-        raise _fail(path, "expectations must be a non-empty list")
+        raise fail(path, "expectations must be a non-empty list")
     for n, exp in enumerate(expectations, start=1):
         if not isinstance(exp, dict) or set(exp) - _EXPECTATION_KEYS:
-            raise _fail(path, f"expectation {n} may only have type, kwargs, description and notes")
+            raise fail(path, f"expectation {n} may only have type, kwargs, description and notes")
         if not isinstance(exp.get("type"), str) or not isinstance(exp.get("kwargs", {}), dict):
-            raise _fail(path, f"expectation {n} needs a type and kwargs as a mapping")
+            raise fail(path, f"expectation {n} needs a type and kwargs as a mapping")
         if not isinstance(exp.get("description"), str) or not exp["description"].strip():
-            raise _fail(path, f"expectation {n} ({exp['type']}) needs a description saying what it checks")
+            raise fail(path, f"expectation {n} ({exp['type']}) needs a description saying what it checks")
         query = (exp.get("kwargs") or {}).get("unexpected_rows_query")
-        if isinstance(query, str) and any(m.group(1) is None for m in _BATCH.finditer(query)):
-            raise _fail(
+        if isinstance(query, str) and any(m.group(1) is None for m in BATCH.finditer(query)):
+            raise fail(
                 path,
                 f"expectation {n}: write {{batch}} as <alias> (PostgreSQL 15 rejects a subquery in FROM without an alias)",
             )
     parameters = doc.get("parameters") or {}
     requires = doc.get("requires") or []
     if not isinstance(parameters, dict) or not isinstance(requires, list):
-        raise _fail(path, "parameters must be a mapping and requires a list of schema.table names")
+        raise fail(path, "parameters must be a mapping and requires a list of schema.table names")
     if requires and level == BLOCKING:
-        raise _fail(path, "only a warning suite may have requires: a blocking suite is never skipped")
+        raise fail(path, "only a warning suite may have requires: a blocking suite is never skipped")
     return SuiteSpec(
         name=name,
         level=level,
@@ -195,7 +195,7 @@ def load_suites(settings: Settings | None = None, folder: Path | None = None) ->
     paths = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
     if not paths:
         raise SuiteError(f"No suites found in {folder}.")
-    return {spec.name: spec for spec in map(_load_suite, paths)}
+    return {spec.name: spec for spec in map(load_suite, paths)}
 
 
 def blocking_suites(settings: Settings | None = None) -> list[str]:
@@ -208,7 +208,7 @@ def warning_suites(settings: Settings | None = None) -> list[str]:
     return [n for n, s in load_suites(settings).items() if s.level == WARNING]
 
 
-def _fill(text: str, values: Mapping[str, Any], spec: SuiteSpec, *, allow_batch: bool) -> str:
+def fill(text: str, values: Mapping[str, Any], spec: SuiteSpec, *, allow_batch: bool) -> str:
     """Put this run's values into {name} placeholders; {batch} is left for GX, {{ and }} stay escaped."""
 
     def substitute(match: re.Match[str]) -> str:
@@ -216,7 +216,7 @@ def _fill(text: str, values: Mapping[str, Any], spec: SuiteSpec, *, allow_batch:
         if name == "batch" and allow_batch:
             return match.group(0)
         if name not in values:
-            raise _fail(spec.path, f"unknown placeholder {{{name}}} (known: {', '.join(sorted(values))})")
+            raise fail(spec.path, f"unknown placeholder {{{name}}} (known: {', '.join(sorted(values))})")
         return str(values[name])
 
     return _PLACEHOLDER.sub(substitute, text)
@@ -254,7 +254,7 @@ def gate_from_results(results: Mapping[str, Mapping[str, Any]] | Sequence[Mappin
 # --- small helpers --------------------------------------------------------------------------------
 
 
-def _raised(info: Any) -> dict[str, Any]:
+def raised(info: Any) -> dict[str, Any]:
     """The exception GX caught while evaluating an expectation, if any (flat, or keyed by metric)."""
     if not isinstance(info, Mapping):
         return {}
@@ -263,16 +263,16 @@ def _raised(info: Any) -> dict[str, Any]:
     return next((dict(v) for v in info.values() if isinstance(v, Mapping) and v.get("raised_exception")), {})
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Plain JSON types (for XCom, jsonb and logs): dates as ISO text, decimals as numbers."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, (dt.date, dt.datetime, dt.time)):

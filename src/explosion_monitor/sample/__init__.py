@@ -23,10 +23,7 @@ from collections.abc import Callable
 from random import Random
 
 from explosion_monitor.sample.common import (
-    _CITY_PC4,
-    _TOP5,
-    _TOP5_BOOST,
-    _WEESP,
+    CITY_PC4,
     FEED_COLUMNS,
     INTENDED_AS_OF,
     INTENDED_COUNTS,
@@ -34,17 +31,20 @@ from explosion_monitor.sample.common import (
     INTENDED_H1_2025,
     INTENDED_TOP5_2024,
     INTENDED_ZWAAR_VUURWERK_SHARE,
+    TOP5,
+    TOP5_BOOST,
+    WEESP,
+    Picker,
+    Reference,
     SampleFile,
-    _load_reference,
-    _pc4_pool,
-    _Picker,
-    _Reference,
-    _reference_dir,  # noqa: F401 (kept importable: tests read it)
+    load_reference,
+    pc4_pool,
+    reference_dir,  # noqa: F401 (kept importable: tests read it)
 )
 from explosion_monitor.sample.corporaties import CorporationMixin
 from explosion_monitor.sample.gemeenten import measure_files
 from explosion_monitor.sample.lopend_jaar import INTENDED_2026_AS_OF, INTENDED_COUNT_2026, running_year_deliveries
-from explosion_monitor.sample.politie import PoliceMixin, _Inc
+from explosion_monitor.sample.politie import Inc, PoliceMixin
 from explosion_monitor.sample.verzekeraars import InsurerMixin
 
 __all__ = [
@@ -67,7 +67,7 @@ INTENDED_AS_OF.update({p: {**INTENDED_AS_OF["2026-01-15"], 2026: n} for p, n in 
 
 def generate(seed: int = 2025) -> list[SampleFile]:
     """All sample deliveries for `seed`, in delivery order."""
-    gen = _Generator(seed, _load_reference())
+    gen = _Generator(seed, load_reference())
     return gen.run() + running_year_deliveries(gen)
 
 
@@ -82,18 +82,18 @@ def write_samples(put: Callable[[str, str, bytes], object], seed: int = 2025) ->
 class _Generator(PoliceMixin, InsurerMixin, CorporationMixin):
     """One seeded random stream shared by every feed, so the whole set is one deterministic draw."""
 
-    def __init__(self, seed: int, ref: _Reference):
+    def __init__(self, seed: int, ref: Reference):
         self.rng = Random(seed)
         self.seed = seed
         self.ref = ref
         g = ref.gemeenten
-        self.pc4 = {code: _pc4_pool(gem) for code, gem in g.items()}
-        self.pc4[_WEESP] = [f"{n:04d}" for n in range(*_CITY_PC4[_WEESP])] + ["1384"]
+        self.pc4 = {code: pc4_pool(gem) for code, gem in g.items()}
+        self.pc4[WEESP] = [f"{n:04d}" for n in range(*CITY_PC4[WEESP])] + ["1384"]
         codes = sorted(g)
-        self.boosted = _Picker(codes, [g[c].inwoners ** 1.1 * _TOP5_BOOST.get(c, 1.0) for c in codes])
-        self.rest_codes = [c for c in codes if c not in _TOP5]
-        self.by_population = _Picker(codes, [g[c].inwoners for c in codes])
-        self.incidents: list[_Inc] = []
+        self.boosted = Picker(codes, [g[c].inwoners ** 1.1 * TOP5_BOOST.get(c, 1.0) for c in codes])
+        self.rest_codes = [c for c in codes if c not in TOP5]
+        self.by_population = Picker(codes, [g[c].inwoners for c in codes])
+        self.incidents: list[Inc] = []
 
     def run(self) -> list[SampleFile]:
         self._police_incidents()

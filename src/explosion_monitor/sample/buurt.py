@@ -26,7 +26,7 @@ from collections import Counter
 from random import Random
 from typing import Any
 
-from explosion_monitor.sample.common import _SHARED_REFERENCE, _reference_dir
+from explosion_monitor.sample.common import SHARED_REFERENCE, reference_dir
 
 CLUSTER_GEMEENTE = "GM0599"  # Rotterdam
 CLUSTER_UNIT = "Rotterdam"
@@ -39,10 +39,10 @@ FIRST_DAY, LAST_DAY = dt.date(2025, 7, 1), dt.date(2025, 12, 20)
 
 
 def _centroids(gemeente: str) -> dict[str, tuple[float, float]]:
-    folder = _reference_dir()
+    folder = reference_dir()
     path = folder / "postcode4.csv"
     if not path.is_file():
-        path = _SHARED_REFERENCE / "postcode4.csv"
+        path = SHARED_REFERENCE / "postcode4.csv"
     with open(path, encoding="utf-8", newline="") as fh:
         return {r["postcode4"]: (float(r["lat"]), float(r["lon"])) for r in csv.DictReader(fh)
                 if r["gemeente_code"] == gemeente}

@@ -93,16 +93,16 @@ class SampleFile:
 # Reference data
 # ---------------------------------------------------------------------------------------------
 
-_SHARED_REFERENCE = Path("/work/shared/reference")
+SHARED_REFERENCE = Path("/work/shared/reference")
 _REFERENCE_FILES = ("gemeenten_2025.csv", "gemeentelijke_herindelingen.csv")
 
 
-def _reference_dir() -> Path:
+def reference_dir() -> Path:
     """The vendored copy in dbt_project/seeds when present, else the shared reference folder."""
     vendored = project_root() / "dbt_project" / "seeds"
     if all((vendored / name).is_file() for name in _REFERENCE_FILES):
         return vendored
-    return _SHARED_REFERENCE
+    return SHARED_REFERENCE
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class _Gemeente:
 
 
 @dataclass
-class _Reference:
+class Reference:
     gemeenten: dict[str, _Gemeente]
     ends: dict[str, dt.date]  # historic code -> first day it no longer exists
     created: dict[str, dt.date]  # code of a municipality formed by a merger -> first day
@@ -130,8 +130,8 @@ class _Reference:
         return False
 
 
-def _load_reference() -> _Reference:
-    folder = _reference_dir()
+def load_reference() -> Reference:
+    folder = reference_dir()
     with open(folder / "gemeenten_2025.csv", encoding="utf-8", newline="") as fh:
         gemeenten = {
             r["gm_code"]: _Gemeente(r["gm_code"], r["naam"], r["provincie"], r["politie_eenheid"], int(r["inwoners"]))
@@ -157,24 +157,24 @@ def _load_reference() -> _Reference:
     for (new, day), n in whole.items():
         if n >= 2:
             created[new] = min(created.get(new, day), day)
-    return _Reference(gemeenten, ends, created, dict(predecessors))
+    return Reference(gemeenten, ends, created, dict(predecessors))
 
 
 # ---------------------------------------------------------------------------------------------
 # Geography helpers
 # ---------------------------------------------------------------------------------------------
 
-_TOP5 = tuple(INTENDED_TOP5_2024)
+TOP5 = tuple(INTENDED_TOP5_2024)
 # Boost of the five big hot spots in years without an exact target.
-_TOP5_BOOST = {"GM0599": 3.2, "GM0363": 2.0, "GM0518": 2.6, "GM0034": 4.5, "GM0796": 4.8}
-_WEESP, _AMSTERDAM = "GM0457", "GM0363"
+TOP5_BOOST = {"GM0599": 3.2, "GM0363": 2.0, "GM0518": 2.6, "GM0034": 4.5, "GM0796": 4.8}
+WEESP, AMSTERDAM = "GM0457", "GM0363"
 
-_POLICE_UNIT = {
+POLICE_UNIT = {
     "Noord-Nederland": 1, "Oost-Nederland": 2, "Midden-Nederland": 3, "Noord-Holland": 4, "Amsterdam": 5,
     "Den Haag": 6, "Rotterdam": 7, "Zeeland-West-Brabant": 8, "Oost-Brabant": 9, "Limburg": 10,
 }
 
-_CITY_PC4 = {
+CITY_PC4 = {
     "GM0599": (3011, 3089), "GM0363": (1011, 1109), "GM0518": (2491, 2597), "GM0034": (1311, 1363),
     "GM0796": (5211, 5248), "GM0344": (3511, 3585), "GM0457": (1381, 1384), "GM0772": (5611, 5658),
     "GM0855": (5011, 5049), "GM0014": (9711, 9747), "GM0202": (6811, 6846), "GM0268": (6511, 6546),
@@ -188,10 +188,10 @@ _PROVINCE_PC4 = {
 }
 
 
-def _pc4_pool(g: _Gemeente) -> list[str]:
+def pc4_pool(g: _Gemeente) -> list[str]:
     """A stable set of plausible postcode areas for a municipality (independent of the seed)."""
-    if g.code in _CITY_PC4:
-        lo, hi = _CITY_PC4[g.code]
+    if g.code in CITY_PC4:
+        lo, hi = CITY_PC4[g.code]
         return [f"{n:04d}" for n in range(lo, hi + 1)]
     r = Random(f"pc4|{g.code}")
     lo, hi = r.choice(_PROVINCE_PC4.get(g.provincie, [(1000, 9999)]))
@@ -200,7 +200,7 @@ def _pc4_pool(g: _Gemeente) -> list[str]:
     return [f"{n:04d}" for n in range(base, min(base + size, 9999) + 1)]
 
 
-class _Picker:
+class Picker:
     """Weighted choice with precomputed cumulative weights."""
 
     def __init__(self, items: Sequence[str], weights: Sequence[float]):
@@ -227,14 +227,14 @@ def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(n) for n in range((end - start).days + 1)]
 
 
-def _dates(rng: Random, start: dt.date, end: dt.date, n: int, late_bias: float = 0.0) -> list[dt.date]:
+def spread_dates(rng: Random, start: dt.date, end: dt.date, n: int, late_bias: float = 0.0) -> list[dt.date]:
     days = _days(start, end)
     span = max(1, len(days) - 1)
     weights = [_day_weight(d) * (1 + late_bias * i / span) for i, d in enumerate(days)]
     return rng.choices(days, weights=weights, k=n)
 
 
-def _d(s: str) -> dt.date:
+def as_date(s: str) -> dt.date:
     return dt.date.fromisoformat(s)
 
 
@@ -244,7 +244,7 @@ def _d(s: str) -> dt.date:
 
 
 @dataclass(frozen=True)
-class _Style:
+class Style:
     delimiter: str = ","
     encoding: str = "utf-8"  # utf-8 | utf-8-sig | cp1252
     newline: str = "\n"
@@ -265,8 +265,8 @@ class _Style:
         return str(v)
 
 
-def _csv_bytes(
-    style: _Style,
+def to_csv_bytes(
+    style: Style,
     columns: Sequence[str],
     rows: Sequence[dict],
     header: dict[str, str] | None = None,
@@ -282,7 +282,7 @@ def _csv_bytes(
 _XLSX_TIME = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:(?:created|modified)>)")
 
 
-def _xlsx_bytes(columns: Sequence[str], rows: Sequence[dict], when: dt.date, creator: str, sheet: str) -> bytes:
+def to_xlsx_bytes(columns: Sequence[str], rows: Sequence[dict], when: dt.date, creator: str, sheet: str) -> bytes:
     from openpyxl import Workbook  # local: only needed for the XLSX deliveries
 
     wb = Workbook()
@@ -318,7 +318,7 @@ def _xlsx_bytes(columns: Sequence[str], rows: Sequence[dict], when: dt.date, cre
     return out.getvalue()
 
 
-_PDF = (
+PDF_BYTES = (
     b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
     b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
     b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n"

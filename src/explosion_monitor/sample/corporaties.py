@@ -7,20 +7,20 @@ from random import Random
 from typing import ClassVar
 
 from explosion_monitor.sample.common import (
-    _PDF,
     FEED_COLUMNS,
+    PDF_BYTES,
+    Picker,
+    Reference,
     SampleFile,
-    _csv_bytes,
-    _d,
-    _dates,
-    _Picker,
-    _Reference,
-    _Style,
-    _xlsx_bytes,
+    Style,
+    as_date,
+    spread_dates,
+    to_csv_bytes,
+    to_xlsx_bytes,
     v1_columns,
 )
 from explosion_monitor.sample.links import LinkMixin
-from explosion_monitor.sample.politie import _Inc
+from explosion_monitor.sample.politie import Inc
 
 
 class CorporationMixin(LinkMixin):
@@ -28,10 +28,10 @@ class CorporationMixin(LinkMixin):
 
     rng: Random
     seed: int
-    ref: _Reference
+    ref: Reference
     pc4: dict[str, list[str]]
-    boosted: _Picker
-    incidents: list[_Inc]
+    boosted: Picker
+    incidents: list[Inc]
 
     _CORP_CITY: ClassVar[dict[str, list[str]]] = {"GM0599": ["L1801", "L1833"], "GM0363": ["L0560", "L0581"], "GM0518": ["L2104"],
                   "GM0034": ["L0742"], "GM0796": ["L1290"]}
@@ -46,7 +46,7 @@ class CorporationMixin(LinkMixin):
 
     def _reports(self) -> None:
         rng = self.rng
-        peils = [_d("2025-03-03"), _d("2025-09-01"), _d("2026-01-12")]
+        peils = [as_date("2025-03-03"), as_date("2025-09-01"), as_date("2026-01-12")]
         inferable = self._unambiguous()
         used: set[tuple[str, str]] = set()
         reports = []
@@ -142,14 +142,14 @@ class CorporationMixin(LinkMixin):
         out: dict[str, SampleFile] = {}
         out["C1"] = SampleFile(
             "corporaties", "aedes_explosiemeldingen_2025-03.csv",
-            _csv_bytes(_Style(";", "utf-8-sig", "\r\n", "iso", ("ja", "nee")), cols, c1),
+            to_csv_bytes(Style(";", "utf-8-sig", "\r\n", "iso", ("ja", "nee")), cols, c1),
             "loaded",
             f"First housing delivery at peildatum 2025-03-03 ({len(c1)} reports): UTF-8 with BOM, ';', decimal "
             "comma, ja/nee; repair costs still empty for recent reports.",
         )
         out["C2"] = SampleFile(
             "corporaties", "corporaties_meldingen_2025-09-01.xlsx",
-            _xlsx_bytes(v2, c2, self.report_peils[1], "Aedes", "Meldingen"),
+            to_xlsx_bytes(v2, c2, self.report_peils[1], "Aedes", "Meldingen"),
             "loaded",
             f"XLSX with typed cells at peildatum 2025-09-01 ({len(c2)} rows): new reports and revisions "
             "(repair costs, closures under art. 174a Gemeentewet / 13b Opiumwet, closure ends in the future); "
@@ -157,15 +157,15 @@ class CorporationMixin(LinkMixin):
         )
         out["C3"] = SampleFile(
             "corporaties", "meldingen_2026-01-12.csv",
-            _csv_bytes(_Style(",", "utf-8", "\n", "nl", ("j", "n")), v2, c3),
+            to_csv_bytes(Style(",", "utf-8", "\n", "nl", ("j", "n")), v2, c3),
             "loaded",
             f"New and revised reports at peildatum 2026-01-12 ({len(c3)} rows): UTF-8 LF, Dutch dates, j/n, "
             "decimal point; some closures extended; terugkeer_datum where every household is back.",
         )
 
-        peil = _d("2025-08-11")
+        peil = as_date("2025-08-11")
         rows = []
-        for k, day in enumerate(sorted(_dates(rng, _d("2025-06-01"), _d("2025-07-31"), 6))):
+        for k, day in enumerate(sorted(spread_dates(rng, as_date("2025-06-01"), as_date("2025-07-31"), 6))):
             gm = self.boosted.pick(rng)
             while True:
                 mid = f"M{rng.randrange(10**8):08d}"
@@ -182,13 +182,13 @@ class CorporationMixin(LinkMixin):
             })
         out["B2"] = SampleFile(
             "corporaties", "L0930_meldingen_aug2025.csv",
-            _csv_bytes(_Style(";", "utf-8", "\r\n", "nl", ("ja", "nee")), cols, rows),
+            to_csv_bytes(Style(";", "utf-8", "\r\n", "nl", ("ja", "nee")), cols, rows),
             "quarantined",
             f"Data row 3 has woningen_onbewoonbaar {rows[2]['woningen_onbewoonbaar']} greater than woningen_beschadigd "
             f"{rows[2]['woningen_beschadigd']}.",
         )
         out["B4"] = SampleFile(
-            "corporaties", "meldingen_Q3_2025.csv", _PDF, "quarantined",
+            "corporaties", "meldingen_Q3_2025.csv", PDF_BYTES, "quarantined",
             "A PDF document (starts with %PDF-) renamed to .csv: not an accepted format.",
         )
         return out

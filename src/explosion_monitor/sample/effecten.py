@@ -39,11 +39,11 @@ LAST_DAY = dt.date(2025, 12, 31)
 
 
 def _centroids() -> dict[str, tuple[float, float]]:
-    from explosion_monitor.sample.common import _SHARED_REFERENCE, _reference_dir
+    from explosion_monitor.sample.common import SHARED_REFERENCE, reference_dir
 
-    path = _reference_dir() / "postcode4.csv"
+    path = reference_dir() / "postcode4.csv"
     if not path.is_file():
-        path = Path(_SHARED_REFERENCE) / "postcode4.csv"
+        path = Path(SHARED_REFERENCE) / "postcode4.csv"
     with open(path, encoding="utf-8", newline="") as fh:
         return {r["postcode4"]: (float(r["lat"]), float(r["lon"])) for r in csv.DictReader(fh)}
 

@@ -21,7 +21,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 
-from explosion_monitor.sample.common import FEED_COLUMNS, SampleFile, _d, _xlsx_bytes
+from explosion_monitor.sample.common import FEED_COLUMNS, SampleFile, as_date, to_xlsx_bytes
 
 G1_PEIL = dt.datetime(2025, 6, 30, 16, 45)
 G2_PEIL = dt.datetime(2026, 1, 5, 9, 12)
@@ -87,12 +87,12 @@ def _rows(peil: dt.datetime, delivery: int) -> list[dict]:
         if m.since > delivery:
             continue
         eind = m.eind_in_g2 if delivery == 2 and m.eind_in_g2 else m.eind
-        ongoing = delivery == 2 and m.since == 1 and (eind is None or _d(eind) > _d("2025-06-30"))
+        ongoing = delivery == 2 and m.since == 1 and (eind is None or as_date(eind) > as_date("2025-06-30"))
         kosten = round(m.kosten * 1.4, 2) if ongoing and m.kosten is not None else m.kosten
         for pc4 in m.postcodes or ("",):
             rows.append({
                 "gemeente_code": m.gemeente, "maatregel_id": m.id, "peildatum": peil, "soort": m.soort,
-                "fase": m.fase, "postcode4": pc4, "start_datum": _d(m.start), "eind_datum": eind and _d(eind),
+                "fase": m.fase, "postcode4": pc4, "start_datum": as_date(m.start), "eind_datum": eind and as_date(eind),
                 "kosten_eur": kosten, "omschrijving": m.omschrijving,
                 "ingetrokken": True if delivery == 2 and pc4 in m.withdrawn_in_g2 else (False if pc4 else None),
             })
@@ -136,7 +136,7 @@ def measure_files() -> dict[str, SampleFile]:
         ),
         "G2": SampleFile(
             "gemeenten", "maatregelen_2026-01.xlsx",
-            _xlsx_bytes(cols, g2, G2_PEIL.date(),
+            to_xlsx_bytes(cols, g2, G2_PEIL.date(),
                         "Netwerk Explosies in Gemeenten", "Maatregelen"),
             "loaded",
             f"Full measures list at peildatum 2026-01-05 ({len(g2)} rows), XLSX with typed cells (an Excel date-time "

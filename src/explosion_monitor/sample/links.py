@@ -10,16 +10,16 @@ import datetime as dt
 from collections import defaultdict
 from random import Random
 
-from explosion_monitor.sample.politie import _Inc
+from explosion_monitor.sample.politie import Inc
 
 
 class LinkMixin:
     """How a claim or housing report refers to an incident; part of the sample generator."""
 
     rng: Random
-    incidents: list[_Inc]
+    incidents: list[Inc]
 
-    def _link_fields(self, inc: _Inc, mode: str, peil_last: dt.date) -> dict:
+    def _link_fields(self, inc: Inc, mode: str, peil_last: dt.date) -> dict:
         """Municipality, postcode, date and police id of a record about `inc`."""
         rng = self.rng
         if mode == "id":
@@ -46,7 +46,7 @@ class LinkMixin:
             if sum(abs((d - i.date).days) <= 2 for d in by_place[(i.gm, i.pc4)]) == 1
         }
 
-    def _link_mode(self, inc: _Inc, p_id: float, p_infer: float, inferable: set[str]) -> str:
+    def _link_mode(self, inc: Inc, p_id: float, p_infer: float, inferable: set[str]) -> str:
         x = self.rng.random()
         if x < p_id:
             return "id"

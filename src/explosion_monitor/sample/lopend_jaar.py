@@ -81,10 +81,10 @@ def running_year_deliveries(gen: Any) -> list[SampleFile]:
     from explosion_monitor.sample import common, politie
 
     class s:  # noqa: N801 - the names this module borrows from the generator's modules
-        FEED_COLUMNS, SampleFile, _POLICE_UNIT, _Picker, _Style, _csv_bytes = (
-            common.FEED_COLUMNS, common.SampleFile, common._POLICE_UNIT, common._Picker, common._Style,
-            common._csv_bytes)
-        _DOELWIT_W, _EXPLOSIEF_REST_W, _UITKOMST_W = politie._DOELWIT_W, politie._EXPLOSIEF_REST_W, politie._UITKOMST_W
+        FEED_COLUMNS, SampleFile, POLICE_UNIT, Picker, Style, to_csv_bytes = (
+            common.FEED_COLUMNS, common.SampleFile, common.POLICE_UNIT, common.Picker, common.Style,
+            common.to_csv_bytes)
+        DOELWIT_W, EXPLOSIEF_REST_W, UITKOMST_W = politie.DOELWIT_W, politie.EXPLOSIEF_REST_W, politie.UITKOMST_W
 
     rng = Random(f"2026|{gen.rng.random()}")
     ref = gen.ref
@@ -95,7 +95,7 @@ def running_year_deliveries(gen: Any) -> list[SampleFile]:
                             if i.counted and i.date.year == 2025)
     unit_names = sorted(units)
     unit_weights = [per_unit_2025[u] * (0.5 if u == PLANTED_HALVED_UNIT else 1.0) + 1 for u in unit_names]
-    pickers = {u: s._Picker(units[u], [ref.gemeenten[c].inwoners ** 1.1 for c in units[u]]) for u in unit_names}
+    pickers = {u: s.Picker(units[u], [ref.gemeenten[c].inwoners ** 1.1 for c in units[u]]) for u in unit_names}
 
     def place() -> tuple[str, str]:
         unit = rng.choices(unit_names, unit_weights)[0]
@@ -140,15 +140,15 @@ def running_year_deliveries(gen: Any) -> list[SampleFile]:
     for inc in incidents:
         code, pc4 = place()
         serial += rng.randint(1, 9)
-        unit = s._POLICE_UNIT.get(ref.gemeenten[code].politie_eenheid, 0)
+        unit = s.POLICE_UNIT.get(ref.gemeenten[code].politie_eenheid, 0)
         counted = inc["counted"]
         inc.update({
             "incident_id": f"PL{unit:02d}00-2026{serial:06d}", "incident_datum": inc["day"], "gemeente_code": code,
             "postcode4": pc4,
-            "doelwit": rng.choices(list(s._DOELWIT_W), list(s._DOELWIT_W.values()))[0] if counted
+            "doelwit": rng.choices(list(s.DOELWIT_W), list(s.DOELWIT_W.values()))[0] if counted
             else rng.choice(["woning", "bedrijf", "overig"]),
-            "uitkomst": rng.choices(list(s._UITKOMST_W), list(s._UITKOMST_W.values()))[0] if counted else "afgegaan",
-            "explosief": ("zwaar_vuurwerk" if rng.random() < 0.8 else rng.choice(list(s._EXPLOSIEF_REST_W)))
+            "uitkomst": rng.choices(list(s.UITKOMST_W), list(s.UITKOMST_W.values()))[0] if counted else "afgegaan",
+            "explosief": ("zwaar_vuurwerk" if rng.random() < 0.8 else rng.choice(list(s.EXPLOSIEF_REST_W)))
             if counted else rng.choice(["overig", "onbekend"]),
             "telt_mee": counted, "gewonden": rng.choices([0, 1, 2], [94, 5, 1])[0], "doden": 0, "ingetrokken": False,
         })
@@ -162,7 +162,7 @@ def running_year_deliveries(gen: Any) -> list[SampleFile]:
         n = INTENDED_2026_AS_OF[peil.isoformat()]
         out.append(s.SampleFile(
             "politie", f"politie_extract_{peil.isoformat()}.csv",
-            s._csv_bytes(s._Style(",", "utf-8", "\n", "iso", ("true", "false")), cols, rows),
+            s.to_csv_bytes(s.Style(",", "utf-8", "\n", "iso", ("true", "false")), cols, rows),
             "loaded",
             f"Full 2026 extract at peildatum {peil.isoformat()} ({len(rows)} rows; 2026 counts {n:,} so far): "
             "late registrations revise the earlier months of 2026 upward.",

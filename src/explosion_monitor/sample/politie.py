@@ -17,33 +17,33 @@ from random import Random
 
 from explosion_monitor.sample import effecten
 from explosion_monitor.sample.common import (
-    _AMSTERDAM,
-    _POLICE_UNIT,
-    _WEESP,
+    AMSTERDAM,
     INTENDED_COUNTS,
     INTENDED_DOELWIT_2024,
     INTENDED_H1_2025,
     INTENDED_TOP5_2024,
     INTENDED_ZWAAR_VUURWERK_SHARE,
+    POLICE_UNIT,
+    WEESP,
+    Picker,
+    Reference,
     SampleFile,
-    _csv_bytes,
-    _d,
-    _dates,
-    _Picker,
-    _Reference,
-    _Style,
+    Style,
+    as_date,
+    spread_dates,
+    to_csv_bytes,
     v1_columns,
 )
 
-P1, P2, P3, P4 = _d("2025-01-15"), _d("2025-04-15"), _d("2025-07-15"), _d("2026-01-15")
+P1, P2, P3, P4 = as_date("2025-01-15"), as_date("2025-04-15"), as_date("2025-07-15"), as_date("2026-01-15")
 
-_DOELWIT_W = {"woning": 72, "bedrijf": 15, "voertuig": 10, "geldautomaat": 1.5, "overig": 1.5}
-_UITKOMST_W = {"afgegaan": 86, "poging": 10, "aangetroffen": 4}
-_EXPLOSIEF_REST_W = {"vuurwerk_brandstof": 6, "ied": 4, "handgranaat": 3, "overig": 2, "onbekend": 5}
+DOELWIT_W = {"woning": 72, "bedrijf": 15, "voertuig": 10, "geldautomaat": 1.5, "overig": 1.5}
+UITKOMST_W = {"afgegaan": 86, "poging": 10, "aangetroffen": 4}
+EXPLOSIEF_REST_W = {"vuurwerk_brandstof": 6, "ied": 4, "handgranaat": 3, "overig": 2, "onbekend": 5}
 
 
 @dataclass
-class _Inc:
+class Inc:
     date: dt.date
     group: str
     telt_mee: bool = True
@@ -86,20 +86,20 @@ class PoliceMixin:
 
     rng: Random
     seed: int
-    ref: _Reference
+    ref: Reference
     pc4: dict[str, list[str]]
-    boosted: _Picker
-    by_population: _Picker
+    boosted: Picker
+    by_population: Picker
     rest_codes: list[str]
-    incidents: list[_Inc]
+    incidents: list[Inc]
 
     # -- building blocks ------------------------------------------------------------------------
 
     def _group(self, name: str, n: int, start: str, end: str, versions: dict[dt.date, dict],
-               late_bias: float = 0.0, **final: object) -> list[_Inc]:
+               late_bias: float = 0.0, **final: object) -> list[Inc]:
         out = []
-        for day in _dates(self.rng, _d(start), _d(end), n, late_bias):
-            inc = _Inc(date=day, group=name, versions={p: dict(o) for p, o in versions.items()})
+        for day in spread_dates(self.rng, as_date(start), as_date(end), n, late_bias):
+            inc = Inc(date=day, group=name, versions={p: dict(o) for p, o in versions.items()})
             for k, v in final.items():
                 setattr(inc, k, v)
             out.append(inc)
@@ -114,16 +114,16 @@ class PoliceMixin:
             return self.rng.choice(cands)
         return today
 
-    def _place(self, inc: _Inc, today: str) -> bool:
+    def _place(self, inc: Inc, today: str) -> bool:
         code = self._code_at(today, inc.date)
         if code is None:
             return False
         inc.today, inc.gm = today, code
-        pool = self.pc4[code] if code == _WEESP else self.pc4[today]
+        pool = self.pc4[code] if code == WEESP else self.pc4[today]
         inc.pc4 = "" if self.rng.random() < 0.04 else self.rng.choice(pool)
         return True
 
-    def _place_random(self, inc: _Inc, picker: _Picker) -> None:
+    def _place_random(self, inc: Inc, picker: Picker) -> None:
         while not self._place(inc, picker.pick(self.rng)):
             pass
 
@@ -140,7 +140,7 @@ class PoliceMixin:
 
         buurt.plant(self)
 
-    def _members(self, group: str) -> list[_Inc]:
+    def _members(self, group: str) -> list[Inc]:
         """The incidents of one group, in creation order."""
         return [i for i in self.incidents if i.group == group]
 
@@ -184,8 +184,8 @@ class PoliceMixin:
         # Features drawn freely first; the calibrated ones are overwritten below.
         for inc in incs:
             if inc.telt_mee:
-                inc.doelwit = rng.choices(list(_DOELWIT_W), list(_DOELWIT_W.values()))[0]
-                inc.uitkomst = rng.choices(list(_UITKOMST_W), list(_UITKOMST_W.values()))[0]
+                inc.doelwit = rng.choices(list(DOELWIT_W), list(DOELWIT_W.values()))[0]
+                inc.uitkomst = rng.choices(list(UITKOMST_W), list(UITKOMST_W.values()))[0]
             else:  # gas leak, accident
                 inc.doelwit = rng.choices(["woning", "bedrijf", "overig"], [70, 20, 10])[0]
                 inc.uitkomst = "afgegaan"
@@ -200,7 +200,7 @@ class PoliceMixin:
         for year in INTENDED_COUNTS:
             counted = [i for i in incs if i.counted and i.date.year == year]
             n_zw = round(INTENDED_ZWAAR_VUURWERK_SHARE * len(counted))
-            rest = rng.choices(list(_EXPLOSIEF_REST_W), list(_EXPLOSIEF_REST_W.values()), k=len(counted) - n_zw)
+            rest = rng.choices(list(EXPLOSIEF_REST_W), list(EXPLOSIEF_REST_W.values()), k=len(counted) - n_zw)
             kinds = ["zwaar_vuurwerk"] * n_zw + rest
             rng.shuffle(kinds)
             for inc, kind in zip(counted, kinds):
@@ -227,7 +227,7 @@ class PoliceMixin:
         # Municipalities. 2024 counted: the top five exact, the rest by population (capped).
         places = [c for c, n in INTENDED_TOP5_2024.items() for _ in range(n)]
         cap = min(INTENDED_TOP5_2024.values()) - 18
-        rest_picker = _Picker(self.rest_codes, [self.ref.gemeenten[c].inwoners ** 1.1 for c in self.rest_codes])
+        rest_picker = Picker(self.rest_codes, [self.ref.gemeenten[c].inwoners ** 1.1 for c in self.rest_codes])
         seen: Counter[str] = Counter()
         while len(places) < len(s24):
             code = rest_picker.pick(rng)
@@ -241,10 +241,10 @@ class PoliceMixin:
             if not inc.gm:
                 self._place_random(inc, self.boosted if inc.counted else self.by_population)
         # Historic codes on purpose: Weesp before 24 March 2022, and municipalities merged later.
-        weesp = rng.sample(g("c21"), 3) + rng.sample([i for i in g("c22") if i.date < _d("2022-03-24")], 1)
+        weesp = rng.sample(g("c21"), 3) + rng.sample([i for i in g("c22") if i.date < as_date("2022-03-24")], 1)
         for inc in weesp:
-            inc.today, inc.gm = _AMSTERDAM, _WEESP
-            inc.pc4 = rng.choice(self.pc4[_WEESP])
+            inc.today, inc.gm = AMSTERDAM, WEESP
+            inc.pc4 = rng.choice(self.pc4[WEESP])
         for inc, today in zip(rng.sample([i for i in g("c21") if i.gm == i.today], 2) +
                               rng.sample([i for i in g("c22") if i.gm == i.today], 1),
                               ["GM1980", "GM1982", "GM1992"]):
@@ -311,7 +311,7 @@ class PoliceMixin:
             serial = rng.randint(100, 900)
             for inc in ours:
                 serial += rng.randint(1, 40)
-                unit = _POLICE_UNIT.get(self.ref.gemeenten[inc.today].politie_eenheid, 0)
+                unit = POLICE_UNIT.get(self.ref.gemeenten[inc.today].politie_eenheid, 0)
                 inc.id = f"PL{unit:02d}00-{year}{serial:06d}"
         self.next_serial = {year: 900_000 for year in range(2021, 2026)}
 
@@ -339,7 +339,7 @@ class PoliceMixin:
 
     def _fresh_police_id(self, year: int, today: str) -> str:
         self.next_serial[year] += self.rng.randint(1, 30)
-        unit = _POLICE_UNIT.get(self.ref.gemeenten[today].politie_eenheid, 0)
+        unit = POLICE_UNIT.get(self.ref.gemeenten[today].politie_eenheid, 0)
         return f"PL{unit:02d}00-{year}{self.next_serial[year]:06d}"
 
     def _police_rows(self, peil: dt.date) -> list[dict]:
@@ -355,7 +355,7 @@ class PoliceMixin:
         rows = self._police_rows(P1)
         out["P1"] = SampleFile(
             "politie", "politie_extract_2025-01-15.csv",
-            _csv_bytes(_Style(",", "utf-8-sig", "\r\n", "iso", ("true", "false")), cols, rows),
+            to_csv_bytes(Style(",", "utf-8-sig", "\r\n", "iso", ("true", "false")), cols, rows),
             "loaded",
             f"Full extract 2021-2024 at peildatum 2025-01-15 ({len(rows)} rows; 2024 counts 1,244); "
             "UTF-8 with BOM, ',' ISO dates, true/false; Weesp GM0457 and other pre-merger codes before their merger.",
@@ -372,7 +372,7 @@ class PoliceMixin:
                        "gemeente_code": "Gemeente_Code ", "telt_mee": "Telt_Mee", "toelichting": "Toelichting"})
         out["P2"] = SampleFile(
             "politie", "Explosies export april 2025.csv",
-            _csv_bytes(_Style(";", "cp1252", "\r\n", "nl", ("ja", "nee")), order, rows, header),
+            to_csv_bytes(Style(";", "cp1252", "\r\n", "nl", ("ja", "nee")), order, rows, header),
             "loaded",
             f"Changes-only extract at peildatum 2025-04-15 ({len(rows)} rows): 2024 revised from 1,244 to 1,543 "
             "(late registrations, withdrawals ingetrokken=ja, telt_mee flips) plus 2025 so far; Windows-1252 ';' "
@@ -382,7 +382,7 @@ class PoliceMixin:
 
         out["E1"] = SampleFile(
             "politie", "politie_extract_2025-05-15.csv",
-            _csv_bytes(_Style(), cols, []),
+            to_csv_bytes(Style(), cols, []),
             "empty",
             "Header only: an empty delivery is accepted and loads nothing.",
         )
@@ -391,7 +391,7 @@ class PoliceMixin:
         v2 = (*cols, "adres_pseudoniem")
         out["P3"] = SampleFile(
             "politie", "incidenten_2025_tm_juli.csv",
-            _csv_bytes(_Style(",", "utf-8", "\n", "iso", ("j", "n")), v2, rows),
+            to_csv_bytes(Style(",", "utf-8", "\n", "iso", ("j", "n")), v2, rows),
             "loaded",
             f"Full 2025 extract at peildatum 2025-07-15 ({len(rows)} rows): first half 678 (610 afgegaan, 68 poging), "
             "three April incidents withdrawn; plain UTF-8 LF, ISO dates, j/n; contract v2 column adres_pseudoniem "
@@ -405,18 +405,18 @@ class PoliceMixin:
             r["adres_pseudoniem"] = r["adres_pseudoniem"].upper()  # hex compares without regard to case
         out["P4"] = SampleFile(
             "politie", "politie_extract_2026-01-15.csv",
-            _csv_bytes(_Style(",", "utf-8", "\n", "nl", ("1", "0")), v2, rows),
+            to_csv_bytes(Style(",", "utf-8", "\n", "nl", ("1", "0")), v2, rows),
             "loaded",
             f"Full 2025 extract at peildatum 2026-01-15 ({len(rows)} rows): 2025 counts 1,525 after withdrawals; "
             "UTF-8 LF, Dutch dates, 1/0, ingetrokken mostly empty; adres_pseudoniem in upper-case hex.",
         )
 
         # A partner error: Weesp's code for a 2024 incident (Weesp is Amsterdam since 2022-03-24).
-        peil = _d("2025-02-03")
+        peil = as_date("2025-02-03")
         bad = []
-        for k, day in enumerate(sorted(_dates(rng, _d("2024-10-01"), _d("2024-12-31"), 5))):
-            today = _WEESP if k == 3 else self.boosted.pick(rng)
-            owner = _AMSTERDAM if today == _WEESP else today
+        for k, day in enumerate(sorted(spread_dates(rng, as_date("2024-10-01"), as_date("2024-12-31"), 5))):
+            today = WEESP if k == 3 else self.boosted.pick(rng)
+            owner = AMSTERDAM if today == WEESP else today
             bad.append({
                 "incident_id": self._fresh_police_id(2024, owner), "peildatum": peil, "incident_datum": day,
                 "gemeente_code": today, "postcode4": rng.choice(self.pc4[today]),
@@ -426,7 +426,7 @@ class PoliceMixin:
         self.bad_weesp = bad[3]
         out["B1"] = SampleFile(
             "politie", "politie_aanvulling_2025-02-03.csv",
-            _csv_bytes(_Style(), cols, bad),
+            to_csv_bytes(Style(), cols, bad),
             "quarantined",
             f"Data row 4 uses gemeente_code GM0457 (Weesp) for an incident on {bad[3]['incident_datum'].isoformat()}; "
             "Weesp is part of Amsterdam (GM0363) since 2022-03-24, so the code is invalid on that date.",

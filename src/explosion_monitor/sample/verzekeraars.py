@@ -8,16 +8,16 @@ from random import Random
 
 from explosion_monitor.sample.common import (
     FEED_COLUMNS,
+    Picker,
     SampleFile,
-    _csv_bytes,
-    _d,
-    _dates,
-    _Picker,
-    _Style,
-    _xlsx_bytes,
+    Style,
+    as_date,
+    spread_dates,
+    to_csv_bytes,
+    to_xlsx_bytes,
 )
 from explosion_monitor.sample.links import LinkMixin
-from explosion_monitor.sample.politie import _Inc
+from explosion_monitor.sample.politie import Inc
 
 
 class InsurerMixin(LinkMixin):
@@ -25,14 +25,14 @@ class InsurerMixin(LinkMixin):
 
     rng: Random
     pc4: dict[str, list[str]]
-    boosted: _Picker
-    by_population: _Picker
-    incidents: list[_Inc]
+    boosted: Picker
+    by_population: Picker
+    incidents: list[Inc]
 
     def _claims(self) -> list[dict]:
         rng = self.rng
-        peils = [_d("2025-04-01"), _d("2025-10-01"), _d("2026-01-20")]
-        insurers = _Picker(["VV0104", "VV0221", "VV0317", "VV0452", "VV0588", "VV0731"], [28, 22, 18, 14, 10, 8])
+        peils = [as_date("2025-04-01"), as_date("2025-10-01"), as_date("2026-01-20")]
+        insurers = Picker(["VV0104", "VV0221", "VV0317", "VV0452", "VV0588", "VV0731"], [28, 22, 18, 14, 10, 8])
         inferable = self._unambiguous()
         used: set[tuple[str, str]] = set()
 
@@ -86,7 +86,7 @@ class InsurerMixin(LinkMixin):
             elif inc.ingetrokken and rng.random() < 0.35:
                 add(self._link_fields(inc, "id", peils[-1]), "opstal", "explosie_opzet")
         # Claims without any police incident: gas and other explosions, and unreported ones.
-        for k, day in enumerate(_dates(rng, _d("2024-01-01"), _d("2025-12-31"), 70)):
+        for k, day in enumerate(spread_dates(rng, as_date("2024-01-01"), as_date("2025-12-31"), 70)):
             gm = self.by_population.pick(rng)
             pc4 = rng.choice(self.pc4[gm]) if rng.random() < 0.7 else ""
             add({"gm": gm, "pc4": pc4, "date": day, "pid": None},
@@ -134,21 +134,21 @@ class InsurerMixin(LinkMixin):
         out: dict[str, SampleFile] = {}
         out["V1"] = SampleFile(
             "verzekeraars", "VvV_explosieschade_peildatum_2025-04-01.xlsx",
-            _xlsx_bytes(cols, v1, self.claim_peils[0], "Verbond van Verzekeraars", "Schadeclaims"),
+            to_xlsx_bytes(cols, v1, self.claim_peils[0], "Verbond van Verzekeraars", "Schadeclaims"),
             "loaded",
             f"First claims delivery, XLSX with typed cells (Excel dates, numbers, booleans), {len(v1)} claims "
             "2024-Q1 2025; ~60% carry politie_incident_id, some only match on municipality, date ±1 and postcode4.",
         )
         out["V2"] = SampleFile(
             "verzekeraars", "claims_explosies_2025-10-01.csv",
-            _csv_bytes(_Style(";", "cp1252", "\r\n", "nl", ("ja", "nee")), cols, v2),
+            to_csv_bytes(Style(";", "cp1252", "\r\n", "nl", ("ja", "nee")), cols, v2),
             "loaded",
             f"New and revised claims at peildatum 2025-10-01 ({len(v2)} rows; open claims now afgehandeld with "
             "uitgekeerd_eur); Windows-1252 ';' CRLF, decimal comma, Dutch dates, ja/nee.",
         )
         out["V3"] = SampleFile(
             "verzekeraars", "verzekeraars_explosieschade_2026-01-20.csv",
-            _csv_bytes(_Style(",", "utf-8", "\n", "iso", ("true", "false"), csv.QUOTE_ALL), cols, v3),
+            to_csv_bytes(Style(",", "utf-8", "\n", "iso", ("true", "false"), csv.QUOTE_ALL), cols, v3),
             "loaded",
             f"New and revised claims at peildatum 2026-01-20 ({len(v3)} rows); UTF-8, every field quoted, "
             "decimal point, ISO dates.",
@@ -165,7 +165,7 @@ class InsurerMixin(LinkMixin):
 
         def small_claims(code: str, peil: dt.date, start: str, end: str, n: int) -> list[dict]:
             rows = []
-            for cid, day in zip(fresh(code, n), sorted(_dates(rng, _d(start), _d(end), n))):
+            for cid, day in zip(fresh(code, n), sorted(spread_dates(rng, as_date(start), as_date(end), n))):
                 gm = self.boosted.pick(rng)
                 rows.append({
                     "verzekeraar_code": code, "claim_id": cid, "peildatum": peil, "schadedatum": day,
@@ -176,19 +176,19 @@ class InsurerMixin(LinkMixin):
                 })
             return rows
 
-        rows = small_claims("VV0317", _d("2025-05-06"), "2025-03-01", "2025-04-30", 6)
+        rows = small_claims("VV0317", as_date("2025-05-06"), "2025-03-01", "2025-04-30", 6)
         rows[2]["schade_geraamd_eur"] = 1234.5
-        text = _csv_bytes(_Style(";", "cp1252", "\r\n", "nl", ("ja", "nee")), cols, rows).decode("cp1252")
+        text = to_csv_bytes(Style(";", "cp1252", "\r\n", "nl", ("ja", "nee")), cols, rows).decode("cp1252")
         text = text.replace(";1234,50;", ";1.234,50;", 1)
         out["B5"] = SampleFile(
             "verzekeraars", "schadeclaims_mei2025.csv", text.encode("cp1252"), "quarantined",
             "Data row 3 has schade_geraamd_eur '1.234,50': a thousands separator, which the contract does not allow.",
         )
 
-        rows = small_claims("VV0588", _d("2025-11-04"), "2025-09-01", "2025-10-31", 8)
+        rows = small_claims("VV0588", as_date("2025-11-04"), "2025-09-01", "2025-10-31", 8)
         out["B3"] = SampleFile(
             "verzekeraars", "VV0588_export_2025-11.csv",
-            _csv_bytes(_Style(), [c for c in cols if c != "schadedatum"], rows),
+            to_csv_bytes(Style(), [c for c in cols if c != "schadedatum"], rows),
             "quarantined",
             "The required column schadedatum is missing.",
         )

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetAlias, AssetAny, AssetWatcher, CronTriggerTimetable, Param, task
 
 from explosion_monitor.config import FEEDS, Settings, get_settings
+from explosion_monitor.orchestration.manifest import manifest_path
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,6 @@ RETRY_DELAY = dt.timedelta(seconds=15)
 
 RAW_ALIAS = AssetAlias(name="raw_deliveries")
 MARTS = Asset(name="marts", uri="x-explosion-monitor://warehouse/marts", group="warehouse")
-MANIFEST_ENV = "EXPLOSION_MONITOR_DBT_MANIFEST"
 WAREHOUSE_CONN_ID = "explosion_monitor_warehouse"
 
 
@@ -182,12 +180,11 @@ def raw_asset(feed: str) -> Asset:
 
 def watch_settings(settings: Settings) -> dict[str, Any]:
     """How the watchers wake up: `EXPLOSION_MONITOR_WATCH` poll (default) or postgres (MinIO notifications)."""
-    wake = os.environ.get("EXPLOSION_MONITOR_WATCH", "poll").strip() or "poll"
     # A local folder is listed four times a second (a stat per file: cheap), so a file is announced within
     # ~0.25 s of being stable for the settle time (1 s, triggers.DEFAULT_LOCAL_SETTLE_S), not up to 1 s later.
-    default_interval = "0.25" if settings.buckets.startswith("file:") else "10"
-    interval = float(os.environ.get("EXPLOSION_MONITOR_WATCH_INTERVAL", default_interval))
-    return {"wake": wake, "poll_interval": interval}
+    default_interval = 0.25 if settings.buckets.startswith("file:") else 10.0
+    interval = settings.watch_interval if settings.watch_interval is not None else default_interval
+    return {"wake": settings.watch, "poll_interval": interval}
 
 
 def incoming_asset(feed: str, settings: Settings | None = None) -> Asset:
@@ -208,12 +205,9 @@ def incoming_asset(feed: str, settings: Settings | None = None) -> Asset:
 # --- DAGs ---------------------------------------------------------------------------------------------------
 
 
-def feed_queue(feed: str) -> str:
+def feed_queue(feed: str, settings: Settings | None = None) -> str:
     """The Celery queue of the feed's tasks: `EXPLOSION_MONITOR_FEED_QUEUES` (feed=queue,...), else Airflow's default."""
-    routes = dict(
-        item.split("=", 1) for item in os.environ.get("EXPLOSION_MONITOR_FEED_QUEUES", "").replace(" ", "").split(",")
-        if "=" in item
-    )
+    routes = dict((settings or get_settings()).feed_queues)
     if routes.get(feed):
         return routes[feed]
     from airflow.configuration import conf
@@ -518,7 +512,7 @@ would go (in the task log). Same as `explosion-monitor purge --apply`; rules in 
         @task(task_id="purge", retries=RETRIES["purge"], outlets=[RAW_ALIAS])
         def purge(params=None, outlet_events=None, run_id=None):  # noqa: ANN001
             from explosion_monitor import retention
-            from explosion_monitor.schema import connect_ready
+            from explosion_monitor.db.ready import connect_ready
 
             result = retention.purge(apply=not (params or {}).get("dry_run"), run_id=f"purge-{run_id}")
             going = result.removed if result.applied else result.plan.purge
@@ -605,13 +599,6 @@ when they are not equal. See `explosion_monitor.orchestration.rebuild`.
 
 
 # --- the nightly full build, rendered by Cosmos -------------------------------------------------------------
-
-
-def manifest_path(settings: Settings | None = None) -> Path:
-    """The manifest.json Cosmos renders from: `explosion-monitor dbt-manifest` writes it (dbt parse)."""
-    settings = settings or get_settings()
-    override = os.environ.get(MANIFEST_ENV)
-    return Path(override) if override else settings.dbt_project_dir / "target" / "parse" / "manifest.json"
 
 
 def warehouse_full_dag(settings: Settings | None = None) -> DAG:

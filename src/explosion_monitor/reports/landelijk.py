@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +22,22 @@ from psycopg.rows import dict_row
 from rich.table import Table
 
 from explosion_monitor.config import Settings, get_settings
+from explosion_monitor.db.ready import connect_to
 from explosion_monitor.permissions import PRIVATE_FILE, PRIVATE_FOLDER
+from explosion_monitor.reports import lopend_jaar, wat_werkt
+from explosion_monitor.reports.common import (
+    MAANDEN,
+    MAANDNAMEN,
+    NothingPublished,
+    Publicatie,
+    environment,
+    fetch_rows,
+    getal,
+    has_table,
+    publication,
+    table_ref,
+    write_atomically,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +51,10 @@ OPTIONAL_MARTS = (
     "target_progress_historie", "koppelingskwaliteit",
 )  # fmt: skip
 TOP_GEMEENTEN = 10
-MAANDEN = ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
-MAANDNAMEN = (
-    "januari", "februari", "maart", "april", "mei", "juni",
-    "juli", "augustus", "september", "oktober", "november", "december",
-)  # fmt: skip
 GROEPEN = {"G4": "G4", "G40": "G40", "overig": "Overige gemeenten"}
 # Colours: one per year (oldest light, the target year dark), the target in red.
 JAAR_KLEUREN = ("#9ecae1", "#4292c6", "#08306b")
 DOEL_KLEUR = "#c0392b"
-
-
-class NothingPublished(RuntimeError):
-    """The schema the report reads holds no published marts yet."""
 
 
 # --- the console table `explosion-monitor run` prints ---------------------------------------------
@@ -91,105 +96,7 @@ def progress_table(rows: list[dict], title: str) -> Table:
 # --- Dutch formatting ------------------------------------------------------------------------------
 
 
-def getal(value: float | int | Decimal | None, decimalen: int = 0) -> str:
-    """1543 -> '1.543'; 115.67 with 1 decimal -> '115,7'; None -> '–'."""
-    if value is None:
-        return "–"
-    text = f"{float(value):,.{decimalen}f}"
-    return text.replace(",", " ").replace(".", ",").replace(" ", ".")
-
-
-def procent(value: float | Decimal | None) -> str:
-    """-1.2 -> '−1,2%'; +3 -> '+3,0%'."""
-    if value is None:
-        return "–"
-    sign = "+" if value > 0 else "−" if value < 0 else "±"
-    return f"{sign}{getal(abs(float(value)), 1)}%"
-
-
-def euro_mln(value: float | Decimal | None) -> str:
-    return "–" if value is None else f"€ {getal(float(value) / 1e6, 1)} mln"
-
-
-def datum(value: dt.date | None) -> str:
-    """2026-01-15 -> '15 januari 2026'."""
-    return "onbekend" if value is None else f"{value.day} {MAANDNAMEN[value.month - 1]} {value.year}"
-
-
-def tijdstip(value: dt.datetime | None) -> str:
-    """A timestamp in Dutch local time, e.g. '15 januari 2026, 09:30 (Nederlandse tijd)'."""
-    if value is None:
-        return "onbekend"
-    try:
-        from zoneinfo import ZoneInfo
-
-        local = value.astimezone(ZoneInfo("Europe/Amsterdam"))
-        zone = "Nederlandse tijd"
-    except Exception:  # noqa: BLE001 - no time zone database: show UTC
-        local, zone = value.astimezone(dt.timezone.utc), "UTC"
-    return f"{datum(local.date())}, {local:%H:%M} ({zone})"
-
-
 # --- reading the marts -----------------------------------------------------------------------------
-
-
-def _rows(conn: psycopg.Connection, query: sql.Composable, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
-
-
-def _exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
-    return conn.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',)).fetchone()[0]
-
-
-def _table(schema: str, name: str) -> sql.Composed:
-    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-
-
-@dataclass
-class Publicatie:
-    """The publication the marts come from, as ops.publication_log knows it."""
-
-    publication_id: int | None = None
-    run_id: str | None = None
-    gepubliceerd_op: dt.datetime | None = None
-    waarschuwingen: list[str] = field(default_factory=list)
-
-
-def _warning_line(w: Any) -> str:
-    if not isinstance(w, dict):
-        return str(w)
-    parts = [str(w[k]) for k in ("suite", "expectation") if w.get(k)]
-    line = ": ".join(parts) or "waarschuwing"
-    if w.get("column"):
-        line += f" (kolom {w['column']})"
-    if w.get("details"):
-        line += f" – {w['details']}"
-    return line
-
-
-def publication(conn: psycopg.Connection, schema: str) -> Publicatie | None:
-    """The log row of the publication in `schema` (its `publicatie` table), else the latest published row."""
-    if not _exists(conn, "ops", "publication_log"):
-        return None
-    publication_id = None
-    if _exists(conn, schema, "publicatie"):
-        row = conn.execute(sql.SQL("select max(publicatie_id) from {}").format(_table(schema, "publicatie"))).fetchone()
-        publication_id = row[0] if row else None
-    where = sql.SQL("publication_id = %s") if publication_id is not None else sql.SQL("outcome = 'published'")
-    rows = _rows(
-        conn,
-        sql.SQL(
-            "select publication_id, run_id, coalesce(finished_at, started_at) as op, warnings "
-            "from ops.publication_log where {} order by publication_id desc limit 1"
-        ).format(where),
-        (publication_id,) if publication_id is not None else (),
-    )
-    if not rows:
-        return None
-    r = rows[0]
-    warnings = r["warnings"] if isinstance(r["warnings"], list) else []
-    return Publicatie(r["publication_id"], r["run_id"], r["op"], [_warning_line(w) for w in warnings])
 
 
 def data_docs_link(settings: Settings, report_dir: Path) -> str | None:
@@ -223,8 +130,8 @@ class Cijfers:
     reconciliatie: list[dict[str, Any]]
     historie: list[dict[str, Any]]
     koppelingen: list[dict[str, Any]]
-    lopend: Any = None  # report_lopend_jaar.LopendJaar: the running year's forecast (analysis run), when published
-    #: marts.wat_werkt with a name and a sentence per soort (report_wat_werkt); empty until the analysis published it
+    lopend: Any = None  # lopend_jaar.LopendJaar: the running year's forecast (analysis run), when published
+    #: marts.wat_werkt with a name and a sentence per soort (reports.wat_werkt); empty until the analysis published it
     wat_werkt: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -237,16 +144,16 @@ class Cijfers:
 
 def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
     """Read the published marts in `schema`; raises NothingPublished when they are not there."""
-    if not all(_exists(conn, schema, t) for t in REQUIRED_MARTS):
+    if not all(has_table(conn, schema, t) for t in REQUIRED_MARTS):
         raise NothingPublished("Nothing is published yet: run `explosion-monitor run` first.")
-    tp, tpm = _table(schema, "target_progress"), _table(schema, "target_progress_maandelijks")
-    land = _rows(conn, sql.SQL("select * from {} where niveau = 'land' order by jaar").format(tp))
+    tp, tpm = table_ref(schema, "target_progress"), table_ref(schema, "target_progress_maandelijks")
+    land = fetch_rows(conn, sql.SQL("select * from {} where niveau = 'land' order by jaar").format(tp))
     if not land:
         raise NothingPublished("Nothing is published yet: run `explosion-monitor run` first.")
     met_doel = [r["jaar"] for r in land if r["doel"] is not None]
     doeljaar = max(met_doel) if met_doel else max(r["jaar"] for r in land)
     jaren = [j for j in (doeljaar - 2, doeljaar - 1, doeljaar) if any(r["jaar"] == j for r in land)]
-    maanden = _rows(
+    maanden = fetch_rows(
         conn,
         sql.SQL(
             "select jaar, maand, aanslagen, aanslagen_cumulatief, maand_compleet from {} "
@@ -254,7 +161,7 @@ def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
         ).format(tpm),
         (jaren,),
     )
-    gemeenten = _rows(
+    gemeenten = fetch_rows(
         conn,
         sql.SQL(
             "select code, naam, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, doel_aangenomen, "
@@ -263,7 +170,7 @@ def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
         ).format(tp),
         (doeljaar, TOP_GEMEENTEN),
     )
-    groepen = _rows(
+    groepen = fetch_rows(
         conn,
         sql.SQL(
             "select code, naam, jaar, aanslagen, doel, doel_gehaald, verandering_pct, aanslagen_per_100k "
@@ -271,7 +178,7 @@ def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
         ).format(tp),
         (jaren,),
     )
-    eenheden = _rows(
+    eenheden = fetch_rows(
         conn,
         sql.SQL(
             "select code, naam, aanslagen, aanslagen_vorig_jaar, verandering_pct, doel, doel_gehaald, doel_aangenomen, "
@@ -281,27 +188,26 @@ def read_figures(conn: psycopg.Connection, schema: str) -> Cijfers:
     )
     impact, impact_top, nazorg = _impact(conn, schema, jaren, doeljaar)
     reconciliatie = (
-        _rows(conn, sql.SQL("select * from {} order by jaar").format(_table(schema, "reconciliatie_landelijk")))
-        if _exists(conn, schema, "reconciliatie_landelijk") else []
+        fetch_rows(conn, sql.SQL("select * from {} order by jaar").format(table_ref(schema, "reconciliatie_landelijk")))
+        if has_table(conn, schema, "reconciliatie_landelijk") else []
     )  # fmt: skip
     historie = (
-        _rows(
+        fetch_rows(
             conn,
             sql.SQL("select peildatum, jaar, aanslagen from {} where jaar = any(%s) order by peildatum, jaar").format(
-                _table(schema, "target_progress_historie")
+                table_ref(schema, "target_progress_historie")
             ),
             ([doeljaar - 1, doeljaar],),
         )
-        if _exists(conn, schema, "target_progress_historie") else []
+        if has_table(conn, schema, "target_progress_historie") else []
     )  # fmt: skip
     koppelingen = (
-        _rows(conn, sql.SQL("select * from {} order by bron, koppeling, reden").format(
-            _table(schema, "koppelingskwaliteit")))
-        if _exists(conn, schema, "koppelingskwaliteit") else []
+        fetch_rows(conn, sql.SQL("select * from {} order by bron, koppeling, reden").format(
+            table_ref(schema, "koppelingskwaliteit")))
+        if has_table(conn, schema, "koppelingskwaliteit") else []
     )  # fmt: skip
-    from explosion_monitor import report_lopend_jaar
 
-    lopend = report_lopend_jaar.read(conn, schema, [r["code"] for r in gemeenten])
+    lopend = lopend_jaar.read(conn, schema, [r["code"] for r in gemeenten])
     return Cijfers(doeljaar, jaren, land, maanden, gemeenten, groepen, eenheden, impact, impact_top, nazorg,
                    reconciliatie, historie, koppelingen, lopend)  # fmt: skip
 
@@ -312,9 +218,9 @@ def _impact(
     impact: list[dict[str, Any]] = []
     top: list[dict[str, Any]] = []
     nazorg = None
-    if _exists(conn, schema, "schade_en_woningimpact_per_gemeente"):
-        t = _table(schema, "schade_en_woningimpact_per_gemeente")
-        impact = _rows(
+    if has_table(conn, schema, "schade_en_woningimpact_per_gemeente"):
+        t = table_ref(schema, "schade_en_woningimpact_per_gemeente")
+        impact = fetch_rows(
             conn,
             sql.SQL(
                 "select jaar, sum(claims) as claims, sum(schade_geraamd_eur) as schade_geraamd_eur, "
@@ -327,7 +233,7 @@ def _impact(
             ).format(t),
             (jaren,),
         )
-        top = _rows(
+        top = fetch_rows(
             conn,
             sql.SQL(
                 "select gemeente_naam, claims, schade_geraamd_eur, woningen_beschadigd, woningen_onbewoonbaar, "
@@ -336,13 +242,13 @@ def _impact(
             ).format(t),
             (doeljaar,),
         )
-    if _exists(conn, schema, "nazorg_per_gemeente"):
-        nazorg = _rows(
+    if has_table(conn, schema, "nazorg_per_gemeente"):
+        nazorg = fetch_rows(
             conn,
             sql.SQL(
                 "select sum(woningmeldingen) as woningmeldingen, sum(woningmeldingen_met_nazorg) as met_nazorg "
                 "from {} where gemeente_code = 'NL'"
-            ).format(_table(schema, "nazorg_per_gemeente")),
+            ).format(table_ref(schema, "nazorg_per_gemeente")),
         )[0]
     return impact, top, nazorg
 
@@ -552,39 +458,23 @@ def draw_charts(c: Cijfers, img_dir: Path) -> list[Grafiek]:
             "Geraamde en uitgekeerde verzekerde schade en de gevolgen voor sociale huurwoningen per jaar",
             _chart_impact, c)  # fmt: skip
     if any(r["effect_pct"] is not None for r in c.wat_werkt):
-        from explosion_monitor import report_wat_werkt
 
         add("wat_werkt.png", "Effect per soort maatregel: schatting (punt) en 95%-interval (lijn)",
             "Geschatte verandering in aanslagen per soort maatregel met het 95%-interval; links van nul is minder",
-            report_wat_werkt.chart, c.wat_werkt)  # fmt: skip
+            wat_werkt.chart, c.wat_werkt)  # fmt: skip
     return charts
 
 
 # --- the page ----------------------------------------------------------------------------------------
 
 
-def _environment() -> Any:
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("explosion_monitor", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(getal=getal, procent=procent, euro_mln=euro_mln, datum=datum, tijdstip=tijdstip)
-    return env
-
-
 def render_html(c: Cijfers, charts: list[Grafiek], pub: Publicatie | None, data_docs: str | None) -> str:
-    from explosion_monitor import report_lopend_jaar as lj
 
-    return _environment().get_template(TEMPLATE).render(
-        zin=lj.zin,
-        per_maand=lj.per_maand,
-        status_label=lj.STATUS_LABEL,
-        definitie_label=lj.DEFINITIE_LABEL,
+    return environment().get_template(TEMPLATE).render(
+        zin=lopend_jaar.zin,
+        per_maand=lopend_jaar.per_maand,
+        status_label=lopend_jaar.STATUS_LABEL,
+        definitie_label=lopend_jaar.DEFINITIE_LABEL,
         c=c,
         nu=c.land_jaar(c.doeljaar),
         vorig=c.land_jaar(c.doeljaar - 1),
@@ -595,22 +485,6 @@ def render_html(c: Cijfers, charts: list[Grafiek], pub: Publicatie | None, data_
         maandnamen=MAANDNAMEN,
         groepen=GROEPEN,
     )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.chmod(tmp, PRIVATE_FILE)  # also when an older, looser tmp was left behind
-    os.replace(tmp, path)
-
-
-def _connect(settings: Settings, url: str | None) -> psycopg.Connection:
-    from explosion_monitor import warehouse
-    from explosion_monitor.schema import connect_ready
-
-    return warehouse.connect(url, autocommit=True) if url else connect_ready(settings)
 
 
 def write_report(
@@ -626,15 +500,14 @@ def write_report(
     """
     settings = settings or get_settings()
     out_dir = Path(out_dir or settings.reports_dir)
-    with _connect(settings, url) as conn:
+    with connect_to(settings, url) as conn:
         figures = read_figures(conn, schema)
         pub = publication(conn, schema)
-        from explosion_monitor import report_wat_werkt
 
-        figures.wat_werkt = report_wat_werkt.read(conn, schema)
+        figures.wat_werkt = wat_werkt.read(conn, schema)
     out_dir.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
     charts = draw_charts(figures, out_dir / IMG_DIR)
     html = render_html(figures, charts, pub, data_docs_link(settings, out_dir))
     path = out_dir / REPORT_NAME
-    _write_atomically(path, html)
+    write_atomically(path, html)
     return path

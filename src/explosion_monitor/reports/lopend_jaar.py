@@ -16,6 +16,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from explosion_monitor.reports.common import getal
+
 STATUS_LABEL = {
     "op_koers": "Op koers",
     "risico": "Risico",
@@ -40,15 +42,11 @@ class LopendJaar:
 
 
 def _getal(value: Any) -> str:
-    from explosion_monitor.report import getal
-
     return getal(value)
 
 
 def per_maand(value: Decimal | float | None) -> str:
     """The monthly allowance, rounded down: a mayor may count on at most this many (115.67 -> '115')."""
-    from explosion_monitor.report import getal
-
     return "–" if value is None else getal(math.floor(float(value)))
 
 

@@ -16,6 +16,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from explosion_monitor.reports.common import NothingPublished, environment, publication, write_atomically
+
 NETWERK_NAME = "netwerk_wat_werkt.html"
 NETWERK_TEMPLATE = "netwerk_wat_werkt.html.j2"
 SOORTEN = {
@@ -131,17 +133,17 @@ def write_netwerk(settings: Any = None, url: str | None = None, schema: str = "m
                   out_dir: Path | None = None) -> Path:
     """Write <reports_dir>/netwerk_wat_werkt.html for the VNG network; NothingPublished without the marts."""
     from explosion_monitor.config import get_settings
-    from explosion_monitor.report import NothingPublished, _connect, _environment, _write_atomically, publication
+    from explosion_monitor.db.ready import connect_to
 
     settings = settings or get_settings()
     out_dir = Path(out_dir or settings.reports_dir)
-    with _connect(settings, url) as conn:
+    with connect_to(settings, url) as conn:
         if not _exists(conn, schema, "maatregelen"):
             raise NothingPublished("No measures are published yet: run `explosion-monitor run` first.")
         soorten = netwerk(conn, schema)
         pub = publication(conn, schema)
     out_dir.mkdir(parents=True, exist_ok=True)
-    html = _environment().get_template(NETWERK_TEMPLATE).render(soorten=soorten, publicatie=pub)
+    html = environment().get_template(NETWERK_TEMPLATE).render(soorten=soorten, publicatie=pub)
     path = out_dir / NETWERK_NAME
-    _write_atomically(path, html)
+    write_atomically(path, html)
     return path

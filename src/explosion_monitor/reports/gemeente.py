@@ -28,13 +28,15 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from explosion_monitor.config import Settings, get_settings
-from explosion_monitor.report import (
+from explosion_monitor.db.ready import connect_to
+from explosion_monitor.reports.common import (
     MAANDEN,
     NothingPublished,
-    _write_atomically,
     datum,
+    environment,
     getal,
     procent,
+    write_atomically,
 )
 
 SUBDIR = "gemeenten"
@@ -218,9 +220,7 @@ def svg_bars(labels: Sequence[str], values: Sequence[float], *, width: int = 640
 @functools.lru_cache(maxsize=1)
 def _template() -> Any:
     """Compiled once per process: --alle-gemeenten renders hundreds of pages."""
-    from explosion_monitor.report import _environment
-
-    env = _environment()
+    env = environment()
     env.filters.update(getal=getal, procent=procent, datum=datum)
     return env.get_template(TEMPLATE)
 
@@ -241,13 +241,6 @@ def render(p: Pagina) -> str:
 # --- writing ---------------------------------------------------------------------------------------
 
 
-def _connect(settings: Settings, url: str | None) -> psycopg.Connection:
-    from explosion_monitor import warehouse
-    from explosion_monitor.schema import connect_ready
-
-    return warehouse.connect(url, autocommit=True) if url else connect_ready(settings)
-
-
 def _published(conn: psycopg.Connection) -> None:
     if not (_exists(conn, "publicatie") and _exists(conn, "dim_gemeenten") and _exists(conn, "target_progress")):
         raise NothingPublished("Nothing is published yet: run `explosion-monitor run` first.")
@@ -258,7 +251,7 @@ def write_page(conn: psycopg.Connection, code: str, out_dir: Path) -> Path:
     folder = out_dir / SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{page.code}.html"
-    _write_atomically(path, render(page))
+    write_atomically(path, render(page))
     return path
 
 
@@ -277,7 +270,7 @@ def write_pages(
     """Write one page per code (None: every municipality with a counted attack); returns the paths."""
     settings = settings or get_settings()
     out_dir = Path(out_dir or settings.reports_dir)
-    with _connect(settings, url) as conn:
+    with connect_to(settings, url) as conn:
         _published(conn)
         todo = list(codes) if codes is not None else municipalities_with_attacks(conn)
         paths = []
