@@ -52,10 +52,16 @@ def configure() -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url.replace("postgresql://", "postgresql+psycopg_async://", 1),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         # the project's DAGs, and a bundle of DAGs that only tests run (tests/airflow_dags)
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([
-            {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
-            {"name": "test-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(ROOT / "tests" / "airflow_dags")}},
-        ]),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+                {
+                    "name": "test-dags",
+                    "classpath": LOCAL_BUNDLE,
+                    "kwargs": {"path": str(ROOT / "tests" / "airflow_dags")},
+                },
+            ]
+        ),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pg as _pg
 import pytest
 from s3server import S3Server, start_s3_server
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +32,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 
 # --- PostgreSQL and buckets ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:
@@ -57,7 +62,7 @@ def local_buckets(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 @pytest.fixture
-def db(warehouse_url: str) -> Iterator["psycopg.Connection"]:
+def db(warehouse_url: str) -> Iterator[psycopg.Connection]:
     import psycopg
 
     with psycopg.connect(warehouse_url, autocommit=True) as conn:

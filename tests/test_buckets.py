@@ -66,9 +66,7 @@ def _local_drop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed: str = FEE
     root = base / feed
 
     def stored() -> list[str]:
-        return sorted(
-            os.path.relpath(os.path.join(d, f), base) for d, _, files in os.walk(tmp_path) for f in files
-        )
+        return sorted(os.path.relpath(os.path.join(d, f), base) for d, _, files in os.walk(tmp_path) for f in files)
 
     def plant(rel: str, data: bytes) -> None:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -248,11 +246,15 @@ def test_archive_moves_byte_identical(drop: Drop) -> None:
     assert bucket.list_incoming() == []
     [archived] = bucket.list_archive()
     assert (archived.area, archived.file_id, archived.name, archived.size, archived.url) == (
-        "archive", 7, "2025/week 1.csv", len(data), url,
+        "archive",
+        7,
+        "2025/week 1.csv",
+        len(data),
+        url,
     )
     with bucket.open(url) as handle:
         assert handle.read() == data
-    with pytest.raises(BucketError, match="no longer|not a regular|no such"):
+    with pytest.raises(BucketError, match=r"no longer|not a regular|no such"):
         bucket.archive(obj, 8)  # already moved
 
     again = bucket.put_incoming("2025/week 1.csv", b"another upload")
@@ -373,9 +375,7 @@ def test_failing_delete_rolls_back_the_copy(drop: Drop, monkeypatch: pytest.Monk
     assert drop.raw("archive/4/blijft.csv") == b"important"
 
 
-def test_delete_that_worked_but_reported_an_error_keeps_the_copy(
-    drop: Drop, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_delete_that_worked_but_reported_an_error_keeps_the_copy(drop: Drop, monkeypatch: pytest.MonkeyPatch) -> None:
     bucket = drop.bucket
     obj = bucket.put_incoming("weg.csv", b"only copy")
     real_delete = bucket._delete_source
@@ -443,7 +443,7 @@ def test_s3_bucket_with_prefix(s3_env, monkeypatch: pytest.MonkeyPatch) -> None:
     assert bucket.root_url == f"s3://{TEST_BUCKET}/{prefix}/corporaties/"
     bucket.ensure()
     obj = bucket.put_incoming("woningen.xlsx", b"PK\x03\x04")
-    file_url, report_url = bucket.quarantine(obj, 2, "geen werkblad")
+    file_url, _report_url = bucket.quarantine(obj, 2, "geen werkblad")
     assert s3_env.keys(TEST_BUCKET, prefix) == [
         f"{prefix}/corporaties/quarantine/2/woningen.xlsx",
         f"{prefix}/corporaties/quarantine/2/woningen.xlsx{REPORT_SUFFIX}",

@@ -19,8 +19,9 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*EM, *args], capture_output=True, text=True, env=full_env, timeout=600)
 
 
-@pytest.mark.parametrize("command", [[], ["warehouse"], ["warehouse", "start"], ["sample"], ["run"], ["status"],
-                                     ["report"], ["ingest"]])
+@pytest.mark.parametrize(
+    "command", [[], ["warehouse"], ["warehouse", "start"], ["sample"], ["run"], ["status"], ["report"], ["ingest"]]
+)
 def test_help_on_every_command(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0, result.stderr
@@ -87,15 +88,21 @@ def test_run_processes_samples_through_the_production_dags(warehouse_url, local_
     env = {"WAREHOUSE_URL": warehouse_url, "EXPLOSION_MONITOR_BUCKETS": local_buckets}
     assert run_cli("sample", **env).returncode == 0
     lineage = Path(local_buckets.removeprefix("file://")).parent / "openlineage.jsonl"
-    result = run_cli("run", "--json", **env, AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps(
-        {"type": "file", "log_file_path": str(lineage), "append": True}))
+    result = run_cli(
+        "run",
+        "--json",
+        **env,
+        AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps({"type": "file", "log_file_path": str(lineage), "append": True}),
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "reconcile_incoming success, warehouse success, analysis success" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     document = _json(result)
     assert document["ok"] is True
     assert [(d["dag_id"], d["state"]) for d in document["dag_runs"]][:2] == [
-        ("reconcile_incoming", "success"), ("warehouse", "success")]
+        ("reconcile_incoming", "success"),
+        ("warehouse", "success"),
+    ]
     statuses = dict(db.execute("select status, count(*) from ops.ledger group by 1").fetchall())
     assert document["files"] == statuses
     by_year = {row["jaar"]: row for row in document["progress"]}
@@ -103,17 +110,24 @@ def test_run_processes_samples_through_the_production_dags(warehouse_url, local_
     assert by_year[2025]["doel_gehaald"] is False
     _check_json_commands(env, statuses)
     _check_lineage(lineage, warehouse_url)
-    assert statuses == {"loaded": 15, "quarantined": 5, "empty": 1}  # with the 2026 police and the two measures deliveries
+    assert statuses == {
+        "loaded": 15,
+        "quarantined": 5,
+        "empty": 1,
+    }  # with the 2026 police and the two measures deliveries
     assert db.execute("select outcome from ops.publication_log order by publication_id desc limit 1").fetchone() == (
-        "published",)
+        "published",
+    )
     assert db.execute(
         "select aanslagen from marts.target_progress where niveau = 'land' and jaar = 2025"
     ).fetchone() == (1525,)
     # the analysis run published the running year's forecast after the count
     assert db.execute("select outcome from ops.analysis_log order by analysis_id desc limit 1").fetchone() == (
-        "published",)
-    assert db.execute("select jaar, status from marts.doel_prognose where niveau = 'land' and is_lopend_jaar"
-                      ).fetchone() == (2026, "buiten_bereik")
+        "published",
+    )
+    assert db.execute(
+        "select jaar, status from marts.doel_prognose where niveau = 'land' and is_lopend_jaar"
+    ).fetchone() == (2026, "buiten_bereik")
     assert "2026 (peildatum 2026-10-15): Buiten bereik." in " ".join(document["running_year"].split())
 
 
@@ -128,7 +142,8 @@ def _check_lineage(path: Path, warehouse_url: str) -> None:
     for e in events:
         if e["eventType"] == "COMPLETE":
             outputs.setdefault(e["job"]["name"], set()).update(
-                d["name"] for d in e.get("outputs", []) if d["namespace"] == namespace)
+                d["name"] for d in e.get("outputs", []) if d["namespace"] == namespace
+            )
     assert {f"{database}.raw.politie", f"{database}.raw.gemeenten"} <= outputs["reconcile_incoming.reconcile"], outputs
     assert f"{database}.marts" in outputs["warehouse.publish"], outputs
 

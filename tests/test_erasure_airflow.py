@@ -10,10 +10,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import airflow_harness
 import psycopg
 import pytest
-
-import airflow_harness
 
 pytestmark = pytest.mark.timeout(300)
 PROBE = Path(__file__).parent / "airflow_dags" / "erasure_probe.py"

@@ -140,8 +140,9 @@ def test_lost_secrets_file_keeps_the_data_with_a_new_password(server: Settings, 
         conn.execute("DROP TABLE kept_after_reset")
     # The BI login got a new password too, stored in the new secrets file.
     bi_password = warehouse.load_secrets(server)["bi_reader_password"]
-    bi_url = new_url.replace(f"postgres:{warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET]}@",
-                             f"bi_reader:{bi_password}@")
+    bi_url = new_url.replace(
+        f"postgres:{warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET]}@", f"bi_reader:{bi_password}@"
+    )
     with psycopg.connect(bi_url) as conn:
         assert conn.execute("select current_user").fetchone() == ("bi_reader",)
     with psycopg.connect(new_url) as conn:
@@ -249,9 +250,7 @@ def test_checkout_in_private_folder_as_root() -> None:
     settings.root.mkdir()
     try:
         url = warehouse.start(settings)
-        expected = (
-            warehouse.SYSTEM_DIR / hashlib.sha1(str(settings.root).encode()).hexdigest()[:12] / "postgres"
-        )
+        expected = warehouse.SYSTEM_DIR / hashlib.sha1(str(settings.root).encode()).hexdigest()[:12] / "postgres"
         assert warehouse.status(settings)["data_dir"] == str(expected)
         assert (settings.data_dir / "pgdata-location").read_text().strip() == str(expected)
         assert private.stat().st_mode & 0o777 == 0o700  # we did not loosen the user's folder

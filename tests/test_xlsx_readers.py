@@ -53,14 +53,24 @@ def book(tmp_path: Path, rows: list[list[object]], name: str = "b.xlsx") -> Path
 
 
 def test_typed_cells_read_alike(tmp_path):
-    path = book(tmp_path, [
-        ["a", "b", "c", "d", "e", "f", "g"],
-        [dt.date(2024, 12, 30), dt.datetime(2025, 1, 15), dt.datetime(2024, 12, 31, 23, 15), 3011, 1234.5, True,
-         "  x "],
-        [dt.datetime(2024, 1, 1, 0, 0, 1), 2.0, 0.1, -0.0, 1e20, False, "ja"],
-        [None, None, None, None, None, None, None],
-        ["", 7, None, None, None, None, "laatste"],
-    ])
+    path = book(
+        tmp_path,
+        [
+            ["a", "b", "c", "d", "e", "f", "g"],
+            [
+                dt.date(2024, 12, 30),
+                dt.datetime(2025, 1, 15),
+                dt.datetime(2024, 12, 31, 23, 15),
+                3011,
+                1234.5,
+                True,
+                "  x ",
+            ],
+            [dt.datetime(2024, 1, 1, 0, 0, 1), 2.0, 0.1, -0.0, 1e20, False, "ja"],
+            [None, None, None, None, None, None, None],
+            ["", 7, None, None, None, None, "laatste"],
+        ],
+    )
     header, lines, cols = both(path)
     assert header == ["a", "b", "c", "d", "e", "f", "g"]
     assert lines == [2, 3, 5]  # row 4 is empty: skipped
@@ -108,25 +118,34 @@ def shared_strings_book(path: Path, cells: list[list[str]], inline: bool = False
         rows.append(f'<row r="{r}">{"".join(out)}</row>')
     rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("[Content_Types].xml",
-                    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-                    '<Default Extension="xml" ContentType="application/xml"/>'
-                    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-                    'spreadsheetml.sheet.main+xml"/>'
-                    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
-                    'officedocument.spreadsheetml.worksheet+xml"/>'
-                    '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
-                    'officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
-        zf.writestr("_rels/.rels", '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                    f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
-        zf.writestr("xl/workbook.xml", f'<workbook {NS} xmlns:r="{rel}"><sheets><sheet name="Blad1" sheetId="1" '
-                    'r:id="rId1"/></sheets></workbook>')
-        zf.writestr("xl/_rels/workbook.xml.rels",
-                    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                    f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/>'
-                    f'<Relationship Id="rId2" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/></Relationships>')
-        zf.writestr("xl/worksheets/sheet1.xml", f'<worksheet {NS}><sheetData>{"".join(rows)}</sheetData></worksheet>')
+        zf.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+            'spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.worksheet+xml"/>'
+            '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+        )
+        zf.writestr(
+            "_rels/.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        zf.writestr(
+            "xl/workbook.xml",
+            f'<workbook {NS} xmlns:r="{rel}"><sheets><sheet name="Blad1" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        zf.writestr(
+            "xl/_rels/workbook.xml.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/>'
+            f'<Relationship Id="rId2" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+        )
+        zf.writestr("xl/worksheets/sheet1.xml", f"<worksheet {NS}><sheetData>{''.join(rows)}</sheetData></worksheet>")
         items = "".join(f'<si><t xml:space="preserve">{v}</t></si>' for v in strings)
         count = len(strings)
         zf.writestr("xl/sharedStrings.xml", f'<sst {NS} count="{count}" uniqueCount="{count}">{items}</sst>')

@@ -145,8 +145,12 @@ def main() -> int:
     try:
         started = time.monotonic()
         wait_for("airflow standalone to be healthy", lambda: proc.poll() is None and healthy(port), 240, 2)
-        wait_for("the watchers to run in the triggerer",
-                 lambda: watchers_running(meta, ["ingest_politie", "warehouse"]), 240, 2)
+        wait_for(
+            "the watchers to run in the triggerer",
+            lambda: watchers_running(meta, ["ingest_politie", "warehouse"]),
+            240,
+            2,
+        )
         print(f"Airflow standalone ready in {time.monotonic() - started:.0f} s (log: {log_path})")
 
         latencies: list[float] = []
@@ -158,8 +162,9 @@ def main() -> int:
             t0 = time.monotonic()
             bucket.put_incoming(key, police_file(drop, args.rows))
             try:
-                wait_for(f"drop {drop} to be published", lambda n=expected: published_count(target) >= n,
-                         args.timeout, 0.25)
+                wait_for(
+                    f"drop {drop} to be published", lambda n=expected: published_count(target) >= n, args.timeout, 0.25
+                )
             except TimeoutError:
                 print(f"drop {drop}: NOT published within {args.timeout:.0f} s; {run_breakdown(meta, before)}")
                 print(f"see {log_path} and {OUT / 'airflow' / 'logs'}")

@@ -46,8 +46,20 @@ CODES = ["GM0363", "GM0599", "GM0518", "GM0344", "GM0034", "GM0796", "GM0014", "
 DOELWIT = ["woning", "bedrijf", "voertuig", "geldautomaat", "overig"]
 # The police columns the rows below fill: contract version 1's, so that runs before and after a contract
 # change (version 2 added the optional adres_pseudoniem) measure the same file.
-COLUMNS = ("incident_id", "peildatum", "incident_datum", "gemeente_code", "postcode4", "doelwit", "uitkomst",
-           "explosief", "telt_mee", "gewonden", "doden", "ingetrokken")
+COLUMNS = (
+    "incident_id",
+    "peildatum",
+    "incident_datum",
+    "gemeente_code",
+    "postcode4",
+    "doelwit",
+    "uitkomst",
+    "explosief",
+    "telt_mee",
+    "gewonden",
+    "doden",
+    "ingetrokken",
+)
 
 
 def write_csv(path: Path, rows: int, seed: int = 1, dutch: bool = False) -> None:
@@ -80,13 +92,25 @@ def raw_copy(url: str, path: Path) -> float:
 
     parts = urlsplit(url)
     psql = warehouse.pg_bin() / "psql"
-    env = {**os.environ, "PGHOST": parts.hostname, "PGPORT": str(parts.port), "PGUSER": parts.username,
-           "PGPASSWORD": parts.password or "", "PGDATABASE": parts.path.strip("/")}
+    env = {
+        **os.environ,
+        "PGHOST": parts.hostname,
+        "PGPORT": str(parts.port),
+        "PGUSER": parts.username,
+        "PGPASSWORD": parts.password or "",
+        "PGDATABASE": parts.path.strip("/"),
+    }
     start = time.perf_counter()
     subprocess.run(
-        [str(psql), "-v", "ON_ERROR_STOP=1", "-qc",
-         f"\\copy bench_raw_copy from '{path}' with (format csv, header true)"],
-        check=True, env=env,
+        [
+            str(psql),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            f"\\copy bench_raw_copy from '{path}' with (format csv, header true)",
+        ],
+        check=True,
+        env=env,
     )
     seconds = time.perf_counter() - start
     # Dropped at once: autovacuum would otherwise process its million rows during the next measurement.
@@ -229,8 +253,10 @@ def main() -> None:
             xlsx_times.append(seconds)
             xlsx_peaks.append(peak / 1024)
         xlsx_rps = args.xlsx / statistics.median(xlsx_times)
-        print(f"full ingest, XLSX {args.xlsx} rows: {spread(xlsx_times)} = {xlsx_rps:,.0f} rows/s, "
-              f"peak RSS {max(xlsx_peaks):.0f} MiB")
+        print(
+            f"full ingest, XLSX {args.xlsx} rows: {spread(xlsx_times)} = {xlsx_rps:,.0f} rows/s, "
+            f"peak RSS {max(xlsx_peaks):.0f} MiB"
+        )
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("drop database if exists bench_ingest with (force)")
     print(

@@ -15,8 +15,20 @@ from xml.sax.saxutils import escape
 
 CODES = ["GM0363", "GM0599", "GM0518", "GM0344", "GM0034", "GM0796", "GM0014", "GM0080"]
 DOELWIT = ["woning", "bedrijf", "voertuig", "geldautomaat", "overig"]
-COLUMNS = ("incident_id", "peildatum", "incident_datum", "gemeente_code", "postcode4", "doelwit", "uitkomst",
-           "explosief", "telt_mee", "gewonden", "doden", "ingetrokken")
+COLUMNS = (
+    "incident_id",
+    "peildatum",
+    "incident_datum",
+    "gemeente_code",
+    "postcode4",
+    "doelwit",
+    "uitkomst",
+    "explosief",
+    "telt_mee",
+    "gewonden",
+    "doden",
+    "ingetrokken",
+)
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -89,8 +101,10 @@ def write_xlsx(path: Path, rows: int, seed: int = 1) -> None:
         zf.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS)
         zf.writestr("xl/styles.xml", STYLES)
         with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as fh:
-            fh.write(f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet {NS}>'
-                     f'<dimension ref="A1:L{rows + 1}"/><sheetData>'.encode())
+            fh.write(
+                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet {NS}>'
+                f'<dimension ref="A1:L{rows + 1}"/><sheetData>'.encode()
+            )
             head = "".join(f'<c r="{_col(i)}1" t="s"><v>{s(name)}</v></c>' for i, name in enumerate(COLUMNS))
             fh.write(f'<row r="1">{head}</row>'.encode())
             out = []
@@ -112,8 +126,9 @@ def write_xlsx(path: Path, rows: int, seed: int = 1) -> None:
                     out.clear()
             fh.write(("".join(out) + "</sheetData></worksheet>").encode())
         with zf.open("xl/sharedStrings.xml", "w", force_zip64=True) as fh:
-            fh.write(f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><sst {NS} uniqueCount="{len(strings)}">'
-                     .encode())
+            fh.write(
+                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><sst {NS} uniqueCount="{len(strings)}">'.encode()
+            )
             items = list(strings)
             for k in range(0, len(items), 10_000):
                 fh.write("".join(f"<si><t>{escape(t)}</t></si>" for t in items[k : k + 10_000]).encode())

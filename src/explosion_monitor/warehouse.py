@@ -301,8 +301,10 @@ def _reserve_connections(data: Path) -> None:
     if "\nreserved_connections" in conf.read_text():
         return
     with open(conf, "a") as f:
-        f.write("\n# explosion-monitor: slots for the pipeline that reader logins cannot take (issue 12).\n"
-                f"reserved_connections = {RESERVED_CONNECTIONS}\n")
+        f.write(
+            "\n# explosion-monitor: slots for the pipeline that reader logins cannot take (issue 12).\n"
+            f"reserved_connections = {RESERVED_CONNECTIONS}\n"
+        )
 
 
 # --- server process ----------------------------------------------------------------------------
@@ -529,8 +531,14 @@ def status(settings: Settings | None = None) -> dict[str, Any]:
         except WarehouseError:
             running = False
         port = urlsplit(url).port or 5432
-        return {"embedded": False, "running": running, "pid": None, "port": port, "data_dir": None,
-                "url": db.redact(url)}
+        return {
+            "embedded": False,
+            "running": running,
+            "pid": None,
+            "port": port,
+            "data_dir": None,
+            "url": db.redact(url),
+        }
     data = known_data_dir(settings)
     found = running_server(data)
     port = (found[1] if found else None) or settings.pg_port

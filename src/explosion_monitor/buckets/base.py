@@ -116,9 +116,7 @@ def split_stored(area: Area, rel: str) -> tuple[int | None, str]:
     return None, rel
 
 
-def pair_reports(
-    area: Area, entries: list[tuple[str, int, datetime, str]], feed: str
-) -> list[StoredObject]:
+def pair_reports(area: Area, entries: list[tuple[str, int, datetime, str]], feed: str) -> list[StoredObject]:
     """Turn ``(rel, size, modified, url)`` rows into StoredObjects; in quarantine, pair reports."""
     by_rel = {rel: (size, modified, url) for rel, size, modified, url in entries}
     reports: dict[str, str] = {}
@@ -320,9 +318,12 @@ class Bucket(ABC):
         area, _, inner = rel.partition("/")
         if area not in ("archive", "quarantine") or not inner:
             raise BucketError(f"Only archived or quarantined files can be restored, not {url!r}.")
-        if area == "quarantine" and inner.endswith(REPORT_SUFFIX):
-            if self._exists(f"{area}/{inner[: -len(REPORT_SUFFIX)]}"):
-                raise BucketError(f"{url!r} is a quarantine report, not a partner file.")
+        if (
+            area == "quarantine"
+            and inner.endswith(REPORT_SUFFIX)
+            and self._exists(f"{area}/{inner[: -len(REPORT_SUFFIX)]}")
+        ):
+            raise BucketError(f"{url!r} is a quarantine report, not a partner file.")
         _, name = split_stored(area, inner)
         target = safe_name(name)
         if self._exists(f"incoming/{target}"):

@@ -78,7 +78,9 @@ def parse_dates(x: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
                     weights[places.index(first + k), part] = 10 ** (width - 1 - k)
             parts = digit[match][:, places].astype(np.int64) @ weights
             hit = rows[match]
-            year, month, day = (parts[:, 0], parts[:, 1], parts[:, 2]) if a == 4 else (parts[:, 2], parts[:, 1], parts[:, 0])
+            year, month, day = (
+                (parts[:, 0], parts[:, 1], parts[:, 2]) if a == 4 else (parts[:, 2], parts[:, 1], parts[:, 0])
+            )
             ymd[0, hit], ymd[1, hit], ymd[2, hit] = year, month, day
             shaped[hit] = True
     return shaped, ymd[0], ymd[1], ymd[2]

@@ -88,7 +88,8 @@ class KeyHashes:
     def _spill(self) -> None:
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="em-keys-")
-            self._files = [open(Path(self._dir.name) / f"{i:02x}", "wb") for i in range(1 << BUCKET_BITS)]
+            # open for the object's life, closed in close(): a with-block cannot span the spills
+            self._files = [open(Path(self._dir.name) / f"{i:02x}", "wb") for i in range(1 << BUCKET_BITS)]  # noqa: SIM115
         h = self._buffer[: self._buffered]
         bucket = (h >> np.uint64(64 - BUCKET_BITS)).astype(np.uint8)
         order = np.argsort(bucket, kind="stable")  # a counting sort on one byte

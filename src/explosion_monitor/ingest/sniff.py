@@ -248,14 +248,18 @@ def normalise_header(names: list[str], contract: Contract, context: HeaderContex
     if doubles:
         shown = ", ".join(repr(d) for d in doubles[:10])
         raise Rejected(
-            f"Dubbele kolomnamen in de kopregel: {shown}.", f"Duplicate column names in the header: {shown}.",
-            line=line, details=header_details(names, contract, context)[:2],
+            f"Dubbele kolomnamen in de kopregel: {shown}.",
+            f"Duplicate column names in the header: {shown}.",
+            line=line,
+            details=header_details(names, contract, context)[:2],
         )
     missing = [c for c in contract.required if c not in seen]
     if missing:
         shown = ", ".join(missing)
         raise Rejected(
-            f"Verplichte kolom(men) ontbreken: {shown}.", f"Required column(s) missing: {shown}.", line=line,
+            f"Verplichte kolom(men) ontbreken: {shown}.",
+            f"Required column(s) missing: {shown}.",
+            line=line,
             details=header_details(names, contract, context),
         )
     return cleaned

@@ -74,8 +74,15 @@ CONTROL_RE = re.compile(CONTROL)
 
 # The wire kind (pgcopy.Field.kind) each contract type loads as.
 WIRE_KIND = {
-    "text": "text", "enum": "text", "gemeente": "text", "postcode4": "text",
-    "date": "date", "integer": "int4", "decimal": "numeric", "boolean": "bool", "pseudoniem": "text",
+    "text": "text",
+    "enum": "text",
+    "gemeente": "text",
+    "postcode4": "text",
+    "date": "date",
+    "integer": "int4",
+    "decimal": "numeric",
+    "boolean": "bool",
+    "pseudoniem": "text",
     "identifier": "text",
 }
 
@@ -383,7 +390,9 @@ class Checks:
         n = len(raw)
         everywhere = np.ones(n, dtype=bool)
         if col.type in ("enum", "boolean", "gemeente"):
-            listed = {"enum": self._enum_values.get(col.name), "boolean": _BOOLEANS, "gemeente": self.refs.codes}[col.type]
+            listed = {"enum": self._enum_values.get(col.name), "boolean": _BOOLEANS, "gemeente": self.refs.codes}[
+                col.type
+            ]
             found = pc.index_in(raw, value_set=listed)
             if found.null_count:
                 return None

@@ -275,8 +275,9 @@ def _block(chunk: list[list[object]], lines: np.ndarray, first_col: int, width: 
 def _strings(values: Sequence[str]) -> pa.Array:
     """`arrays.strings`, an order faster for many cells: joined and encoded once, split by Arrow."""
     blob = "\x00".join(values).encode("utf-8")
-    whole = pa.Array.from_buffers(pa.large_string(), 1, [None, pa.py_buffer(np.array([0, len(blob)], np.int64)),
-                                                          pa.py_buffer(blob)])
+    whole = pa.Array.from_buffers(
+        pa.large_string(), 1, [None, pa.py_buffer(np.array([0, len(blob)], np.int64)), pa.py_buffer(blob)]
+    )
     parts = pc.split_pattern(whole, "\x00").flatten()
     if len(parts) != len(values):  # a cell holds the separator itself
         return strings(values)

@@ -1,7 +1,8 @@
 """Run the production DAGs in this process with `dag.test()`: what `explosion-monitor run` does.
 
 `reconcile_incoming` processes every file waiting in incoming/ (with no grace period), then `warehouse`
-builds, checks and publishes, then `analysis` publishes the statistics on what was published. Airflow's metadata lives in the warehouse server's `airflow` database,
+builds, checks and publishes, then `analysis` publishes the statistics on what was published. Airflow's
+metadata lives in the warehouse server's `airflow` database,
 migrated on first use. Airflow reads its configuration when first imported, so the environment is set
 before any `import airflow`.
 """

@@ -105,8 +105,15 @@ def ingest_keys(
         for sweep in (False, True):
             for obj in objects:
                 outcome = ingest_object(conn, bucket, obj, run_id=run_id, seen_at=seen.get(obj.name))
-                log.info("%s/%s: %s (%d rows, %d errors) %s", feed, obj.name, outcome.status, outcome.rows,
-                         outcome.errors, outcome.message)
+                log.info(
+                    "%s/%s: %s (%d rows, %d errors) %s",
+                    feed,
+                    obj.name,
+                    outcome.status,
+                    outcome.rows,
+                    outcome.errors,
+                    outcome.message,
+                )
                 if outcome.status == "quarantined" and notify_partner:
                     notify.notify(notify.quarantined(feed, outcome))
                 outcomes.append(_outcome_dict(outcome))
@@ -120,8 +127,9 @@ def ingest_keys(
             objects = list(waiting)
             for obj, at in waiting.items():
                 seen[obj.name] = at  # when the watcher claimed it: its arrival, as reconcile records it
-                log.info("%s/%s: claimed by the watcher, its event not among this run's; ingesting it too",
-                         feed, obj.name)
+                log.info(
+                    "%s/%s: claimed by the watcher, its event not among this run's; ingesting it too", feed, obj.name
+                )
     return outcomes
 
 
@@ -219,8 +227,9 @@ def reconcile(
                     notify.notify(notify.quarantined(feed, outcome))
                 outcomes.append(_outcome_dict(outcome))
             for file_id in record_unrecorded_moves(conn, bucket):
-                log.warning("Recorded the final place of %s file %d: its loader died right after moving it",
-                            feed, file_id)
+                log.warning(
+                    "Recorded the final place of %s file %d: its loader died right after moving it", feed, file_id
+                )
     return outcomes
 
 
@@ -308,8 +317,11 @@ def unpublished_feeds(settings: Settings | None = None) -> set[str]:
 
     with store.connect(settings) as conn:
         published = conn.execute("select to_regclass('marts.publicatie') is not null").fetchone()[0]
-        through = conn.execute("select coalesce(max(tot_en_met_file_id), 0) from marts.publicatie").fetchone()[0] \
-            if published else 0
+        through = (
+            conn.execute("select coalesce(max(tot_en_met_file_id), 0) from marts.publicatie").fetchone()[0]
+            if published
+            else 0
+        )
         rows = conn.execute(
             "select distinct feed from ops.ledger where status in ('loaded', 'empty') and file_id > %s",
             (through,),
@@ -339,13 +351,21 @@ def plan_build(
     if full_refresh:
         return {"select": None, "full_refresh": True, "feeds": feeds, "reason": "full refresh requested"}
     if _purge_pending(settings):
-        return {"select": None, "full_refresh": True, "feeds": feeds,
-                "reason": "a purge removed raw rows the incremental models still hold: full refresh"}
+        return {
+            "select": None,
+            "full_refresh": True,
+            "feeds": feeds,
+            "reason": "a purge removed raw rows the incremental models still hold: full refresh",
+        }
     if not feeds:
         return {"select": None, "full_refresh": False, "feeds": [], "reason": "no raw events: per_levering"}
     if not _build_is_healthy(settings, schema):
-        return {"select": None, "full_refresh": False, "feeds": feeds,
-                "reason": "no complete earlier build: per_levering"}
+        return {
+            "select": None,
+            "full_refresh": False,
+            "feeds": feeds,
+            "reason": "no complete earlier build: per_levering",
+        }
     return {
         "select": [f"source:{feed}+" for feed in feeds],
         "full_refresh": False,
@@ -455,8 +475,11 @@ def record_blocked_checks(
         return None
     gate = quality.gate_from_results([blocking, *([warnings] if warnings else [])])
     if gate.passed:  # unsuccessful without a failed check named: say so rather than log "all passed"
-        gate.failures.append(quality.CheckFailure("gate", "the blocking checks did not succeed", None,
-                                                  "GX reported an unsuccessful result", []))
+        gate.failures.append(
+            quality.CheckFailure(
+                "gate", "the blocking checks did not succeed", None, "GX reported an unsuccessful result", []
+            )
+        )
         gate.passed = False
     result = publish.record_blocked(settings=settings, url=url, run_id=run_id, gate=gate)
     return {
@@ -479,8 +502,7 @@ def check_partner_freshness(*, settings: Settings | None = None, notify_partners
     for source, info in results.items():
         feed = source.split(".", 1)[0]
         status = str(info.get("status"))
-        report[source] = {"status": status, "age_s": info.get("age_s"),
-                          "max_loaded_at": str(info.get("max_loaded_at"))}
+        report[source] = {"status": status, "age_s": info.get("age_s"), "max_loaded_at": str(info.get("max_loaded_at"))}
         if feed in FEEDS and status in ("warn", "error") and notify_partners:
             notify.notify(notify.partner_late(feed, source, status, info.get("age_s"), info.get("max_loaded_at")))
     return report

@@ -464,16 +464,18 @@ class GateRun:
         suites = [r.describe_dict() for r in self.results]
         ours = [d["explosion_monitor"] for d in suites]
         failures = [f for o in ours if o["level"] == BLOCKING for f in o["failures"]]
-        return jsonable({
-            "success": self.success,
-            "statistics": {
-                "suites": len(suites),
-                "failed_blocking_checks": len(failures),
-            },
-            "validation_results": [v for d in suites for v in d.get("validation_results") or []],
-            "data_docs": str(self.data_docs) if self.data_docs else None,
-            "explosion_monitor": {"window": asdict(self.window), "suites": ours},
-        })
+        return jsonable(
+            {
+                "success": self.success,
+                "statistics": {
+                    "suites": len(suites),
+                    "failed_blocking_checks": len(failures),
+                },
+                "validation_results": [v for d in suites for v in d.get("validation_results") or []],
+                "data_docs": str(self.data_docs) if self.data_docs else None,
+                "explosion_monitor": {"window": asdict(self.window), "suites": ours},
+            }
+        )
 
 
 class GateCheckpoint:
@@ -481,7 +483,11 @@ class GateCheckpoint:
     run as one; Data Docs are rendered once for all of them. Never raises on a failed warning suite."""
 
     def __init__(
-        self, context: Any, checkpoints: Sequence[SuiteCheckpoint | UnrunnableSuite], *, settings: Settings,
+        self,
+        context: Any,
+        checkpoints: Sequence[SuiteCheckpoint | UnrunnableSuite],
+        *,
+        settings: Settings,
         window: Window,
     ) -> None:
         self.context = context
@@ -563,5 +569,3 @@ def run_gate(
         suites=statuses,
         window=window,
     )
-
-

@@ -102,8 +102,9 @@ def prune_results(settings: Settings, suite: str, keep: int = KEEP_RESULTS_PER_S
     runs = sorted((base / "validations" / suite).glob("*/*"), key=lambda p: p.name)  # <run name>/<run time>
     for run in runs[: max(len(runs) - keep, 0)]:
         shutil.rmtree(run, ignore_errors=True)
-        shutil.rmtree(base / "data_docs" / "local_site" / "validations" / suite / run.parent.name / run.name,
-                      ignore_errors=True)
+        shutil.rmtree(
+            base / "data_docs" / "local_site" / "validations" / suite / run.parent.name / run.name, ignore_errors=True
+        )
 
 
 def update_data_docs(context: Any, settings: Settings, results: list[Any], suites: list[str]) -> Path:
@@ -122,5 +123,3 @@ def dispose_engines(context: Any) -> None:
             engine = getattr(source, "_engine", None)
             if engine is not None:
                 engine.dispose()
-
-
