@@ -6,10 +6,10 @@
 - `rebuild` (manual): replay the whole archive into an empty database and compare the marts;
 - `retention_purge` (monthly): remove what the retention period no longer needs.
 
-Logic: explosion_monitor.orchestration.
+Logic: explosion_monitor.orchestration.maintenance_dags.
 """
 
-from explosion_monitor.orchestration.dag_factory import (
+from explosion_monitor.orchestration.maintenance_dags import (
     freshness_dag,
     rebuild_dag,
     reconcile_dag,

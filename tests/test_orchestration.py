@@ -401,7 +401,7 @@ def test_retention_dag_purges_what_the_period_no_longer_needs_and_asks_for_a_ful
 
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.orchestration import steps
-    from explosion_monitor.orchestration.dag_factory import retention_dag
+    from explosion_monitor.orchestration.maintenance_dags import retention_dag
 
     bucket = get_bucket("politie")
     bucket.ensure()

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import os
 import sys
 import time
 import traceback
 from importlib.metadata import version as _dist_version
-from typing import Annotated, Any, TextIO
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from explosion_monitor.cli_output import (
+    JsonOption,
+    emit_json,
+    err,
+    json_mode,
+    orchestration_error,
+    out,
+    print_outcomes,
+)
+from explosion_monitor.cli_purge import purge_cmd
 from explosion_monitor.config import FEEDS, ConfigError, get_settings
 
 # Plain click help (rich_markup_mode=None): typer's rich panels print `<bool>` beside --help.
@@ -30,51 +37,6 @@ app = typer.Typer(
 )
 warehouse_app = typer.Typer(help="The embedded PostgreSQL warehouse.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
-# Piped output (make, CI logs) gets wide tables instead of 80 columns of wrapped text.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-JsonOption = Annotated[
-    bool,
-    typer.Option(
-        "--json", help="Print one JSON document on stdout (docs/cli-json.md); progress and messages go to stderr."
-    ),
-]
-
-
-_json_stream: TextIO | None = None
-
-
-def _json_mode(enabled: bool) -> None:
-    """With --json, stdout carries only the JSON document: everything else goes to stderr instead.
-
-    Not only what `out` prints: Airflow, Cosmos and dbt log through handlers that may hold file descriptor 1
-    itself, so that descriptor is pointed at stderr too and the JSON goes out through a copy of the original."""
-    global _json_stream
-    if not enabled:
-        return
-    out.file = sys.stderr
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # an in-memory stdout (tests): nothing else writes to it
-        return
-    sys.stdout.flush()
-    _json_stream = os.fdopen(os.dup(fd), "w", encoding="utf-8", closefd=True)
-    os.dup2(sys.stderr.fileno(), fd)
-
-
-def _emit_json(document: dict[str, Any]) -> None:
-    stream = _json_stream or sys.stdout
-    stream.write(json.dumps(document, default=_json_default, ensure_ascii=False, indent=2) + "\n")
-    stream.flush()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return str(value)  # Decimal and the like: exact, as text
 
 
 def _version_callback(value: bool) -> None:
@@ -153,29 +115,16 @@ def _ingest_with_progress(feeds: list[str]) -> list:
         return ingest_pending(feeds, settings, on_file=lambda _: progress.advance(task))
 
 
-def _print_outcomes(outcomes: list) -> None:
-    if not outcomes:
-        out.print("No drops were waiting in incoming/.")
-        return
-    table = Table(title="Drops processed")
-    for col in ("feed", "file", "outcome", "rows", "errors", "note"):
-        wide = col in ("file", "note")
-        table.add_column(col, overflow="fold", no_wrap=not wide, min_width=12 if wide else None)
-    for o in outcomes:
-        table.add_row(o.feed, o.name, o.status, str(o.rows), str(o.errors), (o.message or "")[:80])
-    out.print(table)
-
-
 @app.command()
 def ingest(feed: Annotated[list[str] | None, typer.Option(help="Only this feed (repeatable).")] = None) -> None:
     """Validate and load every file waiting in incoming/ now, without building the marts."""
-    _print_outcomes(_ingest_with_progress(feed or list(FEEDS)))
+    print_outcomes(_ingest_with_progress(feed or list(FEEDS)))
 
 
 @app.command()
 def run(as_json: JsonOption = False) -> None:
     """Process every pending drop, then build, check and publish, through the production DAGs (dag.test())."""
-    _json_mode(as_json)
+    json_mode(as_json)
     from explosion_monitor import ledger
     from explosion_monitor.db.ready import connect_ready
     from explosion_monitor.orchestration.local_run import LocalRunError, run_pipeline
@@ -190,7 +139,7 @@ def run(as_json: JsonOption = False) -> None:
     except LocalRunError as exc:
         err.print(f"[red]Error:[/red] {exc}")
         if as_json:
-            _emit_json({"ok": False, "error": str(exc), "dag_runs": [], "files": {}, "progress": []})
+            emit_json({"ok": False, "error": str(exc), "dag_runs": [], "files": {}, "progress": []})
         raise typer.Exit(1) from None
     out.print("DAG runs: " + ", ".join(f"{d.dag_id} {d.state}" for d in dags))
     with connect_ready() as conn:
@@ -198,7 +147,7 @@ def run(as_json: JsonOption = False) -> None:
         rows = national_progress(conn, "marts")
         lopend = running_year_sentence(conn, "marts")
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "ok": True,
                 "dag_runs": [{"dag_id": d.dag_id, "state": str(d.state)} for d in dags],
@@ -233,7 +182,7 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Per-file outcomes from the ledger."""
-    _json_mode(as_json)
+    json_mode(as_json)
     from explosion_monitor import ledger
     from explosion_monitor.db.ready import connect_ready
 
@@ -246,7 +195,7 @@ def status(
             ).fetchall()
         )
     if as_json:
-        _emit_json({"files": [{**r, "purged_at": purged.get(r["file_id"])} for r in rows]})
+        emit_json({"files": [{**r, "purged_at": purged.get(r["file_id"])} for r in rows]})
         return
     table = Table(title="Ledger: one row per dropped file")
     for col in ("id", "feed", "file", "status", "rows", "errors", "warn", "arrived", "message"):
@@ -275,7 +224,7 @@ def publish_command(
     """Check the build with the quality gate and publish it to marts/open_data for BI (or roll back)."""
     from explosion_monitor import publish
 
-    _json_mode(as_json)
+    json_mode(as_json)
     try:
         if rollback:
             result = publish.rollback()
@@ -286,15 +235,15 @@ def publish_command(
         err.print(f"[red]{exc}[/red]")
         err.print(exc.report, markup=False, highlight=False)
         if as_json:
-            _emit_json({**dataclasses.asdict(exc.result), "error": str(exc)})
+            emit_json({**dataclasses.asdict(exc.result), "error": str(exc)})
         raise typer.Exit(1) from None
     except publish.PublishError as exc:
         err.print(f"[red]Error:[/red] {exc}")
         if as_json:
-            _emit_json({"outcome": "error", "error": str(exc)})
+            emit_json({"outcome": "error", "error": str(exc)})
         raise typer.Exit(1) from None
     if as_json:
-        _emit_json(dataclasses.asdict(result))
+        emit_json(dataclasses.asdict(result))
         return
     out.print(result.message)
     for line in publish.format_warnings(result.warnings):
@@ -420,11 +369,6 @@ def airflow(ctx: typer.Context) -> None:
 # --- orchestration (explosion_monitor.orchestration): the same steps the Airflow DAGs run ---------------
 
 
-def _orchestration_error(exc: Exception) -> None:
-    err.print(f"[red]Error:[/red] {exc}")
-    sys.exit(1)
-
-
 @app.command("dbt-manifest")
 def dbt_manifest() -> None:
     """Build the dbt manifest.json the Airflow DAGs are rendered from (dbt parse; no database needed)."""
@@ -433,7 +377,7 @@ def dbt_manifest() -> None:
     try:
         path = build_manifest(get_settings())
     except ManifestError as exc:
-        _orchestration_error(exc)
+        orchestration_error(exc)
     out.print(f"Manifest written to {path}")
 
 
@@ -443,15 +387,15 @@ def reconcile_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Process files in incoming/ that no watcher announced (what the reconcile_incoming DAG does)."""
-    _json_mode(as_json)
+    json_mode(as_json)
     from explosion_monitor.ingest.load import Outcome
     from explosion_monitor.orchestration import steps
 
     outcomes = [Outcome(**o) for o in steps.reconcile(grace_s=grace, run_id="cli-reconcile")]
     if as_json:
-        _emit_json({"files": outcomes})
+        emit_json({"files": outcomes})
         return
-    _print_outcomes(outcomes)
+    print_outcomes(outcomes)
 
 
 @app.command("reingest")
@@ -467,8 +411,8 @@ def reingest_cmd(
         with err.status(f"Reingesting {file} ({feed})"):
             result = reingest(feed, file, run_id="cli-reingest")
     except ReingestError as exc:
-        _orchestration_error(exc)
-    _print_outcomes([Outcome(**result["outcome"])])
+        orchestration_error(exc)
+    print_outcomes([Outcome(**result["outcome"])])
     out.print(f"File {result['old_file_id']} ({result['old_status']}) is now marked reingested.")
     if result["full_refresh"]:
         out.print("Raw rows were replaced: run `dbt build --full-refresh` (transform.build(full_refresh=True)).")
@@ -485,7 +429,7 @@ def rebuild_cmd(
         with err.status("Replaying the archive into an empty database, building and comparing the marts"):
             result = run(get_settings(), database, run_id="cli-rebuild")
     except RebuildError as exc:
-        _orchestration_error(exc)
+        orchestration_error(exc)
     compared = result["compare"]
     out.print(f"Replayed {result['replayed']['files']} files into {result['target_database']}.")
     for name, info in compared["tables"].items():
@@ -499,148 +443,7 @@ def rebuild_cmd(
         sys.exit(1)
 
 
-def _decision_table(title: str, decisions: list, *, removed: bool) -> Table:
-    table = Table(title=title)
-    columns = (
-        ("id", "feed", "file", "status", "arrived", "rows", "objects", "reason")
-        if removed
-        else ("id", "feed", "file", "status", "arrived", "why")
-    )
-    for col in columns:
-        wide = col in ("file", "reason", "why")
-        table.add_column(col, overflow="fold", no_wrap=not wide, min_width=12 if wide else None)
-    for d in decisions:
-        cells = [str(d.file_id), d.feed, escape(d.object_key), d.status, f"{d.arrived_at:%Y-%m-%d}"]
-        if removed:
-            rows = d.rows_removed if d.rows_removed is not None else d.rows
-            objects = d.objects_removed if d.objects_removed is not None else len(d.objects)
-            cells += [f"{rows:,}", str(objects), escape(f"{d.reason}: {d.detail}")]
-        else:
-            cells += [escape(d.detail)]
-        table.add_row(*cells)
-    return table
-
-
-@app.command("purge")
-def purge_cmd(
-    apply: Annotated[
-        bool,
-        typer.Option(
-            "--apply/--dry-run",
-            help="Remove what is past retention (--apply), or only show it (--dry-run, the default).",
-        ),
-    ] = False,
-    retention_days: Annotated[
-        int | None,
-        typer.Option(
-            "--retention-days", help="Retention in days for this run (default EXPLOSION_MONITOR_RETENTION_DAYS, 1825)."
-        ),
-    ] = None,
-    feed: Annotated[list[str] | None, typer.Option(help="Only this feed (repeatable).")] = None,
-    build: Annotated[
-        bool,
-        typer.Option(
-            "--build/--no-build", help="After removing raw rows: full-refresh dbt build, quality gate and publication."
-        ),
-    ] = True,
-    as_json: JsonOption = False,
-) -> None:
-    """Remove raw rows and archived/quarantined files older than the retention period that no figure needs."""
-    from explosion_monitor import retention
-    from explosion_monitor.db.ready import connect_ready
-
-    _json_mode(as_json)
-    document: dict[str, Any] = {"applied": apply}
-    try:
-        with err.status("Retention: finding and removing what is past the period"):
-            result = retention.purge(apply=apply, retention_days=retention_days, feeds=feed)
-    except retention.PurgeError as exc:
-        if as_json:
-            _emit_json({**document, "errors": [str(exc)]})
-        _orchestration_error(exc)
-    per = result.plan.period
-    document.update(
-        {
-            "retention_days": per.retention_days,
-            "cutoff": per.cutoff,
-            "event_cutoff": per.event_cutoff,
-            "files": result.removed if apply else result.plan.purge,
-            "kept": result.plan.keep,
-            "rows_removed": result.rows_removed,
-            "objects_removed": result.objects_removed,
-            "notifications_removed": result.notifications_removed,
-            "errors": result.errors,
-            "run_id": result.run_id,
-            "publication_id": None,
-        }
-    )
-    out.print(
-        f"Retention {per.retention_days} days: files that arrived before {per.cutoff:%Y-%m-%d %H:%M} UTC "
-        f"may go; events before {per.event_cutoff} lie outside the period.",
-        highlight=False,
-    )
-    if result.plan.unfinished and apply:
-        out.print(
-            f"Finished {len(result.finished)} of {len(result.plan.unfinished)} earlier purge(s) whose bucket "
-            "objects were not all removed."
-        )
-    elif result.plan.unfinished:
-        out.print(
-            f"{len(result.plan.unfinished)} earlier purge(s) did not remove all their bucket objects; "
-            "--apply finishes them."
-        )
-    going = result.removed if apply else result.plan.purge
-    if going:
-        out.print(_decision_table("Removed" if apply else "Would remove (dry run)", going, removed=True))
-    if result.plan.keep:
-        out.print(_decision_table("Kept although older than the cutoff", result.plan.keep, removed=False))
-    for problem in result.errors:
-        err.print(f"[red]Error:[/red] {escape(problem)}", highlight=False)
-    if not apply:
-        if going:
-            out.print(
-                f"Dry run: nothing was removed. `explosion-monitor purge --apply` removes these {len(going)} "
-                f"files ({sum(d.rows for d in going):,} raw rows)."
-            )
-        else:
-            out.print("Dry run: nothing is past retention.")
-        if as_json:
-            _emit_json(document)
-        return
-    out.print(
-        f"Removed {len(going)} files: {result.rows_removed:,} raw rows, {result.objects_removed} bucket objects, "
-        f"{result.notifications_removed} notifications; recorded in ops.purge_log (run {result.run_id})."
-    )
-    with connect_ready() as conn:
-        pending = retention.full_refresh_pending(conn)
-    if pending and not build:
-        out.print(
-            "[yellow]The build schema still holds the purged rows:[/yellow] run `explosion-monitor purge "
-            "--apply` again (it only rebuilds then), or the warehouse DAG with full_refresh=true."
-        )
-    elif pending:
-        from explosion_monitor import publish  # GX is heavy: only when it is needed
-        from explosion_monitor.orchestration.steps import refresh_after_purge
-        from explosion_monitor.transform import TransformError
-
-        try:
-            with err.status("Full-refresh dbt build, quality gate and publication"):
-                refreshed = refresh_after_purge(run_id=result.run_id)
-        except (TransformError, publish.PublishError) as exc:
-            err.print(f"[red]The purge is done, but the marts were not rebuilt and published:[/red] {escape(str(exc))}")
-            if isinstance(exc, publish.PublicationBlocked):
-                err.print(exc.report, markup=False, highlight=False)
-            if as_json:
-                _emit_json({**document, "errors": [*result.errors, str(exc)]})
-            sys.exit(1)
-        document["publication_id"] = refreshed["publish"]["publication_id"]
-        out.print(
-            f"Rebuilt the marts in full and published them (publication {refreshed['publish']['publication_id']})."
-        )
-    if as_json:
-        _emit_json(document)
-    if result.errors:
-        sys.exit(1)
+app.command("purge")(purge_cmd)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

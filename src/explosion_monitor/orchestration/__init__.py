@@ -12,6 +12,7 @@ Modules:
 - `reingest`, `rebuild`: the two manual maintenance jobs;
 - `notify`: the one pluggable notifier (log, e-mail through Airflow's SMTP provider, webhook);
 - `dag_factory`: the DAG builders, default_args, tags and failure callbacks (named so beside the `dags/` folder);
+- `maintenance_dags`: the builders of the DAGs that keep the pipeline whole (reconcile, freshness, reingest, retention, rebuild);
 - `connections`: the CLI's settings as Airflow Connections; `manifest`: the dbt manifest Cosmos renders from;
 - `local_run`: `explosion-monitor run`, the DAGs in this process with `dag.test()`;
 - `prod_local`, `prod_smoke`: the compose topology as native processes, and its end-to-end scenario.

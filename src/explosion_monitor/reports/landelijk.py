@@ -84,10 +84,13 @@ def progress_table(rows: list[dict], title: str) -> Table:
         if r.get("jaar_compleet") is False and r["doel"] is not None:
             reached = "loopt nog"  # the running year: see the forecast (doel_prognose)
         table.add_row(
-            str(r["jaar"]), f"{r['aanslagen']:,}".replace(",", "."),
+            str(r["jaar"]),
+            f"{r['aanslagen']:,}".replace(",", "."),
             "" if r["aanslagen_vorig_jaar"] is None else f"{r['aanslagen_vorig_jaar']:,}".replace(",", "."),
             _pct(r["verandering_pct"]),
-            "" if r["doel"] is None else f"{r['doel']:,}".replace(",", ".") + (" (aangenomen)" if r.get("doel_aangenomen") else ""),
+            ""
+            if r["doel"] is None
+            else f"{r['doel']:,}".replace(",", ".") + (" (aangenomen)" if r.get("doel_aangenomen") else ""),
             reached,
         )
     return table
@@ -105,7 +108,7 @@ def data_docs_link(settings: Settings, report_dir: Path) -> str | None:
         from explosion_monitor import quality
 
         index = quality.data_docs_index(settings)
-    except Exception as exc:  # noqa: BLE001 - the report never fails over the Data Docs
+    except Exception as exc:
         log.debug("No Data Docs link: %s", exc)
         return None
     if not index or not Path(index).is_file():
@@ -286,7 +289,7 @@ def _save(fig: Any, path: Path) -> None:
 def _chart_national_monthly(c: Cijfers, path: Path) -> None:
     fig = _figure(9, 5.0)
     ax = fig.add_subplot()
-    for kleur, jaar in zip(JAAR_KLEUREN[-len(c.jaren):], c.jaren):
+    for kleur, jaar in zip(JAAR_KLEUREN[-len(c.jaren) :], c.jaren, strict=False):
         rows = [r for r in c.maanden if r["jaar"] == jaar]
         ax.plot([r["maand"] for r in rows], [r["aanslagen"] for r in rows], marker="o", color=kleur,
                 linewidth=2.4 if jaar == c.doeljaar else 1.6, label=str(jaar))  # fmt: skip
@@ -296,8 +299,13 @@ def _chart_national_monthly(c: Cijfers, path: Path) -> None:
                     markerfacecolor="white", color=kleur, label=f"{jaar}: maand nog niet compleet")  # fmt: skip
     doel = (c.land_jaar(c.doeljaar) or {}).get("doel")
     if doel is not None:
-        ax.axhline(doel / 12, color=DOEL_KLEUR, linestyle="--", linewidth=1.8,
-                   label=f"Doel {c.doeljaar}: gemiddeld max. {getal(doel / 12, 1)} per maand ({getal(doel)} ÷ 12)")
+        ax.axhline(
+            doel / 12,
+            color=DOEL_KLEUR,
+            linestyle="--",
+            linewidth=1.8,
+            label=f"Doel {c.doeljaar}: gemiddeld max. {getal(doel / 12, 1)} per maand ({getal(doel)} ÷ 12)",
+        )
     ax.set_xticks(range(1, 13), MAANDEN)
     ax.set_xlim(0.5, 12.5)
     ax.set_ylim(bottom=0)
@@ -311,14 +319,20 @@ def _chart_national_monthly(c: Cijfers, path: Path) -> None:
 def _chart_national_cumulative(c: Cijfers, path: Path) -> None:
     fig = _figure(9, 5.0)
     ax = fig.add_subplot()
-    for kleur, jaar in zip(JAAR_KLEUREN[-len(c.jaren):], c.jaren):
+    for kleur, jaar in zip(JAAR_KLEUREN[-len(c.jaren) :], c.jaren, strict=False):
         rows = [r for r in c.maanden if r["jaar"] == jaar]
         ax.plot([r["maand"] for r in rows], [r["aanslagen_cumulatief"] for r in rows], marker="o", color=kleur,
                 linewidth=2.4 if jaar == c.doeljaar else 1.6, label=f"{jaar} (cumulatief)")  # fmt: skip
     doel = (c.land_jaar(c.doeljaar) or {}).get("doel")
     if doel is not None:
-        ax.plot([0, 12], [0, doel], color=DOEL_KLEUR, linestyle="--", linewidth=1.8,
-                label=f"Doel {c.doeljaar} naar rato: max. {getal(doel)} aan het eind van het jaar")
+        ax.plot(
+            [0, 12],
+            [0, doel],
+            color=DOEL_KLEUR,
+            linestyle="--",
+            linewidth=1.8,
+            label=f"Doel {c.doeljaar} naar rato: max. {getal(doel)} aan het eind van het jaar",
+        )
     ax.set_xticks(range(1, 13), MAANDEN)
     ax.set_xlim(0.5, 12.5)
     ax.set_ylim(bottom=0)
@@ -340,7 +354,7 @@ def _chart_bars_two_years(
     y = np.arange(len(names))[::-1]
     ax.barh(y + 0.2, vorig, height=0.4, color=JAAR_KLEUREN[1], label=str(jaar - 1))
     ax.barh(y - 0.2, nu, height=0.4, color=JAAR_KLEUREN[2], label=str(jaar))
-    punten = [(d, yy) for d, yy in zip(doel, y) if d is not None]
+    punten = [(d, yy) for d, yy in zip(doel, y, strict=False) if d is not None]
     if punten:
         ax.scatter([d for d, _ in punten], [yy - 0.2 for _, yy in punten], marker="|", s=260, linewidths=2.2,
                    color=DOEL_KLEUR, label=f"doel {jaar} (max.)", zorder=3)  # fmt: skip
@@ -365,14 +379,14 @@ def _chart_groups(c: Cijfers, path: Path) -> None:
     codes = [code for code in GROEPEN if any(r["code"] == code for r in c.groepen)]
     x = np.arange(len(codes))
     width = 0.8 / max(len(c.jaren), 1)
-    for i, (kleur, jaar) in enumerate(zip(JAAR_KLEUREN[-len(c.jaren):], c.jaren)):
+    for i, (kleur, jaar) in enumerate(zip(JAAR_KLEUREN[-len(c.jaren) :], c.jaren, strict=False)):
         values = [next((r["aanslagen"] for r in c.groepen if r["code"] == code and r["jaar"] == jaar), 0)
                   for code in codes]  # fmt: skip
         ax.bar(x + (i - (len(c.jaren) - 1) / 2) * width, values, width=width, color=kleur, label=str(jaar))
     doelen = [next((r["doel"] for r in c.groepen if r["code"] == code and r["jaar"] == c.doeljaar), None)
               for code in codes]  # fmt: skip
     last = (len(c.jaren) - 1) / 2 * width
-    for xi, d in zip(x, doelen):
+    for xi, d in zip(x, doelen, strict=False):
         if d is not None:
             ax.hlines(d, xi + last - width / 2, xi + last + width / 2, color=DOEL_KLEUR, linewidth=2.4)
     ax.plot([], [], color=DOEL_KLEUR, linewidth=2.4, label=f"doel {c.doeljaar} (max.)")
@@ -458,7 +472,6 @@ def draw_charts(c: Cijfers, img_dir: Path) -> list[Grafiek]:
             "Geraamde en uitgekeerde verzekerde schade en de gevolgen voor sociale huurwoningen per jaar",
             _chart_impact, c)  # fmt: skip
     if any(r["effect_pct"] is not None for r in c.wat_werkt):
-
         add("wat_werkt.png", "Effect per soort maatregel: schatting (punt) en 95%-interval (lijn)",
             "Geschatte verandering in aanslagen per soort maatregel met het 95%-interval; links van nul is minder",
             wat_werkt.chart, c.wat_werkt)  # fmt: skip
@@ -470,20 +483,24 @@ def draw_charts(c: Cijfers, img_dir: Path) -> list[Grafiek]:
 
 def render_html(c: Cijfers, charts: list[Grafiek], pub: Publicatie | None, data_docs: str | None) -> str:
 
-    return environment().get_template(TEMPLATE).render(
-        zin=lopend_jaar.zin,
-        per_maand=lopend_jaar.per_maand,
-        status_label=lopend_jaar.STATUS_LABEL,
-        definitie_label=lopend_jaar.DEFINITIE_LABEL,
-        c=c,
-        nu=c.land_jaar(c.doeljaar),
-        vorig=c.land_jaar(c.doeljaar - 1),
-        grafieken={g.bestand.rsplit("/", 1)[-1].removesuffix(".png"): g for g in charts},
-        publicatie=pub,
-        data_docs=data_docs,
-        maanden=MAANDEN,
-        maandnamen=MAANDNAMEN,
-        groepen=GROEPEN,
+    return (
+        environment()
+        .get_template(TEMPLATE)
+        .render(
+            zin=lopend_jaar.zin,
+            per_maand=lopend_jaar.per_maand,
+            status_label=lopend_jaar.STATUS_LABEL,
+            definitie_label=lopend_jaar.DEFINITIE_LABEL,
+            c=c,
+            nu=c.land_jaar(c.doeljaar),
+            vorig=c.land_jaar(c.doeljaar - 1),
+            grafieken={g.bestand.rsplit("/", 1)[-1].removesuffix(".png"): g for g in charts},
+            publicatie=pub,
+            data_docs=data_docs,
+            maanden=MAANDEN,
+            maandnamen=MAANDNAMEN,
+            groepen=GROEPEN,
+        )
     )
 
 

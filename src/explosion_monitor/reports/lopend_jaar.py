@@ -58,26 +58,39 @@ def zin(r: dict[str, Any]) -> str:
     if status == "te_vroeg":
         return f"Voor {jaar} is nog geen volledige maand geteld; een prognose volgt na de eerste maand."
     if status == "te_weinig_gegevens":
-        return (f"{naam} had te weinig aanslagen in {jaar - 1} voor een betrouwbare prognose; "
-                f"volg het aantal zelf: tot nu toe {_getal(r['aanslagen_tot_nu'])} in {jaar}.")
+        return (
+            f"{naam} had te weinig aanslagen in {jaar - 1} voor een betrouwbare prognose; "
+            f"volg het aantal zelf: tot nu toe {_getal(r['aanslagen_tot_nu'])} in {jaar}."
+        )
     if doel is None or r["verwacht_jaar"] is None:
         return f"Voor {naam} is er in {jaar} geen doel om tegen te meten."
     marge = f"tussen {_getal(r['verwacht_laag'])} en {_getal(r['verwacht_hoog'])}"
     if status == "op_koers":
-        return (f"{naam} ligt op koers: we verwachten {_getal(r['verwacht_jaar'])} aanslagen in {jaar} ({marge}), "
-                f"ook in het ongunstige geval niet meer dan het doel van {_getal(doel)}{aangenomen}.")
+        return (
+            f"{naam} ligt op koers: we verwachten {_getal(r['verwacht_jaar'])} aanslagen in {jaar} ({marge}), "
+            f"ook in het ongunstige geval niet meer dan het doel van {_getal(doel)}{aangenomen}."
+        )
     if status == "buiten_bereik":
-        al = (f" Het doel is met {_getal(r['aanslagen_tot_nu'])} aanslagen nu al overschreden."
-              if r["nog_toegestaan"] is not None and r["nog_toegestaan"] < 0 else "")
-        return (f"Het doel van {_getal(doel)} aanslagen{aangenomen} wordt in {jaar} vrijwel zeker niet gehaald: "
-                f"zelfs in het gunstige geval verwachten we {_getal(r['verwacht_laag'])} aanslagen "
-                f"(verwachting {_getal(r['verwacht_jaar'])}, {marge}).{al}")
+        al = (
+            f" Het doel is met {_getal(r['aanslagen_tot_nu'])} aanslagen nu al overschreden."
+            if r["nog_toegestaan"] is not None and r["nog_toegestaan"] < 0
+            else ""
+        )
+        return (
+            f"Het doel van {_getal(doel)} aanslagen{aangenomen} wordt in {jaar} vrijwel zeker niet gehaald: "
+            f"zelfs in het gunstige geval verwachten we {_getal(r['verwacht_laag'])} aanslagen "
+            f"(verwachting {_getal(r['verwacht_jaar'])}, {marge}).{al}"
+        )
     ruimte = ""
     if r["nodig_per_maand"] is not None and r["nodig_per_maand"] >= 0:
-        ruimte = (f" Het doel wordt gehaald als er de rest van het jaar niet meer dan "
-                  f"{per_maand(r['nodig_per_maand'])} aanslagen per maand bij komen.")
-    return (f"Het doel van {_getal(doel)} aanslagen{aangenomen} is in {jaar} nog haalbaar, maar niet zeker: we "
-            f"verwachten {_getal(r['verwacht_jaar'])} aanslagen, ergens {marge}.{ruimte}")
+        ruimte = (
+            f" Het doel wordt gehaald als er de rest van het jaar niet meer dan "
+            f"{per_maand(r['nodig_per_maand'])} aanslagen per maand bij komen."
+        )
+    return (
+        f"Het doel van {_getal(doel)} aanslagen{aangenomen} is in {jaar} nog haalbaar, maar niet zeker: we "
+        f"verwachten {_getal(r['verwacht_jaar'])} aanslagen, ergens {marge}.{ruimte}"
+    )
 
 
 def _rows(conn: psycopg.Connection, query: sql.Composable) -> list[dict[str, Any]]:
@@ -87,13 +100,18 @@ def _rows(conn: psycopg.Connection, query: sql.Composable) -> list[dict[str, Any
 
 def read(conn: psycopg.Connection, schema: str, gemeenten: list[str]) -> LopendJaar | None:
     """The running year's rows of doel_prognose (country, police units, the given municipalities); None without it."""
+
     def exists(table: str) -> bool:
         return conn.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',)).fetchone()[0]
 
     out = LopendJaar(None)
     if exists("reconciliatie_per_definitie"):
-        out.definities = _rows(conn, sql.SQL("select * from {} order by jaar, definitie, bron").format(
-            sql.Identifier(schema, "reconciliatie_per_definitie")))
+        out.definities = _rows(
+            conn,
+            sql.SQL("select * from {} order by jaar, definitie, bron").format(
+                sql.Identifier(schema, "reconciliatie_per_definitie")
+            ),
+        )
     if not exists("doel_prognose"):
         return out if out.definities else None
     dp = sql.Identifier(schema, "doel_prognose")
@@ -102,8 +120,12 @@ def read(conn: psycopg.Connection, schema: str, gemeenten: list[str]) -> LopendJ
     out.eenheden = [r for r in lopend if r["niveau"] == "politie_eenheid"]
     out.gemeenten = [r for code in gemeenten for r in lopend if r["niveau"] == "gemeente" and r["code"] == code]
     if exists("doel_prognose_backtest"):
-        out.backtest = _rows(conn, sql.SQL("select * from {} where niveau = 'land' order by jaar").format(
-            sql.Identifier(schema, "doel_prognose_backtest")))
+        out.backtest = _rows(
+            conn,
+            sql.SQL("select * from {} where niveau = 'land' order by jaar").format(
+                sql.Identifier(schema, "doel_prognose_backtest")
+            ),
+        )
     return out
 
 

@@ -21,10 +21,15 @@ from explosion_monitor.reports.common import NothingPublished, environment, publ
 NETWERK_NAME = "netwerk_wat_werkt.html"
 NETWERK_TEMPLATE = "netwerk_wat_werkt.html.j2"
 SOORTEN = {
-    "cameratoezicht": "Cameratoezicht", "veiligheidsrisicogebied": "Veiligheidsrisicogebied",
-    "gebiedsverbod": "Gebiedsverbod", "sluitingsbeleid": "Strenger sluitingsbeleid", "wijkaanpak": "Wijkaanpak",
-    "weerbaarheid_ondernemers": "Weerbaarheid ondernemers", "jongerenaanpak": "Jongerenaanpak",
-    "nazorgteam": "Nazorgteam", "overig": "Overige maatregelen",
+    "cameratoezicht": "Cameratoezicht",
+    "veiligheidsrisicogebied": "Veiligheidsrisicogebied",
+    "gebiedsverbod": "Gebiedsverbod",
+    "sluitingsbeleid": "Strenger sluitingsbeleid",
+    "wijkaanpak": "Wijkaanpak",
+    "weerbaarheid_ondernemers": "Weerbaarheid ondernemers",
+    "jongerenaanpak": "Jongerenaanpak",
+    "nazorgteam": "Nazorgteam",
+    "overig": "Overige maatregelen",
 }
 
 
@@ -41,27 +46,36 @@ def zin(r: dict[str, Any]) -> str:
     n, voor, na = r["n_gebieden"], r["n_aanslagen_voor"], r["n_aanslagen_na"]
     basis = f"{n} gebied{'en' if n != 1 else ''}, {voor} aanslagen in het jaar ervoor en {na} in het jaar erna"
     if r["oordeel"] == "te_weinig_gegevens":
-        return (f"Te weinig gegevens om iets over het effect te zeggen ({basis}). Dit is geen oordeel over de "
-                "maatregel.")
+        return f"Te weinig gegevens om iets over het effect te zeggen ({basis}). Dit is geen oordeel over de maatregel."
     lo, hi, eff = float(r["ci_laag_pct"]), float(r["ci_hoog_pct"]), float(r["effect_pct"])
     marge = f"{'-' if lo < 0 else '+'}{_pct(lo)} tot {'-' if hi < 0 else '+'}{_pct(hi)}"
     if r["oordeel"] == "minder_aanslagen":
-        tekst = (f"Na de start waren er minder aanslagen dan zonder de maatregel te verwachten was: naar schatting "
-                 f"{_pct(eff)} minder, en met 95% zekerheid tussen {_pct(hi)} en {_pct(lo)} minder ({basis}).")
+        tekst = (
+            f"Na de start waren er minder aanslagen dan zonder de maatregel te verwachten was: naar schatting "
+            f"{_pct(eff)} minder, en met 95% zekerheid tussen {_pct(hi)} en {_pct(lo)} minder ({basis})."
+        )
         if r.get("kosten_per_voorkomen_eur") is not None:
-            tekst += (f" Kosten per voorkomen aanslag: ongeveer € {float(r['kosten_per_voorkomen_eur']):,.0f} "
-                      f"(tussen € {float(r['kosten_per_voorkomen_laag_eur']):,.0f} en "
-                      f"€ {float(r['kosten_per_voorkomen_hoog_eur']):,.0f}).").replace(",", ".")
+            tekst += (
+                f" Kosten per voorkomen aanslag: ongeveer € {float(r['kosten_per_voorkomen_eur']):,.0f} "
+                f"(tussen € {float(r['kosten_per_voorkomen_laag_eur']):,.0f} en "
+                f"€ {float(r['kosten_per_voorkomen_hoog_eur']):,.0f})."
+            ).replace(",", ".")
         return tekst
     if r["oordeel"] == "meer_aanslagen":
-        return (f"Na de start waren er meer aanslagen dan te verwachten was: naar schatting {_pct(eff)} meer, met 95% "
-                f"zekerheid tussen {_pct(lo)} en {_pct(hi)} meer ({basis}). Dat kan ook betekenen dat de maatregel "
-                "kwam waar het erger werd; het zegt niet dat de maatregel aanslagen veroorzaakt.")
-    tekst = (f"Een effect is niet aangetoond: de cijfers passen bij alles tussen {marge} ({basis}). Dat is iets "
-             "anders dan 'werkt niet': er is nog te weinig zekerheid.")
+        return (
+            f"Na de start waren er meer aanslagen dan te verwachten was: naar schatting {_pct(eff)} meer, met 95% "
+            f"zekerheid tussen {_pct(lo)} en {_pct(hi)} meer ({basis}). Dat kan ook betekenen dat de maatregel "
+            "kwam waar het erger werd; het zegt niet dat de maatregel aanslagen veroorzaakt."
+        )
+    tekst = (
+        f"Een effect is niet aangetoond: de cijfers passen bij alles tussen {marge} ({basis}). Dat is iets "
+        "anders dan 'werkt niet': er is nog te weinig zekerheid."
+    )
     if r["voortrend_p"] is not None and float(r["voortrend_p"]) < 0.05:
-        tekst += (" Bovendien liepen de aanslagen in deze gebieden al vóór de start anders dan elders, dus een "
-                  "verschil erna is niet aan de maatregel toe te schrijven.")
+        tekst += (
+            " Bovendien liepen de aanslagen in deze gebieden al vóór de start anders dan elders, dus een "
+            "verschil erna is niet aan de maatregel toe te schrijven."
+        )
     return tekst
 
 
@@ -71,8 +85,9 @@ def _rows(conn: psycopg.Connection, query: sql.Composable, params: tuple = ()) -
 
 
 def _exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
-    return conn.execute("select to_regclass(format('%%I.%%I', %s::text, %s::text)) is not null",
-                        (schema, table)).fetchone()[0]
+    return conn.execute(
+        "select to_regclass(format('%%I.%%I', %s::text, %s::text)) is not null", (schema, table)
+    ).fetchone()[0]
 
 
 def read(conn: psycopg.Connection, schema: str) -> list[dict[str, Any]]:
@@ -114,23 +129,30 @@ def netwerk(conn: psycopg.Connection, schema: str) -> list[dict[str, Any]]:
     """Per soort: the municipalities that use it with their before/after totals (summed over their areas) and the
     pooled estimate. Municipality totals only: no postcode4 leaves this function."""
     ident = sql.Identifier(schema)
-    rows = _rows(conn, sql.SQL(
-        "select m.soort, m.gemeente_code, g.gemeente_naam, count(distinct m.maatregel_id) as maatregelen, "
-        "min(m.start_datum) as eerste_start, bool_and(m.eind_datum is null or m.eind_datum >= current_date) as loopt, "
-        "sum(m.aanslagen_12m_voor) as voor, sum(m.aanslagen_12m_na) as na, bool_and(m.nameting_compleet) as compleet, "
-        "bool_or(m.postcode4 is null) as hele_gemeente "
-        "from {}.maatregelen as m left join {}.dim_gemeenten as g on g.gemeente_code = m.gemeente_code "
-        "group by 1, 2, 3 order by 1, 3").format(ident, ident))
+    rows = _rows(
+        conn,
+        sql.SQL(
+            "select m.soort, m.gemeente_code, g.gemeente_naam, count(distinct m.maatregel_id) as maatregelen, "
+            "min(m.start_datum) as eerste_start, bool_and(m.eind_datum is null or m.eind_datum >= current_date) as loopt, "
+            "sum(m.aanslagen_12m_voor) as voor, sum(m.aanslagen_12m_na) as na, bool_and(m.nameting_compleet) as compleet, "
+            "bool_or(m.postcode4 is null) as hele_gemeente "
+            "from {}.maatregelen as m left join {}.dim_gemeenten as g on g.gemeente_code = m.gemeente_code "
+            "group by 1, 2, 3 order by 1, 3"
+        ).format(ident, ident),
+    )
     schattingen = {r["soort"]: r for r in read(conn, schema)}
     per: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         per[r["soort"]].append(r)
-    return [{"soort": s, "naam": naam(s), "gemeenten": gs, "schatting": schattingen.get(s)}
-            for s, gs in sorted(per.items(), key=lambda kv: naam(kv[0]))]
+    return [
+        {"soort": s, "naam": naam(s), "gemeenten": gs, "schatting": schattingen.get(s)}
+        for s, gs in sorted(per.items(), key=lambda kv: naam(kv[0]))
+    ]
 
 
-def write_netwerk(settings: Any = None, url: str | None = None, schema: str = "marts",
-                  out_dir: Path | None = None) -> Path:
+def write_netwerk(
+    settings: Any = None, url: str | None = None, schema: str = "marts", out_dir: Path | None = None
+) -> Path:
     """Write <reports_dir>/netwerk_wat_werkt.html for the VNG network; NothingPublished without the marts."""
     from explosion_monitor.config import get_settings
     from explosion_monitor.db.ready import connect_to
