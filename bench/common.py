@@ -29,7 +29,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parents[1]
 
 from explosion_monitor.config import get_settings  # noqa: E402
-from explosion_monitor.schema import database_url as with_db  # noqa: E402
+from explosion_monitor.db import database_url as with_db  # noqa: E402
 
 
 def free_port() -> int:
@@ -191,6 +191,7 @@ STAGES = (
     ("publish_own", "  of which the publication's transaction  [ops.publication_log]"),
     ("seen", "publish task end -> the bench sees the count (polling)"),
     ("analysis", "analysis DAG run after the publication, start -> end (not in the latency)  [dag_run]"),
+    ("to_analysis", "drop -> the analysis marts published (the statistics' freshness)  [dag_run]"),
 )
 
 
@@ -303,6 +304,7 @@ def drop_stages(meta: str, target: str, feed: str, key: str, dropped: float, pub
         "publish": span("gate_end", "publish_end"),
         "seen": span("publish_end", "published"),
         "analysis": span("analysis_start", "analysis_end"),
+        "to_analysis": span("dropped", "analysis_end"),
         **own,
     }
     return {k: v for k, v in out.items() if v is not None}

@@ -48,7 +48,8 @@ from common import (
 
 from explosion_monitor import warehouse
 from explosion_monitor.config import FEEDS, get_settings
-from explosion_monitor.schema import recreate_database
+from explosion_monitor.db import libpq_url
+from explosion_monitor.db.ready import recreate_database
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench" / "out" / "burst"
@@ -282,7 +283,7 @@ def main() -> int:
 
     drops, warm_up = make_drops(args.drops)
     settings = get_settings()
-    admin = warehouse._libpq_url(warehouse.start(settings))
+    admin = libpq_url(warehouse.start(settings))
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "airflow").mkdir(parents=True)
     buckets = (OUT / "buckets").as_uri()
@@ -293,9 +294,8 @@ def main() -> int:
     settings = get_settings()
 
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.orchestration.dags import manifest_path
-    from explosion_monitor.orchestration.manifest import build_manifest
-    from explosion_monitor.schema import connect_ready
+    from explosion_monitor.db.ready import connect_ready
+    from explosion_monitor.orchestration.manifest import build_manifest, manifest_path
 
     with connect_ready(settings):
         pass

@@ -11,7 +11,8 @@ One warm-up drop first (the first build of an empty warehouse is a full build; r
 --drops measured drops, one after the other. Also measures the DAG-folder parse time (DagBag over dags/ in a
 fresh interpreter, Airflow already imported).
 
-Last line: `p50_s=<median> p95_s=<95th percentile, nearest rank> parse_s=<DAG-folder parse seconds>`.
+Last line: `p50_s=<median> p95_s=<95th percentile, nearest rank> parse_s=<DAG-folder parse seconds>
+analysis_p50_s=<median drop -> published analysis marts>` and the per-stage medians.
 """
 
 from __future__ import annotations
@@ -194,7 +195,10 @@ def main() -> int:
     print("Per stage, median over the drops (timestamps from Airflow's metadata DB and the ops tables):")
     print(table)
     stages = " ".join(f"{k}_s={v:.2f}" for k, v in medians.items())
-    print(f"p50_s={p50:.1f} p95_s={p95:.1f} parse_s={parse_s:.2f} {stages}")
+    # issue 13: the statistics' own freshness, from the drop to the published analysis marts
+    to_analysis = [d["to_analysis"] for d in per_drop if "to_analysis" in d]
+    analysis_p50 = f"{statistics.median(to_analysis):.1f}" if to_analysis else "nan"
+    print(f"p50_s={p50:.1f} p95_s={p95:.1f} parse_s={parse_s:.2f} analysis_p50_s={analysis_p50} {stages}")
     return 0
 
 
