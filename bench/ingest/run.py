@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of raw and full path each; the fastest counts")
     args = parser.parse_args()
-    admin = os.environ.get("WAREHOUSE_URL") or warehouse.start()
+    admin = os.environ.get("WAREHOUSE_URL") or warehouse.admin_url()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=ROOT / ".data") as tmp:
         tmpdir = Path(tmp)
         os.chmod(tmpdir, 0o755)
