@@ -262,6 +262,7 @@ def test_checkout_in_private_folder_as_root() -> None:
         assert warehouse.status(settings)["data_dir"] == str(expected)
         assert (settings.data_dir / "pgdata-location").read_text().strip() == str(expected)
         assert private.stat().st_mode & 0o777 == 0o700  # we did not loosen the user's folder
+        assert urlsplit(url).username == "pipeline"
         with psycopg.connect(warehouse.admin_url(settings)) as conn:  # data_directory: for superusers only
             assert conn.execute("SELECT current_setting('data_directory')").fetchone() == (str(expected),)
     finally:
