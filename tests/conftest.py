@@ -29,6 +29,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 # --- PostgreSQL and buckets ---------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:
     """The superuser URL of the project's embedded PostgreSQL (started if needed), with a template DB."""
@@ -57,7 +58,7 @@ def local_buckets(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 @pytest.fixture
-def db(warehouse_url: str) -> Iterator["psycopg.Connection"]:
+def db(warehouse_url: str) -> Iterator[psycopg.Connection]:
     import psycopg
 
     with psycopg.connect(warehouse_url, autocommit=True) as conn:

@@ -37,17 +37,17 @@ from explosion_monitor.config import Settings, get_settings
 #: The loader's steps in order, as the child reports them. A kill after phase P and before the next one
 #: "landed in P".
 PHASES = (
-    "go",         # ingest_pending called: connect, list incoming/
-    "claim",      # taking the advisory lock
-    "claimed",    # ledger row written (status claimed)
-    "check",      # sniffing the file, checking its first batch (the COPY statement is open)
-    "copy",       # first checked batch sent: checking and COPY run together until commit
+    "go",  # ingest_pending called: connect, list incoming/
+    "claim",  # taking the advisory lock
+    "claimed",  # ledger row written (status claimed)
+    "check",  # sniffing the file, checking its first batch (the COPY statement is open)
+    "copy",  # first checked batch sent: checking and COPY run together until commit
     "committed",  # the transaction committed: rows and status 'loaded' are durable
-    "moving",     # the move to archive/ (or quarantine/) started
-    "copied",     # the file is in archive/ and still in incoming/ (the original is removed next)
-    "moved",      # the move is done; the ledger does not know the final URL yet
-    "recorded",   # final_url and finished_at are in the ledger
-    "done",       # ingest_pending returned
+    "moving",  # the move to archive/ (or quarantine/) started
+    "copied",  # the file is in archive/ and still in incoming/ (the original is removed next)
+    "moved",  # the move is done; the ledger does not know the final URL yet
+    "recorded",  # final_url and finished_at are in the ledger
+    "done",  # ingest_pending returned
 )
 
 CHILD = textwrap.dedent(

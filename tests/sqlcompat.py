@@ -33,36 +33,64 @@ class Finding:
 # (minimum major version, what, pattern) on SQL with comments and string literals blanked out.
 _FEATURES: list[tuple[int, str, re.Pattern[str]]] = [
     (16, "any_value()", re.compile(r"\bany_value\s*\(")),
-    (16, "SQL/JSON constructor json_array()/json_arrayagg()/json_objectagg()",
-     re.compile(r"\bjson_(array|arrayagg|objectagg)\s*\(")),
-    (16, "SQL/JSON constructor json_object(k : v) / json_object(k value v)",
-     re.compile(r"\bjson_object\s*\((?:[^()]|\([^()]*\))*?(?:(?<!:):(?!:)|\bvalue\b)")),
+    (
+        16,
+        "SQL/JSON constructor json_array()/json_arrayagg()/json_objectagg()",
+        re.compile(r"\bjson_(array|arrayagg|objectagg)\s*\("),
+    ),
+    (
+        16,
+        "SQL/JSON constructor json_object(k : v) / json_object(k value v)",
+        re.compile(r"\bjson_object\s*\((?:[^()]|\([^()]*\))*?(?:(?<!:):(?!:)|\bvalue\b)"),
+    ),
     (16, "IS JSON predicate", re.compile(r"\bis\s+(?:not\s+)?json\b")),
-    (17, "JSON_TABLE / json_exists / json_query / json_value / json_serialize / json_scalar",
-     re.compile(r"\bjson_(table|exists|query|value|serialize|scalar)\s*\(")),
+    (
+        17,
+        "JSON_TABLE / json_exists / json_query / json_value / json_serialize / json_scalar",
+        re.compile(r"\bjson_(table|exists|query|value|serialize|scalar)\s*\("),
+    ),
     (17, "MERGE ... RETURNING", re.compile(r"\bmerge\s+into\b[^;]*\breturning\b")),
     (17, "merge_action()", re.compile(r"\bmerge_action\s*\(")),
     (18, "OLD/NEW in RETURNING", re.compile(r"\breturning\b[^;]*\b(?:old|new)\s*\.")),
     (16, "system_user", re.compile(r"\bsystem_user\b")),
     (16, "pg_input_is_valid() / pg_input_error_info()", re.compile(r"\bpg_input_(is_valid|error_info)\s*\(")),
-    (16, "array_sample() / array_shuffle() / random_normal()",
-     re.compile(r"\b(array_sample|array_shuffle|random_normal)\s*\(")),
+    (
+        16,
+        "array_sample() / array_shuffle() / random_normal()",
+        re.compile(r"\b(array_sample|array_shuffle|random_normal)\s*\("),
+    ),
     (16, "date_add() / date_subtract()", re.compile(r"\bdate_(add|subtract)\s*\(")),
-    (17, "to_bin() / to_oct() / uuid_extract_timestamp()",
-     re.compile(r"\b(to_bin|to_oct|uuid_extract_timestamp|uuid_extract_version)\s*\(")),
-    (18, "uuidv7() / uuidv4() / casefold() / array_sort() / array_reverse() / crc32()",
-     re.compile(r"\b(uuidv7|uuidv4|casefold|array_sort|array_reverse|crc32c?)\s*\(")),
+    (
+        17,
+        "to_bin() / to_oct() / uuid_extract_timestamp()",
+        re.compile(r"\b(to_bin|to_oct|uuid_extract_timestamp|uuid_extract_version)\s*\("),
+    ),
+    (
+        18,
+        "uuidv7() / uuidv4() / casefold() / array_sort() / array_reverse() / crc32()",
+        re.compile(r"\b(uuidv7|uuidv4|casefold|array_sort|array_reverse|crc32c?)\s*\("),
+    ),
     (16, "GRANT ... WITH INHERIT/SET", re.compile(r"\bgrant\b[^;]*\bwith\s+(?:inherit|set)\s+(?:true|false|option)\b")),
-    (16, "predefined role pg_use_reserved_connections / pg_create_subscription",
-     re.compile(r"\bpg_(use_reserved_connections|create_subscription)\b")),
+    (
+        16,
+        "predefined role pg_use_reserved_connections / pg_create_subscription",
+        re.compile(r"\bpg_(use_reserved_connections|create_subscription)\b"),
+    ),
     (17, "predefined role pg_maintain / MAINTAIN privilege", re.compile(r"\bpg_maintain\b|\bgrant\s+maintain\b")),
     (16, "numeric literal with underscores", re.compile(r"(?<![\w.])\d+(?:_\d+)+(?![\w.])")),
     (16, "non-decimal integer literal", re.compile(r"(?<![\w.])0[xob][0-9a-f_]+(?![\w.])")),
     (17, "COPY ... ON_ERROR / LOG_VERBOSITY", re.compile(r"\b(on_error|log_verbosity)\b")),
-    (16, "VACUUM (BUFFER_USAGE_LIMIT / SKIP_DATABASE_STATS)", re.compile(r"\b(buffer_usage_limit|skip_database_stats)\b")),
+    (
+        16,
+        "VACUUM (BUFFER_USAGE_LIMIT / SKIP_DATABASE_STATS)",
+        re.compile(r"\b(buffer_usage_limit|skip_database_stats)\b"),
+    ),
     (17, "EXPLAIN (SERIALIZE / MEMORY)", re.compile(r"\bexplain\s*\([^)]*\b(serialize|memory)\b")),
-    (18, "WITHOUT OVERLAPS / virtual generated column",
-     re.compile(r"\bwithout\s+overlaps\b|\bgenerated\s+always\s+as\s*\((?:[^()]|\([^()]*\))*\)\s*virtual\b")),
+    (
+        18,
+        "WITHOUT OVERLAPS / virtual generated column",
+        re.compile(r"\bwithout\s+overlaps\b|\bgenerated\s+always\s+as\s*\((?:[^()]|\([^()]*\))*\)\s*virtual\b"),
+    ),
     (17, "pg_stat_checkpointer / pg_wait_events", re.compile(r"\bpg_(stat_checkpointer|wait_events)\b")),
     (16, "pg_stat_io", re.compile(r"\bpg_stat_io\b")),
 ]
@@ -83,7 +111,9 @@ _KEYWORDS_AFTER_FROM_ITEM = {
     "tablesample", "select", "from", "and", "or", "then", "else", "end", "when",
 }  # fmt: skip
 _SUBQUERY_START = re.compile(r"\b(from|join|lateral)\s*\(", re.IGNORECASE)
-_SQLISH = re.compile(r"\b(select|insert\s+into|update|delete\s+from|create|alter|grant|revoke|merge|copy|set)\b", re.IGNORECASE)
+_SQLISH = re.compile(
+    r"\b(select|insert\s+into|update|delete\s+from|create|alter|grant|revoke|merge|copy|set)\b", re.IGNORECASE
+)
 _SQL_START = re.compile(r"^\s*\(*\s*(select|with|values)\b", re.IGNORECASE)
 
 
@@ -196,8 +226,10 @@ def python_sql(path: Path) -> Iterator[tuple[int, str]]:
     seen: set[int] = set()
     # Docstrings are prose about SQL, never sent to a server.
     for owner in ast.walk(tree):
-        if isinstance(owner, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and ast.get_docstring(
-                owner, clean=False) is not None:
+        if (
+            isinstance(owner, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and ast.get_docstring(owner, clean=False) is not None
+        ):
             seen.add(id(owner.body[0].value))
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):

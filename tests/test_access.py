@@ -67,9 +67,12 @@ def _readable(conn: psycopg.Connection, role: str, schema: str) -> dict[str, lis
 def test_bi_reader_sees_aggregates_only_in_every_mart(tier_db: str) -> None:
     with psycopg.connect(tier_db, autocommit=True) as conn:
         readable = _readable(conn, "bi_reader", "marts")
-        types = dict(conn.execute(
-            "select table_name || '.' || column_name, data_type from information_schema.columns "
-            "where table_schema = 'marts'").fetchall())
+        types = dict(
+            conn.execute(
+                "select table_name || '.' || column_name, data_type from information_schema.columns "
+                "where table_schema = 'marts'"
+            ).fetchall()
+        )
     assert "fct_explosie_incidenten" not in readable  # 4,331 of 4,343 incidents unique on postcode4 + date
     assert {"target_progress", "target_progress_maandelijks", "dim_gemeenten", "publicatie"} <= set(readable)
     for table, columns in readable.items():
@@ -81,12 +84,15 @@ def test_bi_reader_sees_aggregates_only_in_every_mart(tier_db: str) -> None:
     assert "eerste_incident_datum" not in readable.get("nazorg_per_gemeente", ["eerste_incident_datum"])
 
 
-@pytest.mark.parametrize("statement", [
-    "select * from marts.fct_explosie_incidenten limit 1",
-    "select postcode4 from marts.fct_explosie_incidenten limit 1",
-    "select count(*) from marts.fct_explosie_incidenten",
-    "select eerste_incident_datum from marts.nazorg_per_gemeente limit 1",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "select * from marts.fct_explosie_incidenten limit 1",
+        "select postcode4 from marts.fct_explosie_incidenten limit 1",
+        "select count(*) from marts.fct_explosie_incidenten",
+        "select eerste_incident_datum from marts.nazorg_per_gemeente limit 1",
+    ],
+)
 def test_bi_reader_is_denied_incident_level_data(tier_db: str, statement: str) -> None:
     with as_role(tier_db, "bi_reader") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(statement)
@@ -130,9 +136,13 @@ def test_readers_get_no_temp_and_no_other_database(tier_db: str, role: str) -> N
 
 def test_every_reader_has_limits_that_leave_the_pipeline_its_connections(tier_db: str) -> None:
     with psycopg.connect(tier_db, autocommit=True) as conn:
-        rows = {r[0]: (r[1], dict(s.split("=", 1) for s in r[2] or [])) for r in conn.execute(
-            "select rolname, rolconnlimit, rolconfig from pg_roles where rolname = any(%s)",
-            (list(access.READER_ROLES),))}
+        rows = {
+            r[0]: (r[1], dict(s.split("=", 1) for s in r[2] or []))
+            for r in conn.execute(
+                "select rolname, rolconnlimit, rolconfig from pg_roles where rolname = any(%s)",
+                (list(access.READER_ROLES),),
+            )
+        }
         max_conn = int(conn.execute("show max_connections").fetchone()[0])
         reserved = int(conn.execute("show reserved_connections").fetchone()[0])
         superuser = int(conn.execute("show superuser_reserved_connections").fetchone()[0])
@@ -155,7 +165,8 @@ def test_a_readers_statement_is_cut_off(tier_db: str) -> None:
 
 
 def test_97_public_connections_and_an_idle_reader_transaction_do_not_stop_the_pipeline(
-        pg_admin_url: str, tier_db: str) -> None:
+    pg_admin_url: str, tier_db: str
+) -> None:
     url = wap.clone(pg_admin_url, wap.built_template(pg_admin_url))
     held: list[psycopg.Connection] = []
     refused = 0
@@ -203,8 +214,9 @@ def test_the_embedded_server_reserves_connections_for_the_pipeline() -> None:
     with psycopg.connect(warehouse.start(settings), autocommit=True) as conn:
         assert conn.execute("show reserved_connections").fetchone()[0] == str(warehouse.RESERVED_CONNECTIONS)
         # sql.Identifier keeps ruff quiet about the import; the check is the ACL itself
-        acl = conn.execute(sql.SQL("select datacl::text from pg_database where datname = {}").format(
-            sql.Literal("postgres"))).fetchone()[0]
+        acl = conn.execute(
+            sql.SQL("select datacl::text from pg_database where datname = {}").format(sql.Literal("postgres"))
+        ).fetchone()[0]
     # PUBLIC (the entry with no grantee before "=") has neither TEMP nor CONNECT; the pipeline login has CONNECT
     entries = acl.strip("{}").split(",") if acl else []
     assert entries and not [e for e in entries if e.startswith("=")], acl
@@ -230,16 +242,24 @@ def test_a_municipality_login_sees_only_its_own_rows_through_publications(pg_adm
             publish.publish(url=url, run_id="rls-1")  # the policies come along with every new publication ...
             publish.publish(url=url, run_id="rls-2")
             publish.rollback(url=url)  # ... and through a rollback
-        login = urlunsplit(urlsplit(url)._replace(
-            netloc=f"{name}:{password}@{urlsplit(url).hostname}:{urlsplit(url).port}"))
+        login = urlunsplit(
+            urlsplit(url)._replace(netloc=f"{name}:{password}@{urlsplit(url).hostname}:{urlsplit(url).port}")
+        )
         with psycopg.connect(login, autocommit=True) as conn:
             for table in ("dim_gemeenten", "nazorg_per_gemeente", "schade_en_woningimpact_per_gemeente"):
-                seen = {r[0] for r in conn.execute(sql.SQL("select distinct gemeente_code from {}").format(
-                    sql.Identifier("marts", table)))}
+                seen = {
+                    r[0]
+                    for r in conn.execute(
+                        sql.SQL("select distinct gemeente_code from {}").format(sql.Identifier("marts", table))
+                    )
+                }
                 assert seen == {"GM0363"}, (table, seen)
-            for statement in ("select 1 from marts.fct_explosie_incidenten", "select 1 from marts.target_progress",
-                              "select 1 from open_data.publicatie", "select eerste_incident_datum from "
-                              "marts.nazorg_per_gemeente"):
+            for statement in (
+                "select 1 from marts.fct_explosie_incidenten",
+                "select 1 from marts.target_progress",
+                "select 1 from open_data.publicatie",
+                "select eerste_incident_datum from marts.nazorg_per_gemeente",
+            ):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(statement)
         with as_role(url, "bi_reader") as conn:  # the partnership still sees every municipality

@@ -18,9 +18,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+import airflow_harness
 import pytest
 
-import airflow_harness
 from explosion_monitor.airflow_env import SKIP_SERVE_LOGS, airflow_command, airflow_environment, without_log_servers
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
@@ -129,7 +129,9 @@ def test_standalone_listens_on_loopback_only_and_writes_private_files(tmp_path: 
         deadline = time.monotonic() + 360
         while not _healthy(api_port):
             assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "standalone not healthy in time:\n" + log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, (
+                "standalone not healthy in time:\n" + log.read_text(errors="replace")[-3000:]
+            )
             time.sleep(2)
         time.sleep(10)  # the log servers, when started, come up beside the scheduler and triggerer
         listening = _listening(proc.pid)

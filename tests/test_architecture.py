@@ -34,7 +34,8 @@ def _is_package(name: str, known: dict[str, Path]) -> bool:
 def _type_checking_only(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
@@ -105,16 +106,25 @@ def private_imports(src: Path, package: str = PACKAGE) -> list[str]:
                 elif base in known and base != name and alias.name.startswith("_") and not alias.name.startswith("__"):
                     found.append(f"{name}: from {base} import {alias.name}")
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                    and node.attr.startswith("_") and not node.attr.startswith("__")
-                    and aliases[node.value.id] != name):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and aliases[node.value.id] != name
+            ):
                 found.append(f"{name}: {aliases[node.value.id]}.{node.attr}")
     return sorted(set(found))
 
 
 def _is_environ(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Attribute) and node.attr == "environ" and isinstance(node.value, ast.Name)
-            and node.value.id == "os") or (isinstance(node, ast.Name) and node.id == "environ")
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "environ"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "os"
+    ) or (isinstance(node, ast.Name) and node.id == "environ")
 
 
 def environment_reads(src: Path, package: str = PACKAGE, allowed: tuple[str, ...] = ("config",)) -> list[str]:
@@ -129,17 +139,32 @@ def environment_reads(src: Path, package: str = PACKAGE, allowed: tuple[str, ...
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             read = (
-                (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_environ(node.func.value)
-                 and node.func.attr in ("get", "setdefault"))
-                or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "getenv"
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "os")
+                (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and _is_environ(node.func.value)
+                    and node.func.attr in ("get", "setdefault")
+                )
+                or (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "getenv"
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "os"
+                )
                 or (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getenv")
                 or (isinstance(node, ast.Subscript) and _is_environ(node.value) and isinstance(node.ctx, ast.Load))
-                or (isinstance(node, ast.Compare) and any(isinstance(op, ast.In | ast.NotIn) for op in node.ops)
-                    and any(_is_environ(c) for c in node.comparators))
+                or (
+                    isinstance(node, ast.Compare)
+                    and any(isinstance(op, ast.In | ast.NotIn) for op in node.ops)
+                    and any(_is_environ(c) for c in node.comparators)
+                )
             )
-            key = node.slice if isinstance(node, ast.Subscript) else (node.args[0] if isinstance(node, ast.Call)
-                                                                          and node.args else None)
+            key = (
+                node.slice
+                if isinstance(node, ast.Subscript)
+                else (node.args[0] if isinstance(node, ast.Call) and node.args else None)
+            )
             if read and not (isinstance(key, ast.Constant) and key.value == "PATH"):
                 found.append(f"{name}:{node.lineno}")
     return sorted(found)
@@ -187,42 +212,51 @@ def _plant(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_circle_checker_finds_a_planted_circle(tmp_path: Path) -> None:
-    src = _plant(tmp_path, {
-        "__init__.py": "",
-        "a.py": "from pkg import b\n",
-        "b.py": "def f():\n    from .sub import c  # inside a function, relative\n",
-        "sub/__init__.py": "",
-        "sub/c.py": "import pkg.a\n",
-        "d.py": "from pkg.sub.c import thing\n",  # imports c; no circle through d
-        "e.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import d\n",
-    })
+    src = _plant(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "from pkg import b\n",
+            "b.py": "def f():\n    from .sub import c  # inside a function, relative\n",
+            "sub/__init__.py": "",
+            "sub/c.py": "import pkg.a\n",
+            "d.py": "from pkg.sub.c import thing\n",  # imports c; no circle through d
+            "e.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import d\n",
+        },
+    )
     assert import_circles(src, "pkg") == [["pkg.a", "pkg.b", "pkg.sub.c"]]
     assert import_graph(src, "pkg").has_edge("pkg.d", "pkg.sub.c")
     assert not import_graph(src, "pkg").has_edge("pkg.e", "pkg.d")
 
 
 def test_private_checker_finds_planted_private_imports(tmp_path: Path) -> None:
-    src = _plant(tmp_path, {
-        "__init__.py": "",
-        "a.py": "def _helper(): ...\ndef public(): ...\n_helper()\n",
-        "b.py": "from pkg.a import _helper, public\n",
-        "c.py": "from pkg import a as mod\nmod._helper()\nmod.public()\n",
-        "d.py": "from . import a\nclass X:\n    def __init__(self): a.public()\n",
-    })
+    src = _plant(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "def _helper(): ...\ndef public(): ...\n_helper()\n",
+            "b.py": "from pkg.a import _helper, public\n",
+            "c.py": "from pkg import a as mod\nmod._helper()\nmod.public()\n",
+            "d.py": "from . import a\nclass X:\n    def __init__(self): a.public()\n",
+        },
+    )
     assert private_imports(src, "pkg") == ["pkg.b: from pkg.a import _helper", "pkg.c: pkg.a._helper"]
 
 
 def test_environment_checker_finds_planted_reads(tmp_path: Path) -> None:
-    src = _plant(tmp_path, {
-        "__init__.py": "",
-        "config.py": "import os\nA = os.environ.get('A')\n",  # the one place allowed
-        "a.py": "import os\nfrom os import environ, getenv\n"
-                "x = os.environ.get('X')\ny = os.environ['Y']\nz = 'Z' in os.environ\nw = getenv('W')\n"
-                "v = os.getenv('V')\nu = environ.get('U')\n",
-        "b.py": "import os, subprocess\nenv = {**os.environ, 'K': '1'}\nos.environ['K'] = '1'\n"
-                "os.environ.update(env)\nkept = {k: v for k, v in os.environ.items() if k != 'PG'}\n"
-                "subprocess.run(['true'], env=dict(os.environ))\npath = os.environ.get('PATH', '')\n",
-    })
+    src = _plant(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "config.py": "import os\nA = os.environ.get('A')\n",  # the one place allowed
+            "a.py": "import os\nfrom os import environ, getenv\n"
+            "x = os.environ.get('X')\ny = os.environ['Y']\nz = 'Z' in os.environ\nw = getenv('W')\n"
+            "v = os.getenv('V')\nu = environ.get('U')\n",
+            "b.py": "import os, subprocess\nenv = {**os.environ, 'K': '1'}\nos.environ['K'] = '1'\n"
+            "os.environ.update(env)\nkept = {k: v for k, v in os.environ.items() if k != 'PG'}\n"
+            "subprocess.run(['true'], env=dict(os.environ))\npath = os.environ.get('PATH', '')\n",
+        },
+    )
     assert environment_reads(src, "pkg") == [f"pkg.a:{line}" for line in (3, 4, 5, 6, 7, 8)]
 
 

@@ -68,7 +68,8 @@ def test_a_bi_password_from_the_environment_wins(bi_db: str, monkeypatch: pytest
         with psycopg.connect(bi_db, autocommit=True) as conn, conn.cursor() as cur:
             schema.enable_login(cur, settings, "open_data_reader")
         url = wap.login_url(bi_db, "open_data_reader").replace(
-            warehouse.load_secrets(wap.REAL_SETTINGS)["open_data_reader_password"], chosen)
+            warehouse.load_secrets(wap.REAL_SETTINGS)["open_data_reader_password"], chosen
+        )
         with psycopg.connect(url) as conn:
             assert conn.execute("select current_user").fetchone()[0] == "open_data_reader"
         assert chosen not in (wap.REAL_SETTINGS.data_dir / "secrets.json").read_text()
@@ -110,8 +111,15 @@ def test_bi_reader_is_denied_everything_else(bi_db: str, relation: str) -> None:
         conn.execute(f"select 1 from {relation} limit 1")
 
 
-@pytest.mark.parametrize("statement", ["create table public.t (x int)", "create table marts.t (x int)",
-                                       "create schema bi_eigen", "delete from marts.target_progress"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "create table public.t (x int)",
+        "create table marts.t (x int)",
+        "create schema bi_eigen",
+        "delete from marts.target_progress",
+    ],
+)
 def test_bi_reader_cannot_write(bi_db: str, statement: str) -> None:
     with as_role(bi_db, "bi_reader") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(statement)
@@ -120,8 +128,13 @@ def test_bi_reader_cannot_write(bi_db: str, statement: str) -> None:
 def test_open_data_reader_reads_only_open_data(bi_db: str) -> None:
     with as_role(bi_db, "open_data_reader") as conn:
         assert conn.execute("select count(*) from open_data.aanslagen_per_jaar").fetchone()[0] > 0
-    for relation in ["marts.target_progress", "marts.publicatie", "raw.politie", "build.target_progress",
-                     "open_data_prev.aanslagen_per_jaar"]:
+    for relation in [
+        "marts.target_progress",
+        "marts.publicatie",
+        "raw.politie",
+        "build.target_progress",
+        "open_data_prev.aanslagen_per_jaar",
+    ]:
         with as_role(bi_db, "open_data_reader") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(f"select 1 from {relation} limit 1")
 
@@ -133,16 +146,21 @@ def test_publisher_role_publishes_when_the_database_is_set_up_for_it(pg_admin_ur
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'grant create on database "{wap.db_name(url)}" to em_publisher')
-            owners = dict(conn.execute(
-                "select nspname, pg_get_userbyid(nspowner) from pg_namespace where nspname in ('marts', 'open_data')"
-            ).fetchall())
+            owners = dict(
+                conn.execute(
+                    "select nspname, pg_get_userbyid(nspowner) from pg_namespace where nspname in ('marts', 'open_data')"
+                ).fetchall()
+            )
             assert owners == {"marts": "em_publisher", "open_data": "em_publisher"}
         with wap.gx_isolated():
             publish.publish(url=url, run_id="as-publisher")
         with psycopg.connect(url, autocommit=True) as conn:
-            table_owners = {r[0] for r in conn.execute(
-                "select distinct tableowner from pg_tables where schemaname in ('marts', 'open_data')"
-            ).fetchall()}
+            table_owners = {
+                r[0]
+                for r in conn.execute(
+                    "select distinct tableowner from pg_tables where schemaname in ('marts', 'open_data')"
+                ).fetchall()
+            }
             assert table_owners == {"em_publisher"}
         with as_role(url, "bi_reader") as conn:
             assert conn.execute("select count(*) from marts.target_progress").fetchone()[0] > 0

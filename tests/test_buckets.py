@@ -66,9 +66,7 @@ def _local_drop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed: str = FEE
     root = base / feed
 
     def stored() -> list[str]:
-        return sorted(
-            os.path.relpath(os.path.join(d, f), base) for d, _, files in os.walk(tmp_path) for f in files
-        )
+        return sorted(os.path.relpath(os.path.join(d, f), base) for d, _, files in os.walk(tmp_path) for f in files)
 
     def plant(rel: str, data: bytes) -> None:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -248,7 +246,11 @@ def test_archive_moves_byte_identical(drop: Drop) -> None:
     assert bucket.list_incoming() == []
     [archived] = bucket.list_archive()
     assert (archived.area, archived.file_id, archived.name, archived.size, archived.url) == (
-        "archive", 7, "2025/week 1.csv", len(data), url,
+        "archive",
+        7,
+        "2025/week 1.csv",
+        len(data),
+        url,
     )
     with bucket.open(url) as handle:
         assert handle.read() == data
@@ -373,9 +375,7 @@ def test_failing_delete_rolls_back_the_copy(drop: Drop, monkeypatch: pytest.Monk
     assert drop.raw("archive/4/blijft.csv") == b"important"
 
 
-def test_delete_that_worked_but_reported_an_error_keeps_the_copy(
-    drop: Drop, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_delete_that_worked_but_reported_an_error_keeps_the_copy(drop: Drop, monkeypatch: pytest.MonkeyPatch) -> None:
     bucket = drop.bucket
     obj = bucket.put_incoming("weg.csv", b"only copy")
     real_delete = bucket._delete_source

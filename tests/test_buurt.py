@@ -26,8 +26,13 @@ from pg import drop_database, fresh_database
 
 pytestmark = [pytest.mark.timeout(1800)]
 
-PROTECTED = ("aanslagen_per_postcode4", "herhaling_adressen", "nazorg_meldingen", "verhoogd_risico",
-             "hotspots_postcode4")
+PROTECTED = (
+    "aanslagen_per_postcode4",
+    "herhaling_adressen",
+    "nazorg_meldingen",
+    "verhoogd_risico",
+    "hotspots_postcode4",
+)
 OWN, OTHER = "GM0599", "GM0363"
 
 
@@ -88,13 +93,19 @@ def login_url(url: str, role: str, password: str) -> str:
 def test_planted_repeat_addresses_counted_exactly(world: World) -> None:
     from explosion_monitor.sample import buurt
 
-    got = {(g, j): r for g, j, *r in rows(world.url, """
+    got = {
+        (g, j): r
+        for g, j, *r in rows(
+            world.url,
+            """
         select gemeente_code, jaar, aanslagen, adressen, adressen_herhaald, aanslagen_herhaald, zonder_pseudoniem
-        from marts.herhaling_per_gemeente""")}
+        from marts.herhaling_per_gemeente""",
+        )
+    }
     keys = ("aanslagen", "adressen", "adressen_herhaald", "aanslagen_herhaald", "zonder_pseudoniem")
     for gemeente, key in ((OWN, OWN), (None, "NL")):
         expected = buurt.repeat_addresses(world.gen.incidents, 2025, gemeente)
-        assert dict(zip(keys, got[(key, 2025)])) == expected
+        assert dict(zip(keys, got[(key, 2025)], strict=False)) == expected
     # the planted chains: every chain's first two attacks share an address, three chains a third one
     assert got[(OWN, 2025)][2] >= world.gen.planted_chains == buurt.CHAINS
     # no pseudonyms before contract v2: every counted 2024 incident is without one
@@ -116,26 +127,46 @@ def test_rolling_365_days_and_time_between_repeats(world: World) -> None:
             if (when - before).days <= 365:
                 repeats[(gm, when.year)] += 1
                 addresses[(gm, when.year)].add(address)
-    got = {(g, j): (a, h) for g, j, a, h in rows(world.url, """
-        select gemeente_code, jaar, adressen_herhaald_365, herhalingen_365 from marts.herhaling_365_dagen""")}
+    got = {
+        (g, j): (a, h)
+        for g, j, a, h in rows(
+            world.url,
+            """
+        select gemeente_code, jaar, adressen_herhaald_365, herhalingen_365 from marts.herhaling_365_dagen""",
+        )
+    }
     assert got[(OWN, 2025)] == (len(addresses[(OWN, 2025)]), repeats[(OWN, 2025)])
     assert got[("NL", 2025)][1] == sum(n for (g, y), n in repeats.items() if y == 2025)
     own_gaps = sorted(d for gm, d in gaps if gm == OWN)
-    published = sorted(r[0] for r in rows(world.url, """
+    published = sorted(
+        r[0]
+        for r in rows(
+            world.url,
+            """
         select dagen_sinds_vorige from marts.herhaling_adressen
-        where gemeente_code = %s and dagen_sinds_vorige is not null""", (OWN,)))
+        where gemeente_code = %s and dagen_sinds_vorige is not null""",
+            (OWN,),
+        )
+    )
     assert published == own_gaps
-    assert all(re.fullmatch(r"[0-9a-f]{64}", p) for (p,) in rows(world.url,
-               "select distinct adres_pseudoniem from marts.herhaling_adressen"))
+    assert all(
+        re.fullmatch(r"[0-9a-f]{64}", p)
+        for (p,) in rows(world.url, "select distinct adres_pseudoniem from marts.herhaling_adressen")
+    )
 
 
 def test_postcode4_counts_add_up_and_unknown_areas_are_kept(world: World) -> None:
-    per = dict(rows(world.url, "select gemeente_code, sum(aanslagen)::int from marts.aanslagen_per_postcode4 group by 1"))
+    per = dict(
+        rows(world.url, "select gemeente_code, sum(aanslagen)::int from marts.aanslagen_per_postcode4 group by 1")
+    )
     fct = dict(rows(world.url, "select gemeente_code, count(*)::int from marts.fct_explosie_incidenten group by 1"))
     assert per == fct
-    unknown = rows(world.url, """
+    unknown = rows(
+        world.url,
+        """
         select distinct a.postcode4 from marts.aanslagen_per_postcode4 as a
-        where a.postcode4 is not null and not a.is_postcode4_bekend""")
+        where a.postcode4 is not null and not a.is_postcode4_bekend""",
+    )
     reference = {r[0] for r in rows(world.url, "select postcode4 from marts.dim_postcode4")}
     assert unknown and not {u for (u,) in unknown} & reference
 
@@ -146,9 +177,12 @@ def test_postcode4_counts_add_up_and_unknown_areas_are_kept(world: World) -> Non
 def test_planted_near_repeat_cluster_is_found_and_the_control_unit_shows_none(world: World) -> None:
     from explosion_monitor.sample import buurt
 
-    cells = rows(world.url, """
+    cells = rows(
+        world.url,
+        """
         select politie_eenheid, afstandsband_nr, tijdband_nr, knox_ratio, p_waarde, p_bh, is_significant
-        from marts.near_repeat""")
+        from marts.near_repeat""",
+    )
     assert len(cells) == 10 * 12
     cluster = {(d, t): (ratio, p, q, s) for unit, d, t, ratio, p, q, s in cells if unit == buurt.CLUSTER_UNIT}
     ratio, _p, q, significant = cluster[(0, 0)]  # same postcode4, 0-7 days: where the chains were planted
@@ -164,17 +198,23 @@ def test_risk_areas_are_recomputed_from_the_published_incidents(world: World) ->
     from explosion_monitor.analysis.near_repeat import DISTANCE_BANDS, project
 
     (peil,) = rows(world.url, "select max(peildatum) from marts.publicatie")[0]
-    sig = rows(world.url, """select politie_eenheid, max(dagen_tot), max(afstandsband_nr) from marts.near_repeat
-                             where is_significant group by 1""")
+    sig = rows(
+        world.url,
+        """select politie_eenheid, max(dagen_tot), max(afstandsband_nr) from marts.near_repeat
+                             where is_significant group by 1""",
+    )
     assert [s[0] for s in sig] == ["Rotterdam"]
     unit, window, band = sig[0]
     grid = rows(world.url, "select postcode4, gemeente_code, lat, lon from marts.dim_postcode4")
     gx, gy = project(np.array([g[2] for g in grid]), np.array([g[3] for g in grid]))
-    attacks = rows(world.url, """
+    attacks = rows(
+        world.url,
+        """
         select f.postcode4, p.lat, p.lon, f.incident_datum from marts.fct_explosie_incidenten as f
         join marts.dim_gemeenten as g using (gemeente_code) join marts.dim_postcode4 as p using (postcode4)
         where g.politie_eenheid = %s and f.incident_datum between %s and %s""",
-                   (unit, peil - dt.timedelta(window), peil))
+        (unit, peil - dt.timedelta(window), peil),
+    )
     expected: dict = {}
     for pc, lat, lon, when in attacks:
         x, y = project(np.array([lat]), np.array([lon]))
@@ -182,8 +222,12 @@ def test_risk_areas_are_recomputed_from_the_published_incidents(world: World) ->
             inside = g[0] == pc if band == 0 else math.hypot(gx[k] - x[0], gy[k] - y[0]) <= DISTANCE_BANDS[band][2]
             if inside:
                 expected[(g[1], g[0])] = max(expected.get((g[1], g[0]), when), when) + dt.timedelta(0)
-    got = {(g, pc): (end, last) for g, pc, end, last in rows(world.url,
-           "select gemeente_code, postcode4, venster_eind, laatste_aanslag from marts.verhoogd_risico")}
+    got = {
+        (g, pc): (end, last)
+        for g, pc, end, last in rows(
+            world.url, "select gemeente_code, postcode4, venster_eind, laatste_aanslag from marts.verhoogd_risico"
+        )
+    }
     assert attacks and set(got) == set(expected)
     assert all(end == expected[k] + dt.timedelta(window) and last == expected[k] for k, (end, last) in got.items())
 
@@ -211,9 +255,9 @@ def _final_reports(gen: object) -> list[dict]:
 def _km_median(days: list[int], events: list[bool]) -> float | None:
     """Product-limit estimate, written out here independently of statsmodels."""
     surv = 1.0
-    for t in sorted({d for d, e in zip(days, events) if e}):
+    for t in sorted({d for d, e in zip(days, events, strict=False) if e}):
         at_risk = sum(1 for d in days if d >= t)
-        died = sum(1 for d, e in zip(days, events) if e and d == t)
+        died = sum(1 for d, e in zip(days, events, strict=False) if e and d == t)
         surv *= 1 - died / at_risk
         if surv <= 0.5:
             return float(t)
@@ -223,10 +267,18 @@ def _km_median(days: list[int], events: list[bool]) -> float | None:
 def test_planted_displaced_households_exactly(world: World) -> None:
     reports = _final_reports(world.gen)
     censor = max(r["peildatum"] for r in reports)
-    got = {j: r for j, *r in rows(world.url, """
+    got = {
+        j: r
+        for j, *r in rows(
+            world.url,
+            """
         select jaar, huishoudens_ontheemd, huishoudens_nog_ontheemd, meldingen_met_terugkeer, mediaan_dagen_ontheemd,
-               p90_dagen_ontheemd from marts.nazorg_per_gemeente where gemeente_code = 'NL'""")}
-    km = dict(rows(world.url, "select jaar, km_mediaan_dagen_ontheemd from marts.nazorg_duur where gemeente_code = 'NL'"))
+               p90_dagen_ontheemd from marts.nazorg_per_gemeente where gemeente_code = 'NL'""",
+        )
+    }
+    km = dict(
+        rows(world.url, "select jaar, km_mediaan_dagen_ontheemd from marts.nazorg_duur where gemeente_code = 'NL'")
+    )
     for year in (2024, 2025):
         ours = [r for r in reports if r["incident_datum"].year == year]
         displaced = [r for r in ours if r["huishoudens_ontheemd"]]
@@ -264,7 +316,9 @@ def test_each_municipality_sees_only_its_own_rows_and_bi_reader_none(world: Worl
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"select count(*) from marts.{table}")
     with psycopg.connect(world.url, autocommit=True) as conn:
-        totals = {t: conn.execute(f"select count(distinct gemeente_code) from marts.{t}").fetchone()[0] for t in PROTECTED}
+        totals = {
+            t: conn.execute(f"select count(distinct gemeente_code) from marts.{t}").fetchone()[0] for t in PROTECTED
+        }
         conn.execute("set role analist")
         for table in PROTECTED:
             seen = conn.execute(f"select count(distinct gemeente_code) from marts.{table}").fetchone()[0]
@@ -295,24 +349,50 @@ def test_municipality_page_content(world: World) -> None:
     assert "VERTROUWELIJK" in page and "Rotterdam" in page
     assert not re.search(r"[0-9a-fA-F]{64}", page)  # no pseudonym
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "<script" not in page
-    (count,) = rows(world.url, """select aanslagen from marts.target_progress where niveau = 'gemeente' and code = %s
-                                  and jaar = (select extract(year from max(peildatum)) from marts.publicatie)""", (OWN,))[0]
+    (count,) = rows(
+        world.url,
+        """select aanslagen from marts.target_progress where niveau = 'gemeente' and code = %s
+                                  and jaar = (select extract(year from max(peildatum)) from marts.publicatie)""",
+        (OWN,),
+    )[0]
     assert f'id="aanslagen-doeljaar">{count}<' in page
-    repeat = rows(world.url, """select jaar, aanslagen, adressen, adressen_herhaald, aanslagen_herhaald
-                                from marts.herhaling_per_gemeente where gemeente_code = %s and jaar = 2025""", (OWN,))[0]
+    repeat = rows(
+        world.url,
+        """select jaar, aanslagen, adressen, adressen_herhaald, aanslagen_herhaald
+                                from marts.herhaling_per_gemeente where gemeente_code = %s and jaar = 2025""",
+        (OWN,),
+    )[0]
     assert "<td>" + "</td><td>".join(map(str, repeat)) + "</td>" in page
-    nazorg = rows(world.url, """select huishoudens_nog_ontheemd from marts.nazorg_per_gemeente
-                                where gemeente_code = %s and jaar = 2025""", (OWN,))[0][0]
+    nazorg = rows(
+        world.url,
+        """select huishoudens_nog_ontheemd from marts.nazorg_per_gemeente
+                                where gemeente_code = %s and jaar = 2025""",
+        (OWN,),
+    )[0][0]
     assert f"<td>{nazorg}</td>" in page
     # neighbourhoods: every postcode4 in a table cell or chart label is one of the municipality's own
-    own = {r[0] for r in rows(world.url, """
+    own = {
+        r[0]
+        for r in rows(
+            world.url,
+            """
         select postcode4 from marts.aanslagen_per_postcode4 where gemeente_code = %(g)s and postcode4 is not null
         union select postcode4 from marts.hotspots_postcode4 where gemeente_code = %(g)s
-        union select postcode4 from marts.verhoogd_risico where gemeente_code = %(g)s""", {"g": OWN})}
+        union select postcode4 from marts.verhoogd_risico where gemeente_code = %(g)s""",
+            {"g": OWN},
+        )
+    }
     shown = set(re.findall(r'<td class="pc4">(\d{4})', page)) | set(re.findall(r"<title>(\d{4}): ", page))
     assert shown and shown <= own
-    others = {r[0] for r in rows(world.url, """select postcode4 from marts.aanslagen_per_postcode4
-                                               where gemeente_code <> %s and postcode4 is not null""", (OWN,))} - own
+    others = {
+        r[0]
+        for r in rows(
+            world.url,
+            """select postcode4 from marts.aanslagen_per_postcode4
+                                               where gemeente_code <> %s and postcode4 is not null""",
+            (OWN,),
+        )
+    } - own
     assert not shown & others
     measures = rows(world.url, "select distinct maatregel_id from marts.maatregelen where gemeente_code = %s", (OWN,))
     assert measures and 'id="maatregelen-tabel"' in page and "#wat-werkt" in page

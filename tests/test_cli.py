@@ -18,8 +18,9 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*EM, *args], capture_output=True, text=True, env=full_env, timeout=600)
 
 
-@pytest.mark.parametrize("command", [[], ["warehouse"], ["warehouse", "start"], ["sample"], ["run"], ["status"],
-                                     ["report"], ["ingest"]])
+@pytest.mark.parametrize(
+    "command", [[], ["warehouse"], ["warehouse", "start"], ["sample"], ["run"], ["status"], ["report"], ["ingest"]]
+)
 def test_help_on_every_command(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0, result.stderr
@@ -92,24 +93,33 @@ def test_run_processes_samples_through_the_production_dags(warehouse_url, local_
     document = _json(result)
     assert document["ok"] is True
     assert [(d["dag_id"], d["state"]) for d in document["dag_runs"]][:2] == [
-        ("reconcile_incoming", "success"), ("warehouse", "success")]
+        ("reconcile_incoming", "success"),
+        ("warehouse", "success"),
+    ]
     statuses = dict(db.execute("select status, count(*) from ops.ledger group by 1").fetchall())
     assert document["files"] == statuses
     by_year = {row["jaar"]: row for row in document["progress"]}
     assert by_year[2025]["aanslagen"] == 1525 and by_year[2025]["doel"] == 1388
     assert by_year[2025]["doel_gehaald"] is False
     _check_json_commands(env, statuses)
-    assert statuses == {"loaded": 15, "quarantined": 5, "empty": 1}  # with the 2026 police and the two measures deliveries
+    assert statuses == {
+        "loaded": 15,
+        "quarantined": 5,
+        "empty": 1,
+    }  # with the 2026 police and the two measures deliveries
     assert db.execute("select outcome from ops.publication_log order by publication_id desc limit 1").fetchone() == (
-        "published",)
+        "published",
+    )
     assert db.execute(
         "select aanslagen from marts.target_progress where niveau = 'land' and jaar = 2025"
     ).fetchone() == (1525,)
     # the analysis run published the running year's forecast after the count
     assert db.execute("select outcome from ops.analysis_log order by analysis_id desc limit 1").fetchone() == (
-        "published",)
-    assert db.execute("select jaar, status from marts.doel_prognose where niveau = 'land' and is_lopend_jaar"
-                      ).fetchone() == (2026, "buiten_bereik")
+        "published",
+    )
+    assert db.execute(
+        "select jaar, status from marts.doel_prognose where niveau = 'land' and is_lopend_jaar"
+    ).fetchone() == (2026, "buiten_bereik")
     assert "2026 (peildatum 2026-10-15): Buiten bereik." in " ".join(document["running_year"].split())
 
 

@@ -21,8 +21,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 FEEDS = ("politie", "verzekeraars", "corporaties", "gemeenten")
-AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-                    "airflow-worker", "airflow-worker-corporaties"}
+AIRFLOW_SERVICES = {
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "airflow-worker-corporaties",
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +62,15 @@ def _names_the_code_reads() -> set[str]:
 
 def test_services(compose):
     services = compose["services"]
-    assert set(services) == AIRFLOW_SERVICES | {"airflow-init", "postgres", "redis", "minio", "minio-init",
-                                                 "metabase", "metabase-init"}
+    assert set(services) == AIRFLOW_SERVICES | {
+        "airflow-init",
+        "postgres",
+        "redis",
+        "minio",
+        "minio-init",
+        "metabase",
+        "metabase-init",
+    }
     commands = {name: services[name]["command"] for name in AIRFLOW_SERVICES}
     assert commands["airflow-apiserver"][:2] == ["airflow", "api-server"]
     assert commands["airflow-scheduler"] == ["airflow", "scheduler"]
@@ -136,8 +149,9 @@ def test_pipeline_environment_matches_the_code(compose):
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/explosion-monitor/dags"
     # The nightly Cosmos DAG's Airflow connection (read from the source: importing it would import Airflow).
-    conn_id = re.search(r'WAREHOUSE_CONN_ID = "(\w+)"', (ROOT / "src/explosion_monitor/orchestration/dags.py")
-                        .read_text()).group(1)
+    conn_id = re.search(
+        r'WAREHOUSE_CONN_ID = "(\w+)"', (ROOT / "src/explosion_monitor/orchestration/dags.py").read_text()
+    ).group(1)
     assert f"AIRFLOW_CONN_{conn_id.upper()}" in env
 
 
@@ -170,7 +184,7 @@ def test_minio_notifications_go_to_postgres(compose):
     assert "host=postgres" in conn and "dbname=explosion_monitor" in conn and "user=minio_events" in conn
     script = (ROOT / "docker" / "minio" / "init.sh").read_text()
     for feed in FEEDS:
-        assert f"mc mb --ignore-existing \"local/$feed\"" in script or f"local/{feed}" in script
+        assert 'mc mb --ignore-existing "local/$feed"' in script or f"local/{feed}" in script
     assert 'mc event add "local/$feed" arn:minio:sqs::PIPELINE:postgresql --event put --prefix incoming/' in script
     assert "for feed in politie verzekeraars corporaties gemeenten" in script
 
@@ -190,7 +204,7 @@ def test_partner_policy_allows_only_its_incoming_and_reports(feed):
     for resources in allowed.values():
         assert all(r.startswith(f"arn:aws:s3:::{feed}") for r in resources), resources
     script = (ROOT / "docker" / "minio" / "init.sh").read_text()
-    assert f"add_partner {feed} \"$PARTNER_{feed.upper()}_ACCESS_KEY\" \"$PARTNER_{feed.upper()}_SECRET_KEY\"" in script
+    assert f'add_partner {feed} "$PARTNER_{feed.upper()}_ACCESS_KEY" "$PARTNER_{feed.upper()}_SECRET_KEY"' in script
     minio_init = yaml.safe_load(COMPOSE.read_text())["services"]["minio-init"]["environment"]
     assert f"PARTNER_{feed.upper()}_ACCESS_KEY" in minio_init
 
@@ -205,9 +219,13 @@ def test_metabase_connects_as_bi_reader(compose):
     metabase = compose["services"]["metabase"]["environment"]
     assert metabase["MB_DB_TYPE"] == "postgres" and metabase["MB_DB_DBNAME"] == "metabase"
     roles = (ROOT / "docker" / "postgres" / "01-roles-and-databases.sh").read_text()
-    for needed in ("create role bi_reader login", "create database explosion_monitor owner pipeline",
-                   "create database airflow owner airflow", "create database metabase owner metabase",
-                   "create role minio_events login"):
+    for needed in (
+        "create role bi_reader login",
+        "create database explosion_monitor owner pipeline",
+        "create database airflow owner airflow",
+        "create database metabase owner metabase",
+        "create role minio_events login",
+    ):
         assert needed in roles
 
 
@@ -235,18 +253,35 @@ def test_minio_events_table_works_with_minios_insert(warehouse_url):
         notes = list(conn.notifies(timeout=5, stop_after=1))
     assert [(n.channel, n.payload) for n in notes] == [("explosion_monitor_drops", "politie")]
     # The same table the orchestration creates by itself (store.DDL), column for column.
-    for column in ("event_id bigint generated always as identity primary key", "event_time timestamptz not null",
-                   "event_data jsonb", "received_at timestamptz not null default now()"):
+    for column in (
+        "event_id bigint generated always as identity primary key",
+        "event_time timestamptz not null",
+        "event_data jsonb",
+        "received_at timestamptz not null default now()",
+    ):
         assert column in raw and column in store.DDL
 
 
 # --- S3 access: the policy documents and who gets which key (enforced for real in tests/test_s3_isolation.py) ------
 
 POLICY_DIR = ROOT / "docker" / "minio" / "policies"
-ADMIN_OR_BUCKET_ACTIONS = ("admin:", "s3:PutBucket", "s3:DeleteBucket", "s3:CreateBucket", "s3:PutObjectAcl",
-                           "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:BypassGovernanceRetention",
-                           "s3:ReplicateObject", "s3:PutReplicationConfiguration", "s3:PutLifecycleConfiguration",
-                           "s3:PutEncryptionConfiguration", "s3:ListAllMyBuckets", "sts:", "kms:")
+ADMIN_OR_BUCKET_ACTIONS = (
+    "admin:",
+    "s3:PutBucket",
+    "s3:DeleteBucket",
+    "s3:CreateBucket",
+    "s3:PutObjectAcl",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention",
+    "s3:ReplicateObject",
+    "s3:PutReplicationConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutEncryptionConfiguration",
+    "s3:ListAllMyBuckets",
+    "sts:",
+    "kms:",
+)
 
 
 def _policy(name: str) -> dict:
@@ -279,8 +314,14 @@ def test_policy_files_are_exactly_the_ones_init_sh_installs():
 def test_partner_policy_lists_only_its_incoming_and_quarantine_and_has_no_admin_action(feed):
     statements = _statements(_policy(f"partner-{feed}"))
     actions = {a for s in statements for a in s["Action"]}
-    assert actions == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObject",
-                       "s3:ListBucket", "s3:GetBucketLocation"}
+    assert actions == {
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+    }
     assert not [a for a in actions if a.startswith(ADMIN_OR_BUCKET_ACTIONS)]
     for statement in statements:
         for resource in statement["Resource"]:
@@ -290,7 +331,8 @@ def test_partner_policy_lists_only_its_incoming_and_quarantine_and_has_no_admin_
         if "s3:ListBucket" in statement["Action"]:
             assert statement["Resource"] == [f"arn:aws:s3:::{feed}"]
             assert statement["Condition"] == {
-                "StringLike": {"s3:prefix": ["incoming/", "incoming/*", "quarantine/", "quarantine/*"]}}
+                "StringLike": {"s3:prefix": ["incoming/", "incoming/*", "quarantine/", "quarantine/*"]}
+            }
         else:
             assert "Condition" not in statement
     # The write and read grants never overlap: a partner cannot read back a drop or overwrite a report.
@@ -320,8 +362,11 @@ def test_each_service_gets_only_its_own_s3_key(compose):
         text = json.dumps(service.get("environment") or {})
         used = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
         if name == "minio-init":
-            assert partner_vars | {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "PIPELINE_S3_ACCESS_KEY",
-                                   "PIPELINE_S3_SECRET_KEY"} <= used
+            assert (
+                partner_vars
+                | {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "PIPELINE_S3_ACCESS_KEY", "PIPELINE_S3_SECRET_KEY"}
+                <= used
+            )
         else:
             assert not used & partner_vars, f"{name} must not hold a partner's key"
         if name not in ("minio", "minio-init"):

@@ -21,11 +21,6 @@ import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from explosion_monitor.buckets import get_bucket
-from explosion_monitor.contracts import all_contracts, get_contract
-from explosion_monitor.ingest.pending import ingest_pending
-
 from partner_files import (
     CORPORATIES_V2_COLUMNS,
     GEMEENTEN_COLUMNS,
@@ -40,11 +35,19 @@ from partner_files import (
     pseudoniem,
 )
 
+from explosion_monitor.buckets import get_bucket
+from explosion_monitor.contracts import all_contracts, get_contract
+from explosion_monitor.ingest.pending import ingest_pending
+
 pytestmark = pytest.mark.usefixtures("local_buckets", "warehouse_url")
 
 ROWS = {"politie": politie_row, "verzekeraars": claim_row, "corporaties": melding_row, "gemeenten": maatregel_row}
-COLUMNS = {"politie": POLITIE_V2_COLUMNS, "verzekeraars": VERZEKERAARS_COLUMNS, "corporaties": CORPORATIES_V2_COLUMNS,
-           "gemeenten": GEMEENTEN_COLUMNS}
+COLUMNS = {
+    "politie": POLITIE_V2_COLUMNS,
+    "verzekeraars": VERZEKERAARS_COLUMNS,
+    "corporaties": CORPORATIES_V2_COLUMNS,
+    "gemeenten": GEMEENTEN_COLUMNS,
+}
 KEY = {"politie": "incident_id", "verzekeraars": "claim_id", "corporaties": "melding_id", "gemeenten": "maatregel_id"}
 
 
@@ -96,8 +99,12 @@ def xlsx(columns, rows, sheets: dict[str, list[list[object]]] | None = None) -> 
 
 
 def numeric_columns() -> list[tuple[str, str, str]]:
-    return [(feed, c.name, c.type) for feed, contract in all_contracts().items() for c in contract.columns
-            if c.type in ("integer", "decimal")]
+    return [
+        (feed, c.name, c.type)
+        for feed, contract in all_contracts().items()
+        for c in contract.columns
+        if c.type in ("integer", "decimal")
+    ]
 
 
 # --- 12.500: never a silent misread ---------------------------------------------------------------------
@@ -105,10 +112,16 @@ def numeric_columns() -> list[tuple[str, str, str]]:
 
 def test_every_numeric_column_is_covered():
     assert {(f, c) for f, c, _ in numeric_columns()} == {
-        ("politie", "gewonden"), ("politie", "doden"), ("verzekeraars", "schade_geraamd_eur"),
-        ("verzekeraars", "uitgekeerd_eur"), ("corporaties", "woningen_beschadigd"),
-        ("corporaties", "woningen_onbewoonbaar"), ("corporaties", "huishoudens_ontheemd"),
-        ("corporaties", "herstelkosten_eur"), ("gemeenten", "kosten_eur")}
+        ("politie", "gewonden"),
+        ("politie", "doden"),
+        ("verzekeraars", "schade_geraamd_eur"),
+        ("verzekeraars", "uitgekeerd_eur"),
+        ("corporaties", "woningen_beschadigd"),
+        ("corporaties", "woningen_onbewoonbaar"),
+        ("corporaties", "huishoudens_ontheemd"),
+        ("corporaties", "herstelkosten_eur"),
+        ("gemeenten", "kosten_eur"),
+    }
 
 
 @pytest.mark.parametrize("feed", ["politie", "verzekeraars", "corporaties", "gemeenten"])
@@ -132,9 +145,9 @@ def test_12_500_in_a_semicolon_file_is_a_row_error_in_every_numeric_column(db, f
 @pytest.mark.parametrize("feed", ["verzekeraars", "corporaties", "gemeenten"])
 def test_12_500_in_a_comma_file_and_in_xlsx_is_12_5(db, feed):
     decimals = [c for f, c, t in numeric_columns() if f == feed and t == "decimal"]
-    rows = [row(feed, 1, **{c: "12.500" for c in decimals})]
+    rows = [row(feed, 1, **dict.fromkeys(decimals, "12.500"))]
     assert ingest(feed, "punt.csv", csv_bytes(rows, COLUMNS[feed])).status == "loaded"
-    rows = [row(feed, 2, **{c: "12.500" for c in decimals})]
+    rows = [row(feed, 2, **dict.fromkeys(decimals, "12.500"))]
     book = xlsx(COLUMNS[feed], [[r[c] for c in COLUMNS[feed]] for r in rows])  # text cells "12.500"
     assert ingest(feed, "tekst.xlsx", book).status == "loaded"
     for column in decimals:
@@ -149,8 +162,12 @@ def test_integers_in_a_comma_file_are_no_thousands_either(db):
 
 
 THOUSANDS = st.builds(
-    lambda head, groups, cents: f"{head}{''.join(f'.{g:03d}' for g in groups)}" + (f",{cents:02d}" if cents is not None else ""),
-    st.integers(1, 999), st.lists(st.integers(0, 999), min_size=1, max_size=3), st.none() | st.integers(0, 99),
+    lambda head, groups, cents: (
+        f"{head}{''.join(f'.{g:03d}' for g in groups)}" + (f",{cents:02d}" if cents is not None else "")
+    ),
+    st.integers(1, 999),
+    st.lists(st.integers(0, 999), min_size=1, max_size=3),
+    st.none() | st.integers(0, 99),
 )
 
 
@@ -162,8 +179,12 @@ def test_property_no_thousands_separated_value_loads_as_another_number(db):
     """In a ;-file, a value a Dutch reader reads as thousands-separated never loads as a different number."""
     cases = {"n": 0}
 
-    @settings(max_examples=25, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=25,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(value=THOUSANDS, column=st.sampled_from(["schade_geraamd_eur", "uitgekeerd_eur"]))
     def prop(value: str, column: str) -> None:
         cases["n"] += 1
@@ -197,17 +218,20 @@ def test_sep_line_names_the_delimiter_and_is_not_the_header(db, sep):
     assert db.execute("select incident_id, _line_number from raw.politie").fetchall() == [("PL-1", 3)]
 
 
-@pytest.mark.parametrize("written,expected", [
-    ("31-10-2024 23:15", "2024-10-31"),          # Dutch wall-clock time: the date as written
-    ("1-3-2024 0:00", "2024-03-01"),             # Dutch Excel, no leading zeros
-    ("16-04-2024 00:00:00", "2024-04-16"),
-    ("2024-04-16T14:35:00", "2024-04-16"),
-    ("2024-04-16 23:59:59.123", "2024-04-16"),
-    ("2024-12-31T23:30:00Z", "2025-01-01"),      # UTC: 00:30 on New Year's Day in the Netherlands (winter)
-    ("2024-06-30T22:30:00+00:00", "2024-07-01"), # summer time: UTC+2
-    ("2024-12-31T23:30:00+01:00", "2024-12-31"),
-    ("2024-01-01T00:30:00+05:00", "2023-12-31"),
-])
+@pytest.mark.parametrize(
+    "written,expected",
+    [
+        ("31-10-2024 23:15", "2024-10-31"),  # Dutch wall-clock time: the date as written
+        ("1-3-2024 0:00", "2024-03-01"),  # Dutch Excel, no leading zeros
+        ("16-04-2024 00:00:00", "2024-04-16"),
+        ("2024-04-16T14:35:00", "2024-04-16"),
+        ("2024-04-16 23:59:59.123", "2024-04-16"),
+        ("2024-12-31T23:30:00Z", "2025-01-01"),  # UTC: 00:30 on New Year's Day in the Netherlands (winter)
+        ("2024-06-30T22:30:00+00:00", "2024-07-01"),  # summer time: UTC+2
+        ("2024-12-31T23:30:00+01:00", "2024-12-31"),
+        ("2024-01-01T00:30:00+05:00", "2023-12-31"),
+    ],
+)
 def test_date_times_in_date_columns(db, written, expected):
     out = ingest("politie", "tijd.csv", csv_bytes([politie_row(1, incident_datum=written)], POLITIE_COLUMNS))
     assert out.status == "loaded", out
@@ -217,13 +241,20 @@ def test_date_times_in_date_columns(db, written, expected):
 def test_typed_excel_date_times_and_dates_without_leading_zeros(db):
     columns = POLITIE_COLUMNS
     first = politie_row(1)
-    typed = [dt.datetime(2025, 1, 15, 9, 12) if c == "peildatum" else
-             dt.datetime(2024, 12, 31, 23, 15) if c == "incident_datum" else first[c] for c in columns]
+    typed = [
+        dt.datetime(2025, 1, 15, 9, 12)
+        if c == "peildatum"
+        else dt.datetime(2024, 12, 31, 23, 15)
+        if c == "incident_datum"
+        else first[c]
+        for c in columns
+    ]
     assert ingest("politie", "getypt.xlsx", xlsx(columns, [typed])).status == "loaded"
     text = csv_bytes([politie_row(2, peildatum="5-1-2025", incident_datum="9-3-2024")], columns, delimiter=";")
     assert ingest("politie", "kort.csv", text).status == "loaded"
-    assert db.execute("select incident_id, peildatum::text, incident_datum::text from raw.politie order by 1").fetchall() == [
-        ("PL-1", "2025-01-15", "2024-12-31"), ("PL-2", "2025-01-05", "2024-03-09")]
+    assert db.execute(
+        "select incident_id, peildatum::text, incident_datum::text from raw.politie order by 1"
+    ).fetchall() == [("PL-1", "2025-01-15", "2024-12-31"), ("PL-2", "2025-01-05", "2024-03-09")]
 
 
 def test_an_impossible_time_is_a_row_error(db):
@@ -231,13 +262,25 @@ def test_an_impossible_time_is_a_row_error(db):
     assert out.status == "quarantined" and "kolom incident_datum" in report_text(out)
 
 
-@pytest.mark.parametrize("yes,no", [("waar", "onwaar"), ("WAAR", "ONWAAR"), ("Waar", "OnWaar"), ("JA", "Nee"),
-                                    ("J", "N"), ("TRUE", "fAlSe"), ("1", "0")])
+@pytest.mark.parametrize(
+    "yes,no",
+    [
+        ("waar", "onwaar"),
+        ("WAAR", "ONWAAR"),
+        ("Waar", "OnWaar"),
+        ("JA", "Nee"),
+        ("J", "N"),
+        ("TRUE", "fAlSe"),
+        ("1", "0"),
+    ],
+)
 def test_booleans_in_any_case(db, yes, no):
     rows = [politie_row(1, telt_mee=yes, ingetrokken=no), politie_row(2, telt_mee=no, ingetrokken=yes)]
     assert ingest("politie", "b.csv", csv_bytes(rows, delimiter=";")).status == "loaded"
     assert db.execute("select telt_mee, ingetrokken from raw.politie order by incident_id").fetchall() == [
-        (True, False), (False, True)]
+        (True, False),
+        (False, True),
+    ]
 
 
 def test_the_dutch_excel_export_of_the_samples_loads():
@@ -252,22 +295,29 @@ def test_the_dutch_excel_export_of_the_samples_loads():
 
 
 def identifier_columns() -> list[tuple[str, str]]:
-    return [(feed, c.name) for feed, contract in all_contracts().items() for c in contract.columns
-            if c.type == "identifier"]
+    return [
+        (feed, c.name) for feed, contract in all_contracts().items() for c in contract.columns if c.type == "identifier"
+    ]
 
 
 def test_identifier_columns_are_the_contracts():
     assert set(identifier_columns()) == {
-        ("politie", "incident_id"), ("verzekeraars", "verzekeraar_code"), ("verzekeraars", "claim_id"),
-        ("verzekeraars", "politie_incident_id"), ("corporaties", "corporatie_code"), ("corporaties", "melding_id"),
-        ("corporaties", "politie_incident_id"), ("gemeenten", "maatregel_id")}
+        ("politie", "incident_id"),
+        ("verzekeraars", "verzekeraar_code"),
+        ("verzekeraars", "claim_id"),
+        ("verzekeraars", "politie_incident_id"),
+        ("corporaties", "corporatie_code"),
+        ("corporaties", "melding_id"),
+        ("corporaties", "politie_incident_id"),
+        ("gemeenten", "maatregel_id"),
+    }
 
 
 @pytest.mark.parametrize("feed", ["politie", "verzekeraars", "corporaties", "gemeenten"])
 def test_every_identifier_column_follows_the_pattern(db, feed):
     columns = [c for f, c in identifier_columns() if f == feed]
-    bad = ["=HYPERLINK(\"x\")", "<script>", "{{7*7}}", "a b", "X" * 41, "PL#1", "x\x1by"]
-    rows = [row(feed, 1, **{c: "ok-1/2025.A_b" for c in columns})]
+    bad = ['=HYPERLINK("x")', "<script>", "{{7*7}}", "a b", "X" * 41, "PL#1", "x\x1by"]
+    rows = [row(feed, 1, **dict.fromkeys(columns, "ok-1/2025.A_b"))]
     for i, (column, value) in enumerate(((c, v) for c in columns for v in bad), start=2):
         rows.append(row(feed, i, **{column: value}))
     out = ingest(feed, "ids.csv", csv_bytes(rows, COLUMNS[feed]))
@@ -277,15 +327,23 @@ def test_every_identifier_column_follows_the_pattern(db, feed):
     for column in columns:
         assert f"kolom {column}" in text
     assert db.execute(f"select count(*) from raw.{feed}").fetchone()[0] == 0
-    good = [row(feed, 1, **{c: "Zaak-\u00e9\u00df/2025.\u05e9_1" for c in columns})]
+    good = [row(feed, 1, **dict.fromkeys(columns, "Zaak-éß/2025.ש_1"))]
     assert ingest(feed, "ids-goed.csv", csv_bytes(good, COLUMNS[feed])).status == "loaded"
 
 
 # --- lock and system files ------------------------------------------------------------------------------
 
 
-LOCK_FILES = ["~$claims.xlsx", ".~lock.meldingen.csv#", "._export.csv", ".DS_Store", "Thumbs.db", "THUMBS.DB",
-              "desktop.ini", "sub/Desktop.ini"]
+LOCK_FILES = [
+    "~$claims.xlsx",
+    ".~lock.meldingen.csv#",
+    "._export.csv",
+    ".DS_Store",
+    "Thumbs.db",
+    "THUMBS.DB",
+    "desktop.ini",
+    "sub/Desktop.ini",
+]
 
 
 def test_lock_and_system_files_are_ignored_archived_and_not_reported(db, warehouse_url):
@@ -295,8 +353,11 @@ def test_lock_and_system_files_are_ignored_archived_and_not_reported(db, warehou
     bucket.ensure()
     for name in LOCK_FILES:
         bucket.put_incoming(name, b"\x00\x01 Jan Jansen (griffie) lock")  # an Excel lock file names its clerk
-    before = db.execute("select count(*) from ops.notifications").fetchone()[0] if db.execute(
-        "select to_regclass('ops.notifications')").fetchone()[0] else 0
+    before = (
+        db.execute("select count(*) from ops.notifications").fetchone()[0]
+        if db.execute("select to_regclass('ops.notifications')").fetchone()[0]
+        else 0
+    )
     outcomes = steps.ingest_keys("verzekeraars", [], notify_partner=True)
     assert {o["name"]: o["status"] for o in outcomes} == dict.fromkeys(LOCK_FILES, "ignored")
     rows = db.execute("select object_key, status, report_url, final_url from ops.ledger order by 1").fetchall()
@@ -305,8 +366,11 @@ def test_lock_and_system_files_are_ignored_archived_and_not_reported(db, warehou
     assert not bucket.list_incoming()
     assert len(bucket.list_archive()) == len(LOCK_FILES)
     assert not bucket.list_quarantine()
-    after = db.execute("select count(*) from ops.notifications").fetchone()[0] if db.execute(
-        "select to_regclass('ops.notifications')").fetchone()[0] else 0
+    after = (
+        db.execute("select count(*) from ops.notifications").fetchone()[0]
+        if db.execute("select to_regclass('ops.notifications')").fetchone()[0]
+        else 0
+    )
     assert after == before  # no notification for a lock file
     assert db.execute("select count(*) from ops.file_findings").fetchone()[0] == 0
 
@@ -334,7 +398,8 @@ def test_a_file_dated_2000_is_judged_by_our_clock(db):
     out = ingest("politie", "oud.csv", csv_bytes([politie_row(1)]), mtime=PAST)
     assert out.status == "loaded", out
     arrived, raw_arrived = db.execute(
-        "select l.arrived_at, r._arrived_at from ops.ledger l join raw.politie r on r._file_id = l.file_id").fetchone()
+        "select l.arrived_at, r._arrived_at from ops.ledger l join raw.politie r on r._file_id = l.file_id"
+    ).fetchone()
     assert abs(arrived - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
     assert raw_arrived == arrived
 
@@ -356,12 +421,16 @@ def test_retention_and_reconciliation_ignore_the_files_own_time(db):
     drop("politie", "verleden.csv", csv_bytes([politie_row(2)]), mtime=PAST)
     # reconciliation with a grace of five minutes: neither file's own time keeps it waiting or rushes it
     outcomes = steps.reconcile(["politie"], grace_s=300)
-    assert sorted((o["name"], o["status"]) for o in outcomes) == [("toekomst.csv", "loaded"), ("verleden.csv", "loaded")]
+    assert sorted((o["name"], o["status"]) for o in outcomes) == [
+        ("toekomst.csv", "loaded"),
+        ("verleden.csv", "loaded"),
+    ]
     plan = retention.plan(db, feeds=["politie"])
     assert plan.purge == []  # both arrived now; a file dated 2000 is not old
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30 * 365)
     assert {d.object_key for d in retention.plan(db, now=later, feeds=["politie"]).purge} | {
-        d.object_key for d in retention.plan(db, now=later, feeds=["politie"]).keep} >= {"toekomst.csv", "verleden.csv"}
+        d.object_key for d in retention.plan(db, now=later, feeds=["politie"]).keep
+    } >= {"toekomst.csv", "verleden.csv"}
 
 
 def test_the_watcher_settles_by_two_observations_not_by_the_files_time(db, local_buckets):
@@ -392,7 +461,7 @@ def test_a_slowly_written_file_is_loaded_once_and_whole(db):
     bucket = get_bucket("politie")
     bucket.ensure()
     path = bucket.root / "incoming" / "traag.csv"
-    chunks = [data[i:i + len(data) // 8 + 1] for i in range(0, len(data), len(data) // 8 + 1)]
+    chunks = [data[i : i + len(data) // 8 + 1] for i in range(0, len(data), len(data) // 8 + 1)]
     with open(path, "wb") as fh:
         fh.write(chunks[0])
         fh.flush()
@@ -428,7 +497,9 @@ def test_s3_needs_no_wait():
     from explosion_monitor.buckets import DropObject
 
     slept = []
-    objects = [DropObject("politie", "a.csv", 10, dt.datetime(2100, 1, 1, tzinfo=dt.UTC), "s3://politie/incoming/a.csv")]
+    objects = [
+        DropObject("politie", "a.csv", 10, dt.datetime(2100, 1, 1, tzinfo=dt.UTC), "s3://politie/incoming/a.csv")
+    ]
     assert stable_files([(S3Like(), objects)], sleep=slept.append) == [objects]
     assert slept == []
 
@@ -497,8 +568,17 @@ def test_the_pipelines_own_interrupted_move_still_completes(db, monkeypatch):
 
 
 def test_header_report_shows_what_was_found_and_names_the_agreed_columns():
-    header = ["Incident ID", "Peildatum", "Incident datum", "Gemeente code", "postcode4", "doelwit", "uitkomst",
-              "explosief", "Telt mee"]
+    header = [
+        "Incident ID",
+        "Peildatum",
+        "Incident datum",
+        "Gemeente code",
+        "postcode4",
+        "doelwit",
+        "uitkomst",
+        "explosief",
+        "Telt mee",
+    ]
     data = csv_bytes([politie_row(1)], POLITIE_COLUMNS[:9], header=header, delimiter=";")
     text = report_text(ingest("politie", "weergave.csv", data))
     assert "Kopregel zoals gelezen (regel 1, eerste 20 namen): 'Incident ID', 'Peildatum'" in text
@@ -508,15 +588,19 @@ def test_header_report_shows_what_was_found_and_names_the_agreed_columns():
 
 def test_header_report_points_at_title_rows():
     data = b"Explosies export april 2025;;;\r\nGemaakt door: afdeling VTH;;;\r\n" + csv_bytes(
-        [politie_row(1)], delimiter=";", newline="\r\n")
+        [politie_row(1)], delimiter=";", newline="\r\n"
+    )
     text = report_text(ingest("politie", "titel.csv", data))
     assert "'Explosies export april 2025'" in text
     assert "de kopregel lijkt op regel 3 te staan" in text and "the header seems to be on line 3" in text
 
 
 def test_header_report_names_the_sheet_and_the_sheet_with_the_data():
-    book = xlsx(["Overzicht explosies 2025"], [["zie tabblad Data"]],
-                sheets={"Data": [POLITIE_COLUMNS, [politie_row(1)[c] for c in POLITIE_COLUMNS]]})
+    book = xlsx(
+        ["Overzicht explosies 2025"],
+        [["zie tabblad Data"]],
+        sheets={"Data": [POLITIE_COLUMNS, [politie_row(1)[c] for c in POLITIE_COLUMNS]]},
+    )
     text = report_text(ingest("politie", "werkmap.xlsx", book))
     assert "Gelezen werkblad: 'Export'" in text and "Sheet read: 'Export'" in text
     assert "werkblad 'Data'" in text and "sheet 'Data'" in text
@@ -536,8 +620,10 @@ def test_encoding_error_gives_line_and_byte():
 
 
 def test_many_row_errors_open_with_counts_per_column_and_check():
-    rows = [politie_row(i, telt_mee="misschien" if i % 2 else "ja", gewonden="-1" if i % 3 == 0 else "0")
-            for i in range(1, 61)]
+    rows = [
+        politie_row(i, telt_mee="misschien" if i % 2 else "ja", gewonden="-1" if i % 3 == 0 else "0")
+        for i in range(1, 61)
+    ]
     text = report_text(ingest("politie", "veel.csv", csv_bytes(rows)))
     summary = text.index("Fouten per kolom en controle / errors per column and check:")
     assert summary < text.index("Fouten per regel")
@@ -550,15 +636,21 @@ def test_many_row_errors_open_with_counts_per_column_and_check():
 
 def test_new_optional_columns_load(db):
     upper = pseudoniem(7).upper()
-    rows = [politie_row(1, adres_pseudoniem=upper), politie_row(2, adres_pseudoniem=pseudoniem(7)),
-            politie_row(3, adres_pseudoniem="")]
+    rows = [
+        politie_row(1, adres_pseudoniem=upper),
+        politie_row(2, adres_pseudoniem=pseudoniem(7)),
+        politie_row(3, adres_pseudoniem=""),
+    ]
     assert ingest("politie", "p.csv", csv_bytes(rows, POLITIE_V2_COLUMNS)).status == "loaded"
     got = db.execute("select adres_pseudoniem, count(*) from raw.politie group by 1 order by 1").fetchall()
     assert got == [(pseudoniem(7), 2), (None, 1)]  # compared without regard to case: stored in lower case
     bad = ingest("politie", "p2.csv", csv_bytes([politie_row(4, adres_pseudoniem="abc")], POLITIE_V2_COLUMNS))
     assert bad.status == "quarantined" and "pseudoniem van 64" in report_text(bad)
-    rows = [melding_row(1, terugkeer_datum="2024-12-01"), melding_row(2, terugkeer_datum="2024-10-01"),
-            melding_row(3, terugkeer_datum="2025-03-01")]
+    rows = [
+        melding_row(1, terugkeer_datum="2024-12-01"),
+        melding_row(2, terugkeer_datum="2024-10-01"),
+        melding_row(3, terugkeer_datum="2025-03-01"),
+    ]
     out = ingest("corporaties", "c.csv", csv_bytes(rows, CORPORATIES_V2_COLUMNS))
     text = report_text(out)  # before the incident (2024-11-02), and after the peildatum (2025-02-01)
     assert "terugkeer_datum ligt voor incident_datum" in text and "terugkeer_datum ligt na de peildatum" in text
@@ -566,21 +658,35 @@ def test_new_optional_columns_load(db):
 
 
 def test_the_measures_feed(db):
-    rows = [maatregel_row(1), maatregel_row(1, postcode4="1013"), maatregel_row(1, postcode4=""),
-            maatregel_row(2, postcode4="", ingetrokken="WAAR", eind_datum="2026-06-30")]
+    rows = [
+        maatregel_row(1),
+        maatregel_row(1, postcode4="1013"),
+        maatregel_row(1, postcode4=""),
+        maatregel_row(2, postcode4="", ingetrokken="WAAR", eind_datum="2026-06-30"),
+    ]
     out = ingest("gemeenten", "maatregelen.csv", csv_bytes(rows, GEMEENTEN_COLUMNS))
     assert (out.status, out.rows) == ("loaded", 4), out
     # an empty postcode4 is the whole municipality, and part of the key: twice is a duplicate
-    dup = ingest("gemeenten", "dubbel.csv", csv_bytes([maatregel_row(3, postcode4=""), maatregel_row(3, postcode4="")],
-                                                      GEMEENTEN_COLUMNS))
+    dup = ingest(
+        "gemeenten",
+        "dubbel.csv",
+        csv_bytes([maatregel_row(3, postcode4=""), maatregel_row(3, postcode4="")], GEMEENTEN_COLUMNS),
+    )
     assert dup.status == "quarantined" and "komt vaker voor" in report_text(dup)
-    bad = [maatregel_row(4, start_datum="2025-03-01"),                      # after the peildatum
-           maatregel_row(5, eind_datum="2024-01-01"),                       # ends before it starts
-           maatregel_row(6, omschrijving="x" * 501),
-           maatregel_row(7, gemeente_code="GM0457", start_datum="2024-06-01"),  # Weesp: merged in 2022
-           maatregel_row(8, soort="flitspaal")]
+    bad = [
+        maatregel_row(4, start_datum="2025-03-01"),  # after the peildatum
+        maatregel_row(5, eind_datum="2024-01-01"),  # ends before it starts
+        maatregel_row(6, omschrijving="x" * 501),
+        maatregel_row(7, gemeente_code="GM0457", start_datum="2024-06-01"),  # Weesp: merged in 2022
+        maatregel_row(8, soort="flitspaal"),
+    ]
     text = report_text(ingest("gemeenten", "fout.csv", csv_bytes(bad, GEMEENTEN_COLUMNS)))
-    for phrase in ("start_datum ligt na de peildatum", "eind_datum ligt voor start_datum", "langer dan 500 tekens",
-                   "kolom gemeente_code", "kolom soort"):
+    for phrase in (
+        "start_datum ligt na de peildatum",
+        "eind_datum ligt voor start_datum",
+        "langer dan 500 tekens",
+        "kolom gemeente_code",
+        "kolom soort",
+    ):
         assert phrase in text, phrase
     assert get_contract("gemeenten").key == ("gemeente_code", "maatregel_id", "postcode4")

@@ -52,8 +52,10 @@ def dagbag(manifest):
     def no_dbt_ls(*args, **kwargs):
         raise AssertionError("dbt ls ran while parsing the DAGs")
 
-    with mock.patch.object(DbtGraph, "load_via_dbt_ls", no_dbt_ls), \
-            mock.patch.object(DbtGraph, "load_via_dbt_ls_without_cache", no_dbt_ls, create=True):
+    with (
+        mock.patch.object(DbtGraph, "load_via_dbt_ls", no_dbt_ls),
+        mock.patch.object(DbtGraph, "load_via_dbt_ls_without_cache", no_dbt_ls, create=True),
+    ):
         started = time.perf_counter()
         bag = DagBag(dag_folder=str(DAGS_DIR))
         bag.parse_seconds = time.perf_counter() - started
@@ -148,7 +150,11 @@ def test_warehouse_is_one_build_then_gx_checks_then_publish(dagbag):
 
     dag = dagbag.dags["warehouse"]
     assert {t.task_id for t in dag.tasks} == {
-        "dbt_build", "blocking_checks", "warning_checks", "publish", "record_blocked"
+        "dbt_build",
+        "blocking_checks",
+        "warning_checks",
+        "publish",
+        "record_blocked",
     }
     assert dag.get_task("dbt_build").downstream_task_ids == {"blocking_checks", "warning_checks"}
     for task_id in ("blocking_checks", "warning_checks"):

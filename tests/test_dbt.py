@@ -12,10 +12,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -159,8 +157,19 @@ CLAIMS_V1 = [
     claim("c6", None, "GM0599", None, "2025-01-02"),
 ]
 # October 2025: claim c1 revised (settled, higher estimate).
-CLAIMS_V2 = [claim("c1", "I2024-1", "GM0599", "3011", "2024-01-01", peildatum="2025-10-01", status="afgehandeld",
-                   schade_geraamd_eur=12000, uitgekeerd_eur=8000)]
+CLAIMS_V2 = [
+    claim(
+        "c1",
+        "I2024-1",
+        "GM0599",
+        "3011",
+        "2024-01-01",
+        peildatum="2025-10-01",
+        status="afgehandeld",
+        schade_geraamd_eur=12000,
+        uitgekeerd_eur=8000,
+    )
+]
 
 
 def melding(melding_id: str, pid: str | None, gm: str, pc4: str | None, datum: str, **kw: object) -> dict:
@@ -175,9 +184,19 @@ def melding(melding_id: str, pid: str | None, gm: str, pc4: str | None, datum: s
 
 
 MELDINGEN_C1 = [
-    melding("m1", "I2024-1", "GM0599", "3011", "2024-01-01", woningen_beschadigd=3, woningen_onbewoonbaar=1,
-            huishoudens_ontheemd=1, sluiting="art174a_gemeentewet", sluiting_start="2024-01-10",
-            sluiting_eind="2024-07-10"),
+    melding(
+        "m1",
+        "I2024-1",
+        "GM0599",
+        "3011",
+        "2024-01-01",
+        woningen_beschadigd=3,
+        woningen_onbewoonbaar=1,
+        huishoudens_ontheemd=1,
+        sluiting="art174a_gemeentewet",
+        sluiting_start="2024-01-10",
+        sluiting_eind="2024-07-10",
+    ),
     # Weesp's incident of 2021, reported with Amsterdam's code and without police id: inferred link
     melding("m2", None, "GM0363", "1381", "2021-06-02"),
     melding("m3", None, "GM0344", "3511", "2024-04-10", nazorg_aangeboden=False),
@@ -202,14 +221,33 @@ def national(url: str) -> dict[int, int]:
 
 BOOKKEEPING = ("bijgewerkt_op", "eerst_verwerkt_op", "verwerkt_op")
 SNAPSHOT_TABLES = (
-    *(f"{SCHEMA}.{t}" for t in (
-        "fct_explosie_incidenten", "target_progress", "target_progress_maandelijks", "target_progress_historie",
-        "reconciliatie_landelijk", "koppelingskwaliteit", "schade_en_woningimpact_per_gemeente",
-        "nazorg_per_gemeente", "dim_gemeenten", "aanslagen_per_maand_historie", "doel_stand",
-        "telling_per_definitie", "reconciliatie_per_definitie")),
-    *(f"{SCHEMA}_intermediate.{t}" for t in (
-        "int_politie__incident_versies", "int_politie__leveringen", "int_politie__aanslagen_per_dag",
-        "int_politie__maandstanden")),
+    *(
+        f"{SCHEMA}.{t}"
+        for t in (
+            "fct_explosie_incidenten",
+            "target_progress",
+            "target_progress_maandelijks",
+            "target_progress_historie",
+            "reconciliatie_landelijk",
+            "koppelingskwaliteit",
+            "schade_en_woningimpact_per_gemeente",
+            "nazorg_per_gemeente",
+            "dim_gemeenten",
+            "aanslagen_per_maand_historie",
+            "doel_stand",
+            "telling_per_definitie",
+            "reconciliatie_per_definitie",
+        )
+    ),
+    *(
+        f"{SCHEMA}_intermediate.{t}"
+        for t in (
+            "int_politie__incident_versies",
+            "int_politie__leveringen",
+            "int_politie__aanslagen_per_dag",
+            "int_politie__maandstanden",
+        )
+    ),
 )
 
 
@@ -218,9 +256,16 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
     out = {}
     for table in SNAPSHOT_TABLES:
         schema, name = table.split(".")
-        cols = [c for (c,) in query(url, "select column_name from information_schema.columns "
-                                         "where table_schema = %s and table_name = %s order by ordinal_position",
-                                    (schema, name)) if c not in BOOKKEEPING]
+        cols = [
+            c
+            for (c,) in query(
+                url,
+                "select column_name from information_schema.columns "
+                "where table_schema = %s and table_name = %s order by ordinal_position",
+                (schema, name),
+            )
+            if c not in BOOKKEEPING
+        ]
         out[table] = sorted(query(url, f"select {', '.join(cols)} from {table}"), key=repr)
     return out
 
@@ -269,7 +314,10 @@ def test_national_counts_follow_the_newest_delivery(builds: Builds) -> None:
 
 
 def test_revision_and_withdrawal_change_the_counts(builds: Builds) -> None:
-    fct = {r[0]: r[1:] for r in query(builds.url, f"select incident_id, doelwit, uitkomst from {SCHEMA}.fct_explosie_incidenten")}
+    fct = {
+        r[0]: r[1:]
+        for r in query(builds.url, f"select incident_id, doelwit, uitkomst from {SCHEMA}.fct_explosie_incidenten")
+    }
     assert "I2024-2" not in fct  # telt_mee turned false
     assert "I2024-3" not in fct  # withdrawn
     assert "I2025-3" not in fct  # withdrawn by the later-arrived file with the same peildatum
@@ -284,12 +332,18 @@ def test_historic_codes_report_in_todays_municipality(builds: Builds) -> None:
     rows = dict(query(builds.url, f"select incident_id, gemeente_code from {SCHEMA}.fct_explosie_incidenten"))
     assert rows["I2021-W"] == "GM0363"  # Weesp 2021 appears in Amsterdam
     assert rows["I2020-H"] == "GM0824"  # Haaren: the legal successor Oisterwijk
-    amsterdam_2021 = query(builds.url, f"select aanslagen from {SCHEMA}.target_progress "
-                                       "where niveau = 'gemeente' and code = 'GM0363' and jaar = 2021")
+    amsterdam_2021 = query(
+        builds.url,
+        f"select aanslagen from {SCHEMA}.target_progress where niveau = 'gemeente' and code = 'GM0363' and jaar = 2021",
+    )
     assert amsterdam_2021 == [(2,)]
     assert query(builds.url, f"select count(*) from {SCHEMA}.target_progress where code = 'GM0457'") == [(0,)]
-    mapping = dict(query(builds.url, "select gemeente_code, gemeente_code_actueel "
-                                     "from build_intermediate.int_gemeenten__code_mapping"))
+    mapping = dict(
+        query(
+            builds.url,
+            "select gemeente_code, gemeente_code_actueel from build_intermediate.int_gemeenten__code_mapping",
+        )
+    )
     # the documented rule for split municipalities: the legal successor, else the largest part
     assert mapping["GM0788"] == "GM0824"  # Haaren -> Oisterwijk
     assert mapping["GM0140"] == "GM1900"  # Littenseradiel -> Súdwest-Fryslân
@@ -304,9 +358,12 @@ def test_target_progress_levels_and_target(builds: Builds) -> None:
     assert levels == {"land": 1, "politie_eenheid": 10, "gemeente": 342, "g4": 1, "g40": 1, "overig": 1}
     years = [y for (y,) in query(url, f"select distinct jaar from {SCHEMA}.target_progress order by jaar")]
     assert years == [2020, 2021, 2022, 2023, 2024, 2025]
-    row = query(url, f"""select aanslagen, aanslagen_vorig_jaar, doel, doel_gehaald, verandering_pct, inwoners,
+    row = query(
+        url,
+        f"""select aanslagen, aanslagen_vorig_jaar, doel, doel_gehaald, verandering_pct, inwoners,
                                 inwoners_peiljaar, ytd_tot_datum, aanslagen_ytd, aanslagen_ytd_vorig_jaar, peildatum
-                         from {SCHEMA}.target_progress where niveau = 'land' and jaar = 2025""")[0]
+                         from {SCHEMA}.target_progress where niveau = 'land' and jaar = 2025""",
+    )[0]
     assert row[:4] == (2, 5, 4, True)  # doel = floor(0.9 * 5) = 4
     assert float(row[4]) == -60.0
     assert row[5] == 17_942_942 and row[6] == 2024
@@ -326,7 +383,10 @@ def test_as_of_history_keeps_what_was_known(builds: Builds) -> None:
 
 def test_cross_source_links(builds: Builds) -> None:
     url = builds.url
-    quality = {(b, k, r): n for b, k, r, n in query(url, f"select bron, koppeling, reden, aantal from {SCHEMA}.koppelingskwaliteit")}
+    quality = {
+        (b, k, r): n
+        for b, k, r, n in query(url, f"select bron, koppeling, reden, aantal from {SCHEMA}.koppelingskwaliteit")
+    }
     assert quality == {
         ("verzekeraars", "expliciet", "politie_incident_id"): 1,
         ("verzekeraars", "afgeleid", "gemeente_postcode_datum"): 1,
@@ -338,30 +398,54 @@ def test_cross_source_links(builds: Builds) -> None:
         ("corporaties", "afgeleid", "gemeente_postcode_datum"): 1,
         ("corporaties", "niet_gekoppeld", "geen_overeenkomst"): 1,
     }
-    i1 = query(url, f"""select aantal_claims, schade_geraamd_eur, uitgekeerd_eur, aantal_woningmeldingen,
+    i1 = query(
+        url,
+        f"""select aantal_claims, schade_geraamd_eur, uitgekeerd_eur, aantal_woningmeldingen,
                                woningen_onbewoonbaar, huishoudens_ontheemd, nazorg_aangeboden, sluiting
-                        from {SCHEMA}.fct_explosie_incidenten where incident_id = 'I2024-1'""")[0]
+                        from {SCHEMA}.fct_explosie_incidenten where incident_id = 'I2024-1'""",
+    )[0]
     assert i1 == (1, 12000, 8000, 1, 1, 1, True, "art174a_gemeentewet")  # the October revision of c1
-    weesp = query(url, f"select aantal_woningmeldingen from {SCHEMA}.fct_explosie_incidenten where incident_id = 'I2021-W'")
+    weesp = query(
+        url, f"select aantal_woningmeldingen from {SCHEMA}.fct_explosie_incidenten where incident_id = 'I2021-W'"
+    )
     assert weesp == [(1,)]
     # insurer damage per municipality: explosie_opzet and not afgewezen, linked or not
-    schade = dict(query(url, f"""select gemeente_code || '-' || jaar, schade_geraamd_eur
-                                 from {SCHEMA}.schade_en_woningimpact_per_gemeente where claims > 0"""))
+    schade = dict(
+        query(
+            url,
+            f"""select gemeente_code || '-' || jaar, schade_geraamd_eur
+                                 from {SCHEMA}.schade_en_woningimpact_per_gemeente where claims > 0""",
+        )
+    )
     assert schade == {"GM0599-2024": 12000, "GM0518-2024": 5000, "GM0599-2025": 20000}
     # per municipality and incident year now (issue 14); over all years as before, and the national rows agree
-    nazorg = dict(query(url, f"""select gemeente_code, round(100.0 * sum(woningmeldingen_met_nazorg) / sum(woningmeldingen))
+    nazorg = dict(
+        query(
+            url,
+            f"""select gemeente_code, round(100.0 * sum(woningmeldingen_met_nazorg) / sum(woningmeldingen))
                                  from {SCHEMA}.nazorg_per_gemeente where woningmeldingen > 0 and gemeente_code <> 'NL'
-                                 group by gemeente_code"""))
-    land = query(url, f"""select sum(woningmeldingen) filter (where gemeente_code = 'NL'),
+                                 group by gemeente_code""",
+        )
+    )
+    land = query(
+        url,
+        f"""select sum(woningmeldingen) filter (where gemeente_code = 'NL'),
                                  sum(woningmeldingen) filter (where gemeente_code <> 'NL')
-                          from {SCHEMA}.nazorg_per_gemeente""")[0]
+                          from {SCHEMA}.nazorg_per_gemeente""",
+    )[0]
     assert land[0] == land[1]
     assert nazorg == {"GM0599": 100, "GM0363": 100, "GM0344": 0}
 
 
 def test_reconciliation_flags_deviation(builds: Builds) -> None:
-    rows = {r[0]: r[1:] for r in query(builds.url, f"""select jaar, aanslagen_warehouse, aantal_gepubliceerd,
-                                                               afwijking_boven_drempel from {SCHEMA}.reconciliatie_landelijk""")}
+    rows = {
+        r[0]: r[1:]
+        for r in query(
+            builds.url,
+            f"""select jaar, aanslagen_warehouse, aantal_gepubliceerd,
+                                                               afwijking_boven_drempel from {SCHEMA}.reconciliatie_landelijk""",
+        )
+    }
     assert rows[2024] == (5, 1543, True)
     assert rows[2021] == (2, None, None)
 
@@ -375,10 +459,13 @@ def test_incremental_equals_full_refresh(builds: Builds) -> None:
 
 
 def test_run_results_are_data(builds: Builds) -> None:
-    rows = query(builds.url, """select count(distinct invocation_id), count(*) filter (where resource_type = 'model'),
+    rows = query(
+        builds.url,
+        """select count(distinct invocation_id), count(*) filter (where resource_type = 'model'),
                                        count(*) filter (where resource_type = 'unit_test'),
                                        count(*) filter (where status in ('error', 'fail', 'runtime error'))
-                                from ops.dbt_run_results""")[0]
+                                from ops.dbt_run_results""",
+    )[0]
     assert rows[0] >= 3 and rows[1] > 0 and rows[2] > 0 and rows[3] == 0
 
 
@@ -386,8 +473,14 @@ def test_unit_tests_pass(builds: Builds) -> None:
     res, result = transform.run_dbt(["test", "--select", "test_type:unit"], url=builds.url)
     assert result.success, [n.message for n in result.failed]
     names = {n.unique_id.rsplit(".", 1)[-1] for n in result.nodes}
-    assert {"nieuwste_peildatum_wint", "historische_codes_naar_gemeente_van_nu", "doel_rekenkunde",
-            "ytd_vergelijking", "koppeling_tussen_bronnen", "versies_geldigheid_en_gemeente_van_nu"} <= names
+    assert {
+        "nieuwste_peildatum_wint",
+        "historische_codes_naar_gemeente_van_nu",
+        "doel_rekenkunde",
+        "ytd_vergelijking",
+        "koppeling_tussen_bronnen",
+        "versies_geldigheid_en_gemeente_van_nu",
+    } <= names
 
 
 def test_docs_generate_and_every_column_is_documented(builds: Builds) -> None:
@@ -457,7 +550,9 @@ def sample_warehouse(pg_server_url: str, tmp_path_factory: pytest.TempPathFactor
             for f in batch:
                 get_bucket(f.feed, settings).put_incoming(f.name, f.data)
             outcomes = ingest_pending(settings=settings)
-            assert sorted((o.feed, o.name, o.status) for o in outcomes) == sorted((f.feed, f.name, f.expect) for f in batch)
+            assert sorted((o.feed, o.name, o.status) for o in outcomes) == sorted(
+                (f.feed, f.name, f.expect) for f in batch
+            )
             results.append(transform.build(url=url, selector=selector))
         yield SampleBuilds(url, results)
 
@@ -472,11 +567,15 @@ def test_sample_drops_give_the_intended_figures(sample_warehouse: SampleBuilds) 
     for peil, jaar, n in rows:
         as_of.setdefault(peil.isoformat(), {})[jaar] = n
     assert as_of == INTENDED_AS_OF  # e.g. 2024 was 1,244 in January 2025 and 1,543 from April 2025
-    weesp = query(url, f"""select count(*), count(*) filter (where gemeente_code = 'GM0363')
-                           from {SCHEMA}.fct_explosie_incidenten where gemeente_code_gemeld = 'GM0457'""")[0]
+    weesp = query(
+        url,
+        f"""select count(*), count(*) filter (where gemeente_code = 'GM0363')
+                           from {SCHEMA}.fct_explosie_incidenten where gemeente_code_gemeld = 'GM0457'""",
+    )[0]
     assert weesp[0] > 0 and weesp[0] == weesp[1]  # Weesp's incidents of 2021 appear in Amsterdam
-    reconciled = query(url, f"select jaar, afwijking from {SCHEMA}.reconciliatie_landelijk "
-                            "where aantal_gepubliceerd is not null")
+    reconciled = query(
+        url, f"select jaar, afwijking from {SCHEMA}.reconciliatie_landelijk where aantal_gepubliceerd is not null"
+    )
     assert dict(reconciled) == {2024: 0, 2025: 0}
 
 

@@ -45,8 +45,12 @@ def checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Settin
     (home / ".data").mkdir()
     (home / "expectations").symlink_to(wap.REAL_SETTINGS.expectations_dir)
     (home / "dbt_project").symlink_to(wap.REAL_SETTINGS.dbt_project_dir)
-    for name in ("WAREHOUSE_URL", "EXPLOSION_MONITOR_PGDATA", "EXPLOSION_MONITOR_ROLE_PREFIX",
-                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+    for name in (
+        "WAREHOUSE_URL",
+        "EXPLOSION_MONITOR_PGDATA",
+        "EXPLOSION_MONITOR_ROLE_PREFIX",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("EXPLOSION_MONITOR_HOME", str(home))
     monkeypatch.setenv("EXPLOSION_MONITOR_PG_PORT", str(_free_port()))
@@ -65,15 +69,21 @@ def checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Settin
 
 def _login(url: str) -> tuple[str, bool, bool, bool]:
     with psycopg.connect(url) as conn:
-        return conn.execute("select rolname, rolsuper, rolcreaterole, rolcreatedb from pg_roles "
-                            "where rolname = current_user").fetchone()
+        return conn.execute(
+            "select rolname, rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user"
+        ).fetchone()
 
 
 def _owners(conn: psycopg.Connection, schemas: tuple[str, ...]) -> set[str]:
-    return {r[0] for r in conn.execute(
-        "select distinct pg_get_userbyid(c.relowner) from pg_class as c "
-        "join pg_namespace as n on n.oid = c.relnamespace "
-        "where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm', 'S')", (list(schemas),))}
+    return {
+        r[0]
+        for r in conn.execute(
+            "select distinct pg_get_userbyid(c.relowner) from pg_class as c "
+            "join pg_namespace as n on n.oid = c.relnamespace "
+            "where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm', 'S')",
+            (list(schemas),),
+        )
+    }
 
 
 def _deliver(files: list) -> list:
@@ -101,11 +111,17 @@ def _fresh_start(settings: Settings) -> str:
     sync, _ = warehouse.airflow_urls()
     assert urlsplit(sync).username == "pipeline" and sync.endswith("/airflow")
     with psycopg.connect(admin, autocommit=True) as conn:
-        owners = dict(conn.execute("select datname, pg_get_userbyid(datdba) from pg_database "
-                                   "where datname in ('explosion_monitor', 'airflow')").fetchall())
+        owners = dict(
+            conn.execute(
+                "select datname, pg_get_userbyid(datdba) from pg_database "
+                "where datname in ('explosion_monitor', 'airflow')"
+            ).fetchall()
+        )
         assert owners == {"explosion_monitor": "pipeline", "airflow": "pipeline"}
-        assert conn.execute("select pg_has_role('pipeline', 'pg_use_reserved_connections', 'MEMBER'), "
-                            "has_parameter_privilege('pipeline', 'temp_file_limit', 'SET')").fetchone() == (True, True)
+        assert conn.execute(
+            "select pg_has_role('pipeline', 'pg_use_reserved_connections', 'MEMBER'), "
+            "has_parameter_privilege('pipeline', 'temp_file_limit', 'SET')"
+        ).fetchone() == (True, True)
     return url
 
 
@@ -115,8 +131,11 @@ def test_a_new_embedded_warehouse_bootstraps_and_loads_as_a_login_without_superu
     url = _fresh_start(checkout)
     with connect_ready() as conn:  # the bootstrap, as the login
         assert conn.execute("select current_user, ops.role_prefix()").fetchone() == ("pipeline", "")
-        limits = dict(conn.execute("select rolname, rolconfig::text from pg_roles where rolname = any(%s)",
-                                   (["bi_reader", "analist"],)).fetchall())
+        limits = dict(
+            conn.execute(
+                "select rolname, rolconfig::text from pg_roles where rolname = any(%s)", (["bi_reader", "analist"],)
+            ).fetchall()
+        )
         assert all("temp_file_limit" in (config or "") for config in limits.values()), limits
     outcomes = _deliver(wap.sample_files()[:1])
     assert [o.status for o in outcomes] == ["loaded"], outcomes
@@ -183,8 +202,9 @@ def test_a_data_folder_made_before_is_handed_to_the_pipeline_login(checkout: Set
     for name in ("explosion_monitor", "airflow"):
         with psycopg.connect(db.database_url(admin, name)) as conn:
             assert pipeline_login.owned_by(conn, "postgres") == 0, name
-            assert conn.execute("select pg_get_userbyid(datdba) from pg_database "
-                                "where datname = current_database()").fetchone() == ("pipeline",)
+            assert conn.execute(
+                "select pg_get_userbyid(datdba) from pg_database where datname = current_database()"
+            ).fetchone() == ("pipeline",)
     with psycopg.connect(db.database_url(url, "airflow"), autocommit=True) as conn:
         conn.execute("insert into dag_run (run_id) values ('na de overdracht')")  # the serial's sequence came along
         conn.execute("insert into xcom (value) values ('{}')")

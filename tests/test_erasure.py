@@ -14,14 +14,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import wap
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from test_retention import DAYS, NOW, Scenario, scenario  # noqa: F401 - the fixture
 
 from explosion_monitor import erasure, publish, retention
 from explosion_monitor.orchestration.steps import refresh_after_purge
-
-import wap
-from test_retention import DAYS, NOW, Scenario, scenario  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -33,17 +32,23 @@ WORD = r"(?<![\w-])({})(?![\w-])"
 
 def _everywhere(url: str, ids: tuple[str, ...]) -> dict[str, int]:
     """schema.table -> rows whose text form contains one of `ids` as a whole word, over every table of the database."""
-    pattern = WORD.format("|".join(map(re.escape, ids))).replace("(?<![\\w-])", "(^|[^[:alnum:]_-])").replace(
-        "(?![\\w-])", "($|[^[:alnum:]_-])")
+    pattern = (
+        WORD.format("|".join(map(re.escape, ids)))
+        .replace("(?<![\\w-])", "(^|[^[:alnum:]_-])")
+        .replace("(?![\\w-])", "($|[^[:alnum:]_-])")
+    )
     found: dict[str, int] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         tables = conn.execute(
             "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
             "where c.relkind in ('r', 'p', 'm') and n.nspname not in ('pg_catalog', 'information_schema') "
-            "and n.nspname not like 'pg\\_toast%'").fetchall()
+            "and n.nspname not like 'pg\\_toast%'"
+        ).fetchall()
         for schema, table in tables:
-            n = conn.execute(sql.SQL("select count(*) from {} as t where t::text ~ %s").format(
-                sql.Identifier(schema, table)), (pattern,)).fetchone()[0]
+            n = conn.execute(
+                sql.SQL("select count(*) from {} as t where t::text ~ %s").format(sql.Identifier(schema, table)),
+                (pattern,),
+            ).fetchone()[0]
             if n:
                 found[f"{schema}.{table}"] = n
     return found
@@ -51,12 +56,17 @@ def _everywhere(url: str, ids: tuple[str, ...]) -> dict[str, int]:
 
 def _files_with(roots: list[Path], ids: tuple[str, ...]) -> list[str]:
     pattern = re.compile(WORD.format("|".join(map(re.escape, ids))))
-    return [str(p) for root in roots for p in root.rglob("*")
-            if p.is_file() and pattern.search(p.read_text(errors="replace"))]
+    return [
+        str(p)
+        for root in roots
+        for p in root.rglob("*")
+        if p.is_file() and pattern.search(p.read_text(errors="replace"))
+    ]
 
 
 def test_purge_reaches_every_copy_and_rollback_cannot_bring_it_back(
-        scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: F811
     from explosion_monitor.config import get_settings
     from explosion_monitor.orchestration import steps
 
@@ -75,15 +85,21 @@ def test_purge_reaches_every_copy_and_rollback_cannot_bring_it_back(
             conn.execute(
                 "insert into ops.publication_log (run_id, outcome, failed_checks, message) values "
                 "('oud', 'blocked', %s, 'Blocked: PL-G')",
-                (Jsonb([{"suite": "raw_politie", "sample_rows": [{"incident_id": "PL-G"}, {"melding_id": "M-1"}]}]),))
+                (Jsonb([{"suite": "raw_politie", "sample_rows": [{"incident_id": "PL-G"}, {"melding_id": "M-1"}]}]),),
+            )
         logs = settings.airflow_home / "logs" / "dag_id=warehouse" / "run_id=x"
         logs.mkdir(parents=True)
         (logs / "attempt=1.log").write_text("INFO - sample row {'incident_id': 'PL-G'}\nINFO - M-10 stays\n")
         settings.reports_dir.mkdir(parents=True)
         (settings.reports_dir / "gemeente.md").write_text("Incidenten: PL-G, PL-A\n")
         roots = erasure.file_roots(settings)
-        assert set(_everywhere(scenario.url, PURGED)) >= {"raw.politie", "raw.corporaties", "marts_prev.fct_explosie_incidenten",
-                                                          "nightly.fct_explosie_incidenten", "ops.publication_log"}
+        assert set(_everywhere(scenario.url, PURGED)) >= {
+            "raw.politie",
+            "raw.corporaties",
+            "marts_prev.fct_explosie_incidenten",
+            "nightly.fct_explosie_incidenten",
+            "ops.publication_log",
+        }
         assert _files_with(roots, PURGED)
 
         result = retention.purge(apply=True, now=NOW, retention_days=DAYS)
@@ -110,9 +126,11 @@ def test_a_publication_after_a_purge_is_not_kept_for_rollback(scenario: Scenario
         steps.run_build({"select": None})
         steps.gate_and_publish("voor")
         with psycopg.connect(scenario.url, autocommit=True) as conn:
-            conn.execute("insert into ops.purge_log (run_id, file_id, feed, object_key, sha256, status, arrived_at, "
-                         "reason, retention_days, cutoff, rows_removed, objects) select 'p', file_id, feed, object_key, "
-                         "sha256, status, arrived_at, 'test', 30, now(), 0, '{}' from ops.ledger limit 1")
+            conn.execute(
+                "insert into ops.purge_log (run_id, file_id, feed, object_key, sha256, status, arrived_at, "
+                "reason, retention_days, cutoff, rows_removed, objects) select 'p', file_id, feed, object_key, "
+                "sha256, status, arrived_at, 'test', 30, now(), 0, '{}' from ops.ledger limit 1"
+            )
         steps.gate_and_publish("na")
         with psycopg.connect(scenario.url, autocommit=True) as conn:
             assert conn.execute("select to_regnamespace('marts_prev') is null").fetchone()[0]
@@ -120,4 +138,3 @@ def test_a_publication_after_a_purge_is_not_kept_for_rollback(scenario: Scenario
             publish.rollback(url=scenario.url)
         steps.gate_and_publish("daarna")  # a publication younger than the purge is kept as before
         publish.rollback(url=scenario.url)
-

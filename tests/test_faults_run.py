@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import airflow_harness
 import psycopg
 import pytest
-
-import airflow_harness
 from faults import CopyTerminator, big_police_file, own_warehouse
 from partner_files import csv_bytes, politie_row
 
@@ -48,8 +47,9 @@ def _tries(dag_run) -> dict[str, list[tuple[int, str]]]:
     tries: dict[str, list[tuple[int, str]]] = {}
     with create_session() as session:
         history = session.scalars(
-            select(TaskInstanceHistory).where(TaskInstanceHistory.dag_id == dag_run.dag_id,
-                                              TaskInstanceHistory.run_id == dag_run.run_id)
+            select(TaskInstanceHistory).where(
+                TaskInstanceHistory.dag_id == dag_run.dag_id, TaskInstanceHistory.run_id == dag_run.run_id
+            )
         ).all()
         for ti in [*history, *dag_run.get_task_instances(session=session)]:
             tries.setdefault(ti.task_id, []).append((ti.try_number, str(ti.state)))
@@ -84,7 +84,8 @@ def test_cut_connection_fails_the_try_and_the_retry_loads_once(warehouse_url, lo
     assert _tries(dr) == {"ingest": [(1, "failed"), (2, "success")]}
     assert _rows(warehouse_url, "select count(*), count(distinct incident_id) from raw.politie") == [(rows, rows)]
     assert _rows(warehouse_url, "select status, attempts, rows_loaded, run_id from ops.ledger") == [
-        ("loaded", 2, rows, dr.run_id)]
+        ("loaded", 2, rows, dr.run_id)
+    ]
     assert bucket.list_incoming() == []
     (archived,) = bucket.list_archive()
     with bucket.open(archived.url) as f:
@@ -149,8 +150,11 @@ def test_warehouse_restarts_between_tasks_and_the_run_completes(local_buckets, m
         assert str(build.state) == "success", _tries(build)
         # Each task on its first try: one that only passed on a retry could hide a stale connection.
         assert _tries(build) == {
-            "dbt_build": [(1, "success")], "blocking_checks": [(1, "success")],
-            "warning_checks": [(1, "success")], "publish": [(1, "success")], "record_blocked": [(1, "skipped")],
+            "dbt_build": [(1, "success")],
+            "blocking_checks": [(1, "success")],
+            "warning_checks": [(1, "success")],
+            "publish": [(1, "success")],
+            "record_blocked": [(1, "skipped")],
         }
         # A real restart after each task: a new server process every time, the data kept.
         assert restarts.after[0] == "ingest" and len(restarts.after) == 5, restarts.after
@@ -159,4 +163,5 @@ def test_warehouse_restarts_between_tasks_and_the_run_completes(local_buckets, m
         [(count,)] = _rows(url, "select aanslagen from marts.target_progress where niveau = 'land' and jaar = 2024")
         assert count == 30
         assert _rows(url, "select outcome from ops.publication_log where run_id = %s", (build.run_id,)) == [
-            ("published",)]
+            ("published",)
+        ]

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from partner_files import csv_bytes, politie_row
 
 EM = [sys.executable, "-m", "explosion_monitor.cli"]

@@ -14,12 +14,6 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from hypothesis import HealthCheck, given, settings
-
-from explosion_monitor.buckets import get_bucket
-from explosion_monitor.config import get_settings
-from explosion_monitor.ingest.pending import ingest_pending
-
 from fuzz_strategies import (
     ARRIVED_AT,
     Drop,
@@ -31,6 +25,11 @@ from fuzz_strategies import (
     small_sizes,
     valid_drop,
 )
+from hypothesis import HealthCheck, given, settings
+
+from explosion_monitor.buckets import get_bucket
+from explosion_monitor.config import get_settings
+from explosion_monitor.ingest.pending import ingest_pending
 
 # Derandomized: `make test` sees the same examples every run; the bench explores.
 FAST = settings(

@@ -8,10 +8,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
-from explosion_monitor.buckets import get_bucket
-from explosion_monitor.ingest.pending import ingest_pending
-
 from partner_files import (
     CORPORATIES_COLUMNS,
     POLITIE_COLUMNS,
@@ -23,6 +19,9 @@ from partner_files import (
     politie_row,
     xlsx_bytes,
 )
+
+from explosion_monitor.buckets import get_bucket
+from explosion_monitor.ingest.pending import ingest_pending
 
 pytestmark = pytest.mark.usefixtures("local_buckets", "warehouse_url")
 
@@ -52,12 +51,16 @@ def raw_count(db, feed: str) -> int:
 
 
 def test_semicolon_windows1252_dutch_dates_crlf(db):
-    rows = [politie_row(1, peildatum=dutch("2025-01-15"), incident_datum=dutch("2024-03-01"), telt_mee="ja"),
-            politie_row(2, peildatum="15-01-2025", incident_datum="2-3-2024", telt_mee="nee", doelwit="Bedrijf")]
+    rows = [
+        politie_row(1, peildatum=dutch("2025-01-15"), incident_datum=dutch("2024-03-01"), telt_mee="ja"),
+        politie_row(2, peildatum="15-01-2025", incident_datum="2-3-2024", telt_mee="nee", doelwit="Bedrijf"),
+    ]
     data = csv_bytes(rows, delimiter=";", encoding="cp1252", newline="\r\n")
     out = ingest_one("politie", "export é.csv", data)
     assert out.status == "loaded", out
-    got = db.execute("select incident_id, incident_datum::text, telt_mee, doelwit from raw.politie order by 1").fetchall()
+    got = db.execute(
+        "select incident_id, incident_datum::text, telt_mee, doelwit from raw.politie order by 1"
+    ).fetchall()
     assert got == [("PL-1", "2024-03-01", True, "woning"), ("PL-2", "2024-03-02", False, "bedrijf")]
 
 
@@ -65,13 +68,17 @@ def test_utf8_bom_comma_iso_quoted_headers_free_order(db):
     # A quoted field may hold the delimiter; identifiers may not (contract v2), so it sits in an extra column.
     columns = [*reversed(POLITIE_COLUMNS), "opmerking"]
     header = [f"  {c.upper()} " for c in columns]
-    rows = [politie_row(1, incident_id="PL/1", telt_mee="TRUE", opmerking="a, b"),
-            politie_row(2, telt_mee="0", ingetrokken="", opmerking="")]
+    rows = [
+        politie_row(1, incident_id="PL/1", telt_mee="TRUE", opmerking="a, b"),
+        politie_row(2, telt_mee="0", ingetrokken="", opmerking=""),
+    ]
     data = b"\xef\xbb\xbf" + csv_bytes(rows, columns, header=header, quote_all=True)
     out = ingest_one("politie", "bom.csv", data)
     assert out.status == "loaded", out
     assert db.execute("select incident_id, telt_mee, ingetrokken from raw.politie order by 1").fetchall() == [
-        ("PL-2", False, None), ("PL/1", True, False)]
+        ("PL-2", False, None),
+        ("PL/1", True, False),
+    ]
 
 
 @pytest.mark.parametrize("yes,no", [("ja", "nee"), ("j", "n"), ("true", "false"), ("1", "0"), ("Ja", "NEE")])
@@ -90,7 +97,7 @@ def test_decimal_comma_in_semicolon_file_and_point_in_both(db):
 
 
 def test_unknown_column_is_a_warning_and_lf_trailing_blank_lines(db):
-    rows = [politie_row(1) | {"opmerking": "=HYPERLINK(\"x\")"}]
+    rows = [politie_row(1) | {"opmerking": '=HYPERLINK("x")'}]
     data = csv_bytes(rows, POLITIE_COLUMNS + ["opmerking"]) + b"\n\n"
     out = ingest_one("politie", "extra.csv", data)
     assert out.status == "loaded" and out.rows == 1
@@ -116,10 +123,23 @@ def test_header_only_is_empty_and_loads_nothing(db):
 def test_xlsx_typed_cells(db):
     import datetime as dt
 
-    rows = [[
-        "VV1", "C-1", dt.datetime(2025, 2, 1), dt.date(2024, 12, 30), "GM0599", 3011, "opstal", "explosie_opzet",
-        None, 1234.5, 100, "afgehandeld", True,
-    ]]
+    rows = [
+        [
+            "VV1",
+            "C-1",
+            dt.datetime(2025, 2, 1),
+            dt.date(2024, 12, 30),
+            "GM0599",
+            3011,
+            "opstal",
+            "explosie_opzet",
+            None,
+            1234.5,
+            100,
+            "afgehandeld",
+            True,
+        ]
+    ]
     out = ingest_one("verzekeraars", "claims.xlsx", xlsx_bytes(VERZEKERAARS_COLUMNS, rows))
     assert out.status == "loaded", out
     got = db.execute(
@@ -160,10 +180,20 @@ ROW_VIOLATIONS = [
     ("politie", politie_row(1, postcode4="12"), "postcode4", "12", "geen postcode van 4 cijfers"),
     ("politie", politie_row(1, gemeente_code="0363"), "gemeente_code", "0363", "geen CBS-gemeentecode"),
     ("politie", politie_row(1, gemeente_code="GM9999"), "gemeente_code", "GM9999", "geen bekende"),
-    ("politie", politie_row(1, gemeente_code="GM0457", incident_datum="2024-05-01"), "gemeente_code", "GM0457",
-     "niet meer geldig"),
-    ("politie", politie_row(1, incident_datum="2025-02-01"), "incident_datum", "2025-02-01",
-     "incident_datum ligt na de peildatum"),
+    (
+        "politie",
+        politie_row(1, gemeente_code="GM0457", incident_datum="2024-05-01"),
+        "gemeente_code",
+        "GM0457",
+        "niet meer geldig",
+    ),
+    (
+        "politie",
+        politie_row(1, incident_datum="2025-02-01"),
+        "incident_datum",
+        "2025-02-01",
+        "incident_datum ligt na de peildatum",
+    ),
     ("politie", politie_row(1, peildatum="2099-01-01"), "peildatum", "2099-01-01", "na de dag waarop het bestand"),
     ("politie", politie_row(1, incident_id=""), "incident_id", None, "verplicht veld is leeg"),
     ("politie", politie_row(1, incident_id="X" * 41), "incident_id", "X" * 41, "langer dan 40"),
@@ -172,16 +202,27 @@ ROW_VIOLATIONS = [
     ("verzekeraars", claim_row(1, schade_geraamd_eur="-5"), "schade_geraamd_eur", "-5", "niet negatief"),
     ("verzekeraars", claim_row(1, status="lopend"), "status", "lopend", "geen toegestane waarde"),
     ("verzekeraars", claim_row(1, schadedatum="2025-03-01"), "schadedatum", "2025-03-01", "schadedatum ligt na"),
-    ("corporaties", melding_row(1, woningen_beschadigd="1", woningen_onbewoonbaar="2"), "woningen_onbewoonbaar", "2",
-     "groter dan woningen_beschadigd"),
-    ("corporaties", melding_row(1, sluiting_start="2025-01-10", sluiting_eind="2025-01-01"), "sluiting_eind",
-     "2025-01-01", "sluiting_eind ligt voor sluiting_start"),
+    (
+        "corporaties",
+        melding_row(1, woningen_beschadigd="1", woningen_onbewoonbaar="2"),
+        "woningen_onbewoonbaar",
+        "2",
+        "groter dan woningen_beschadigd",
+    ),
+    (
+        "corporaties",
+        melding_row(1, sluiting_start="2025-01-10", sluiting_eind="2025-01-01"),
+        "sluiting_eind",
+        "2025-01-01",
+        "sluiting_eind ligt voor sluiting_start",
+    ),
     ("corporaties", melding_row(1, nazorg_aangeboden=""), "nazorg_aangeboden", None, "verplicht veld is leeg"),
 ]
 
 
-@pytest.mark.parametrize("feed,bad,column,value,phrase", ROW_VIOLATIONS,
-                         ids=[f"{v[0]}-{v[2]}-{v[4][:20]}" for v in ROW_VIOLATIONS])
+@pytest.mark.parametrize(
+    "feed,bad,column,value,phrase", ROW_VIOLATIONS, ids=[f"{v[0]}-{v[2]}-{v[4][:20]}" for v in ROW_VIOLATIONS]
+)
 def test_row_violation_quarantines_whole_file(db, feed, bad, column, value, phrase):
     good = {"politie": politie_row, "verzekeraars": claim_row, "corporaties": melding_row}[feed](2)
     out = ingest_one(feed, "levering.csv", csv_bytes([good, bad]))
@@ -203,11 +244,14 @@ def test_row_violation_quarantines_whole_file(db, feed, bad, column, value, phra
 
 
 def test_merged_code_valid_before_merger(db):
-    rows = [politie_row(1, gemeente_code="GM0457", incident_datum="2021-06-01"),
-            politie_row(2, gemeente_code="GM0457", incident_datum="2022-03-23")]
+    rows = [
+        politie_row(1, gemeente_code="GM0457", incident_datum="2021-06-01"),
+        politie_row(2, gemeente_code="GM0457", incident_datum="2022-03-23"),
+    ]
     assert ingest_one("politie", "weesp.csv", csv_bytes(rows)).status == "loaded"
-    out = ingest_one("politie", "weesp2.csv", csv_bytes([politie_row(3, gemeente_code="GM0457",
-                                                                     incident_datum="2022-03-24")]))
+    out = ingest_one(
+        "politie", "weesp2.csv", csv_bytes([politie_row(3, gemeente_code="GM0457", incident_datum="2022-03-24")])
+    )
     assert out.status == "quarantined"
     assert "opgegaan in GM0363" in report_text(out)
 
@@ -228,10 +272,16 @@ FILE_VIOLATIONS = [
     ("page.csv", b"<!DOCTYPE html><html><body>404</body></html>", "HTML"),
     ("nul.csv", b"incident_id,peildatum\nPL\x00-1,2025-01-01\n", "NUL-bytes"),
     ("utf16.csv", "incident_id;peildatum\n".encode("utf-16"), "UTF-16"),
-    ("missing.csv", csv_bytes([politie_row(1)], [c for c in POLITIE_COLUMNS if c != "uitkomst"]),
-     "Verplichte kolom(men) ontbreken: uitkomst"),
-    ("dupheader.csv", csv_bytes([politie_row(1)], POLITIE_COLUMNS + ["incident_id"],
-                                header=POLITIE_COLUMNS + ["Incident_ID "]), "Dubbele kolomnamen"),
+    (
+        "missing.csv",
+        csv_bytes([politie_row(1)], [c for c in POLITIE_COLUMNS if c != "uitkomst"]),
+        "Verplichte kolom(men) ontbreken: uitkomst",
+    ),
+    (
+        "dupheader.csv",
+        csv_bytes([politie_row(1)], POLITIE_COLUMNS + ["incident_id"], header=POLITIE_COLUMNS + ["Incident_ID "]),
+        "Dubbele kolomnamen",
+    ),
     ("short.csv", csv_bytes([politie_row(1)]) + b"PL-9,2025-01-15\n", "minder velden"),
     ("long.csv", csv_bytes([politie_row(1)]) + b"a,b,c,d,e,f,g,h,i,j,k,l,m,n\n", "meer velden"),
     ("quote.csv", csv_bytes([politie_row(1)]) + b'"PL-2,2025-01-15\n', "aanhalingsteken"),
@@ -253,7 +303,7 @@ def test_xlsx_formula_is_reported(db):
     out = ingest_one("politie", "formules.xlsx", xlsx_bytes(POLITIE_COLUMNS, [row], formulas=True))
     assert out.status == "quarantined"
     report = report_text(out)
-    assert "formule" in report and "\"'=1+1\"" in report
+    assert "formule" in report and '"\'=1+1"' in report
 
 
 def test_xlsx_without_workbook_is_rejected(db):
@@ -288,7 +338,8 @@ def test_byte_identical_redrop_is_a_duplicate_and_stays_findable(db):
     assert (first.status, second.status) == ("loaded", "duplicate")
     assert raw_count(db, "politie") == 2
     assert db.execute("select duplicate_of from ops.ledger where file_id = %s", (second.file_id,)).fetchone() == (
-        first.file_id,)
+        first.file_id,
+    )
     archived = {o.name for o in get_bucket("politie").list_archive()}
     assert {"jan.csv", "jan (1).csv"} <= archived
     assert not get_bucket("politie").list_incoming()
@@ -302,14 +353,17 @@ def test_same_name_new_content_is_a_new_drop(db):
 
 def test_revision_keeps_every_version_with_lineage(db):
     jan = ingest_one("politie", "a.csv", csv_bytes([politie_row(1, doelwit="woning")]))
-    apr = ingest_one("politie", "b.csv", csv_bytes([politie_row(1, peildatum="2025-04-15", doelwit="bedrijf",
-                                                                 ingetrokken="ja")]))
+    apr = ingest_one(
+        "politie", "b.csv", csv_bytes([politie_row(1, peildatum="2025-04-15", doelwit="bedrijf", ingetrokken="ja")])
+    )
     got = db.execute(
         "select peildatum::text, doelwit, ingetrokken, _file_id, _line_number, _loaded_at is not null "
         "from raw.politie order by peildatum"
     ).fetchall()
-    assert got == [("2025-01-15", "woning", False, jan.file_id, 2, True),
-                   ("2025-04-15", "bedrijf", True, apr.file_id, 2, True)]
+    assert got == [
+        ("2025-01-15", "woning", False, jan.file_id, 2, True),
+        ("2025-04-15", "bedrijf", True, apr.file_id, 2, True),
+    ]
 
 
 def test_empty_file_ledger_and_status_cli(db, capsys):

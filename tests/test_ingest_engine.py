@@ -17,16 +17,15 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from partner_files import POLITIE_COLUMNS, claim_row, csv_bytes, politie_row, xlsx_bytes
 
 from explosion_monitor.buckets import get_bucket
 from explosion_monitor.contracts import get_contract
 from explosion_monitor.ingest import batches, keys, load
-from explosion_monitor.ingest.pending import ingest_pending
 from explosion_monitor.ingest.arrays import from_values, strings, with_validity
+from explosion_monitor.ingest.pending import ingest_pending
 from explosion_monitor.ingest.pgcopy import SIGNATURE, TRAILER, Encoder, Field
 from explosion_monitor.ingest.sniff import inspect
-
-from partner_files import POLITIE_COLUMNS, claim_row, csv_bytes, politie_row, xlsx_bytes
 
 pytestmark = pytest.mark.usefixtures("local_buckets", "warehouse_url")
 
@@ -77,8 +76,9 @@ def test_valid_file_across_many_batches_loads_every_row_once(db, small_batches, 
     ).fetchone()
     assert got == (300, 300, 2, 301, 300)
     # Each row kept its own line: PL-i is on line i + 1.
-    assert db.execute("select count(*) from raw.politie where incident_id <> 'PL-' || (_line_number - 1)").fetchone() == (
-        0,)
+    assert db.execute(
+        "select count(*) from raw.politie where incident_id <> 'PL-' || (_line_number - 1)"
+    ).fetchone() == (0,)
 
 
 def test_error_in_a_late_batch_rolls_back_everything(db, small_batches):
@@ -90,7 +90,8 @@ def test_error_in_a_late_batch_rolls_back_everything(db, small_batches):
     report = report_text(out)
     assert 'regel 252, kolom gewonden, waarde "veel": is geen geheel getal' in report
     assert db.execute("select line_number, column_name, check_code from ops.file_findings").fetchall() == [
-        (252, "gewonden", "integer")]
+        (252, "gewonden", "integer")
+    ]
 
 
 def test_errors_in_many_batches_are_all_counted(db, small_batches, monkeypatch):
@@ -214,17 +215,18 @@ def test_quote_open_at_the_end_of_the_file(db):
     out = ingest_one("politie", "open.csv", data)
     assert out.status == "quarantined", out
     assert "Bestandsfout (regel/line 4): Deze regel heeft een aanhalingsteken dat niet wordt gesloten." in report_text(
-        out)
+        out
+    )
 
 
 def test_quote_inside_a_value_is_a_character(db):
     # As in Excel and Python's csv: only a quote at the start of a field opens a quoted field.
-    data = csv_bytes(rows(2)).replace(b",0,,nee\n", b',0,,nee\n', 1).replace(b"PL-1,", b'PL-1",', 1)
+    data = csv_bytes(rows(2)).replace(b",0,,nee\n", b",0,,nee\n", 1).replace(b"PL-1,", b'PL-1",', 1)
     out = ingest_one("politie", "inch.csv", data)
     # The quote is read as part of the value; contract v2 allows no quote in an identifier, so the row
     # error names the value with its quote (and nothing else went wrong with the file's structure).
     assert (out.status, out.rows) == ("quarantined", 0), out
-    assert 'regel 2, kolom incident_id, waarde "PL-1\\""' in report_text(out) or 'waarde "PL-1\""' in report_text(out)
+    assert 'regel 2, kolom incident_id, waarde "PL-1\\""' in report_text(out) or 'waarde "PL-1""' in report_text(out)
     assert "Bestandsfout" not in report_text(out)
 
 
@@ -252,7 +254,9 @@ def test_windows_1252_semicolon_dutch_across_batches(db, small_batches):
     out = ingest_one("politie", "nl.csv", csv_bytes(data, delimiter=";", encoding="cp1252", newline="\r\n"))
     assert (out.status, out.rows) == ("loaded", 200), out
     assert db.execute("select incident_datum, telt_mee from raw.politie where incident_id = 'PL-é'").fetchone() == (
-        dt.date(2024, 3, 1), True)
+        dt.date(2024, 3, 1),
+        True,
+    )
 
 
 def test_required_columns_empty_in_every_row(db, small_batches):
@@ -288,9 +292,13 @@ def test_raw_has_no_per_row_trigger_and_a_used_ledger_row_cannot_go(db, warehous
     assert out.status == "loaded"
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         # nothing fires per row during the COPY: no foreign key, no trigger on raw (issue 12: no superuser needed)
-        assert conn.execute(
-            "select count(*) from pg_trigger where tgrelid = any(array['raw.politie'::regclass, "
-            "'raw.verzekeraars'::regclass, 'raw.corporaties'::regclass])").fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from pg_trigger where tgrelid = any(array['raw.politie'::regclass, "
+                "'raw.verzekeraars'::regclass, 'raw.corporaties'::regclass])"
+            ).fetchone()[0]
+            == 0
+        )
         # the ledger row of loaded rows stays: deleting or renumbering it is refused
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             conn.execute("delete from ops.ledger where file_id = %s", (out.file_id,))
@@ -317,8 +325,13 @@ def test_binary_copy_matches_postgres_text_input(db, dictionary):
     dates = [maybe(dt.date(1990, 1, 1) + dt.timedelta(days=rng.randint(0, 40000))) for _ in range(n)]
     ints = [maybe(rng.randint(0, 999_999_999)) for _ in range(n)]
     bools = [maybe(rng.random() < 0.5) for _ in range(n)]
-    nums = [maybe(str(rng.randint(0, 10 ** rng.randint(1, 21))) + (f".{rng.randint(0, 10 ** rng.randint(1, 6))}"
-                                                                   if rng.random() < 0.5 else "")) for _ in range(n)]
+    nums = [
+        maybe(
+            str(rng.randint(0, 10 ** rng.randint(1, 21)))
+            + (f".{rng.randint(0, 10 ** rng.randint(1, 6))}" if rng.random() < 0.5 else "")
+        )
+        for _ in range(n)
+    ]
     nothing = [None] * n
 
     def arrow(values, type_):
@@ -334,21 +347,42 @@ def test_binary_copy_matches_postgres_text_input(db, dictionary):
             data = np.array([v or 0 for v in values], np.int32)
         return from_values(data, type_, valid)
 
-    fields = [Field("t", "text"), Field("c", "text"), Field("d", "date"), Field("i", "int4"), Field("b", "bool"),
-              Field("n", "numeric"), Field("k", "int8"), Field("a", "timestamptz"), Field("z", "text")]
-    arrived = dt.datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=dt.timezone.utc)
-    columns = [arrow(texts, pa.string()), arrow(codes, pa.string()), arrow(dates, pa.date32()),
-               arrow(ints, pa.int32()), arrow(bools, pa.bool_()), arrow(nums, pa.string()), 42, arrived,
-               arrow(nothing, pa.string())]
+    fields = [
+        Field("t", "text"),
+        Field("c", "text"),
+        Field("d", "date"),
+        Field("i", "int4"),
+        Field("b", "bool"),
+        Field("n", "numeric"),
+        Field("k", "int8"),
+        Field("a", "timestamptz"),
+        Field("z", "text"),
+    ]
+    arrived = dt.datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
+    columns = [
+        arrow(texts, pa.string()),
+        arrow(codes, pa.string()),
+        arrow(dates, pa.date32()),
+        arrow(ints, pa.int32()),
+        arrow(bools, pa.bool_()),
+        arrow(nums, pa.string()),
+        42,
+        arrived,
+        arrow(nothing, pa.string()),
+    ]
     data = Encoder(fields).encode(columns, n)
     with db.cursor() as cur:
-        cur.execute("create temp table enc (seq serial, t text, c text, d date, i int, b bool, n numeric, k bigint, "
-                    "a timestamptz, z text)")
+        cur.execute(
+            "create temp table enc (seq serial, t text, c text, d date, i int, b bool, n numeric, k bigint, "
+            "a timestamptz, z text)"
+        )
         with cur.copy("copy enc (t, c, d, i, b, n, k, a, z) from stdin (format binary)") as copy:
             copy.write(SIGNATURE)
             copy.write(data)
             copy.write(TRAILER)
         got = cur.execute("select t, c, d, i, b, n::text, k, a, z from enc order by seq").fetchall()
-    expected = [(t, c, d, i, b, str(decimal.Decimal(x)) if x is not None else None, 42, arrived, None)
-                for t, c, d, i, b, x in zip(texts, codes, dates, ints, bools, nums, strict=True)]
+    expected = [
+        (t, c, d, i, b, str(decimal.Decimal(x)) if x is not None else None, 42, arrived, None)
+        for t, c, d, i, b, x in zip(texts, codes, dates, ints, bools, nums, strict=True)
+    ]
     assert got == expected

@@ -18,17 +18,9 @@ import traceback
 import uuid
 from pathlib import Path
 
+import pg as _pg
 import psycopg
 import pytest
-
-from explosion_monitor.buckets import get_bucket
-from explosion_monitor.config import get_settings
-from explosion_monitor.ingest.load import ingest_object
-from explosion_monitor.ingest.pending import ingest_pending
-from explosion_monitor.orchestration import steps
-from explosion_monitor.sample import generate
-
-import pg as _pg
 from faults import CopyTerminator, LoaderChild, big_police_file, env_int, wait_for_dead_backends
 from partner_files import (
     CORPORATIES_COLUMNS,
@@ -40,6 +32,13 @@ from partner_files import (
     politie_row,
     xlsx_bytes,
 )
+
+from explosion_monitor.buckets import get_bucket
+from explosion_monitor.config import get_settings
+from explosion_monitor.ingest.load import ingest_object
+from explosion_monitor.ingest.pending import ingest_pending
+from explosion_monitor.orchestration import steps
+from explosion_monitor.sample import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,15 +130,18 @@ def test_parallel_workers_process_every_file_exactly_once(db, warehouse_url, loc
             rows[7]["doelwit"] = "fout"
         bucket.put_incoming(f"drop-{i:02d}.csv", csv_bytes(rows))
     env = _child_env(warehouse_url, local_buckets)
-    children = [subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE, text=True)
-                for _ in range(3)]
+    children = [
+        subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE, text=True) for _ in range(3)
+    ]
     lines = [line for c in children for line in c.communicate()[0].splitlines()]
     assert all(c.returncode == 0 for c in children)
     finished = [line.split() for line in lines if line.split()[1] in ("loaded", "quarantined")]
     assert sorted(f[0] for f in finished) == [f"drop-{i:02d}.csv" for i in range(12)]
     assert db.execute("select count(*) from raw.politie").fetchone()[0] == 9 * 50
     assert db.execute("select status, count(*) from ops.ledger group by 1 order by 1").fetchall() == [
-        ("loaded", 9), ("quarantined", 3)]
+        ("loaded", 9),
+        ("quarantined", 3),
+    ]
 
 
 @pytest.mark.usefixtures("warehouse_url")
@@ -327,8 +329,9 @@ def _check_after_retry(conn, bucket, data: bytes, before: dict, outcomes) -> lis
     return problems
 
 
-def _kill_round(number, admin_url, folder: Path, child: LoaderChild, spawn_next, *, delay_s=None,
-                stop_at=None) -> KillRound:
+def _kill_round(
+    number, admin_url, folder: Path, child: LoaderChild, spawn_next, *, delay_s=None, stop_at=None
+) -> KillRound:
     """One drop, one loader killed at `delay_s` after go (or at phase `stop_at`), checks, a retry, checks.
 
     `spawn_next` starts the next round's child (once; it may be called again)."""
@@ -364,7 +367,7 @@ def _kill_round(number, admin_url, folder: Path, child: LoaderChild, spawn_next,
                 if leftovers:
                     result.problems.append(f"reconciliation after the retry found work: {leftovers}")
                 result.problems += _check_after_retry(conn, bucket, data, before, outcomes)
-        except Exception as exc:  # noqa: BLE001 - counted and reported with the round's kill time and phase
+        except Exception as exc:
             result.problems.append("".join(traceback.format_exception_only(exc)).strip())
         return result
     finally:
@@ -430,8 +433,16 @@ def test_kill_nine_at_random_points_of_a_large_load(pg_admin_url, tmp_path, reco
             child = children[-1]
             if "fraction" in how:
                 how = {"delay_s": start + how["fraction"] * (statistics.median(durations[-5:]) + 0.01)}
-            results.append(_kill_round(number, pg_admin_url, tmp_path / f"round{number}", child,
-                                       functools.partial(spawn, after=child), **how))
+            results.append(
+                _kill_round(
+                    number,
+                    pg_admin_url,
+                    tmp_path / f"round{number}",
+                    child,
+                    functools.partial(spawn, after=child),
+                    **how,
+                )
+            )
             if results[-1].full_retry_s:
                 durations.append(max(results[-1].full_retry_s - start, 0.05))
     finally:
@@ -475,7 +486,8 @@ def test_loader_killed_while_quarantining_leaves_one_quarantined_copy(db, wareho
         assert f.read() == data
     assert stored.report_url
     assert db.execute("select status, final_url, report_url from ops.ledger").fetchall() == [
-        ("quarantined", stored.url, stored.report_url)]
+        ("quarantined", stored.url, stored.report_url)
+    ]
     assert db.execute("select count(*) from ops.file_findings").fetchone()[0] >= 1
 
 
@@ -485,8 +497,11 @@ FILES_PER_FEED = 30
 WORKERS = 5
 ROW_BUILDERS = {"politie": politie_row, "verzekeraars": claim_row, "corporaties": melding_row}
 COLUMNS = {"politie": POLITIE_COLUMNS, "verzekeraars": VERZEKERAARS_COLUMNS, "corporaties": CORPORATIES_COLUMNS}
-KEYS = {"politie": "incident_id", "verzekeraars": "verzekeraar_code, claim_id",
-        "corporaties": "corporatie_code, melding_id"}
+KEYS = {
+    "politie": "incident_id",
+    "verzekeraars": "verzekeraar_code, claim_id",
+    "corporaties": "corporatie_code, melding_id",
+}
 
 WORKER = textwrap.dedent(
     """
@@ -531,8 +546,9 @@ def _drops(feed: str) -> dict[str, tuple[bytes, str, int]]:
     return drops
 
 
-def test_three_feeds_thirty_files_parallel_workers_each_file_exactly_once(db, warehouse_url, local_buckets,
-                                                                          record_property):
+def test_three_feeds_thirty_files_parallel_workers_each_file_exactly_once(
+    db, warehouse_url, local_buckets, record_property
+):
     """90 files (3 feeds x 30: valid CSV and XLSX, invalid, byte-identical twins) dropped at once and taken by
     5 worker processes running ingest_pending over every feed: each file has one ledger row with its final
     status, is in archive/ or quarantine/ exactly once, and raw holds exactly the rows of the loaded files."""
@@ -543,8 +559,12 @@ def test_three_feeds_thirty_files_parallel_workers_each_file_exactly_once(db, wa
         for name, (data, _, _) in files.items():
             buckets[feed].put_incoming(name, data)
     env = _child_env(warehouse_url, local_buckets)
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER], env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True) for _ in range(WORKERS)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(WORKERS)
+    ]
     for w in workers:  # every worker imported and connected: then all start at once
         assert w.stdout.readline().strip() == "ready"
     for w in workers:
@@ -562,7 +582,8 @@ def test_three_feeds_thirty_files_parallel_workers_each_file_exactly_once(db, wa
     finals = collections.Counter((f, n) for f, n, status, _ in lines if status not in ("busy", "gone"))
     ledger = collections.defaultdict(list)
     for feed, name, status, rows, final_url in db.execute(
-            "select feed, object_key, status, rows_loaded, final_url from ops.ledger"):
+        "select feed, object_key, status, rows_loaded, final_url from ops.ledger"
+    ):
         ledger[feed, name].append((status, rows, final_url))
     problems, exactly_once = [], 0
     for feed, files in drops.items():
@@ -583,8 +604,10 @@ def test_three_feeds_thirty_files_parallel_workers_each_file_exactly_once(db, wa
                 ok = ok and rows == (n if status == "loaded" else 0)
             exactly_once += ok
             if not ok:
-                problems.append(f"{feed}/{name}: finals {finals[feed, name]}, ledger {entries}, "
-                                f"stored {[p.url for p in places]}, in incoming {name in incoming}")
+                problems.append(
+                    f"{feed}/{name}: finals {finals[feed, name]}, ledger {entries}, "
+                    f"stored {[p.url for p in places]}, in incoming {name in incoming}"
+                )
     record_property("concurrent_total", sum(len(f) for f in drops.values()))
     record_property("concurrent_exactly_once", exactly_once)
     assert not problems, "\n".join(problems)
@@ -595,8 +618,7 @@ def test_three_feeds_thirty_files_parallel_workers_each_file_exactly_once(db, wa
         statuses = collections.Counter(e[0][0] for (f, _), e in ledger.items() if f == feed)
         assert statuses == {"loaded": 25, "quarantined": 3, "duplicate": 2}, (feed, statuses)
         expected_rows = sum({data: n for data, status, n in files.values() if status != "quarantined"}.values())
-        count, distinct = db.execute(
-            f"select count(*), count(distinct ({KEYS[feed]})) from raw.{feed}").fetchone()
+        count, distinct = db.execute(f"select count(*), count(distinct ({KEYS[feed]})) from raw.{feed}").fetchone()
         assert count == distinct == expected_rows, (feed, count, distinct, expected_rows)
         assert expected_rows == sum(5 + i for i in range(28) if i % 10 != 3) == 464
 

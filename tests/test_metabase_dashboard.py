@@ -56,9 +56,12 @@ def test_the_definition_is_complete() -> None:
     cells = set()
     for q in SPEC["questions"]:
         lay = q["layout"]
-        assert 0 <= lay["col"] and lay["col"] + lay["size_x"] <= 24, q["slug"]
-        cell = {(r, c) for r in range(lay["row"], lay["row"] + lay["size_y"])
-                for c in range(lay["col"], lay["col"] + lay["size_x"])}
+        assert lay["col"] >= 0 and lay["col"] + lay["size_x"] <= 24, q["slug"]
+        cell = {
+            (r, c)
+            for r in range(lay["row"], lay["row"] + lay["size_y"])
+            for c in range(lay["col"], lay["col"] + lay["size_x"])
+        }
         assert not cells & cell, f"{q['slug']} overlaps another card"
         cells |= cell
 
@@ -67,8 +70,11 @@ def test_init_builds_the_api_payloads_from_the_files() -> None:
     init = _init_module()
     spec = init.definition()
     card = init.card_payload(spec["questions"][0], database_id=7, collection_id=3)
-    assert card["dataset_query"] == {"type": "native", "database": 7,
-                                     "native": {"query": (METABASE / "questions" / "doelvoortgang.sql").read_text()}}
+    assert card["dataset_query"] == {
+        "type": "native",
+        "database": 7,
+        "native": {"query": (METABASE / "questions" / "doelvoortgang.sql").read_text()},
+    }
     assert card["collection_id"] == 3 and card["name"] == "Doel per jaar en niveau"
     dashcards = init.dashcards({"doelvoortgang": 11, "maandreeks": 12}, spec)
     assert [(d["card_id"], d["id"]) for d in dashcards] == [(11, -1), (12, -2)]

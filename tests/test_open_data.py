@@ -141,7 +141,7 @@ def feasible_ranges(releases: list[Cells]) -> dict[Key, tuple[float, float]]:
     last = releases[-1]
     keys = sorted(last)
     index = {k: i for i, k in enumerate(keys)}
-    low = {k: 0.0 for k in keys}
+    low = dict.fromkeys(keys, 0.0)
     known: dict[Key, float] = {}
     rows, cols, data, rhs = [], [], [], []
     for cells in releases:
@@ -287,9 +287,14 @@ def published(sample_build: str) -> dict[int, Cells]:
 
 
 def test_the_build_ran_the_suppression_tests(sample_build: str) -> None:
-    ran = dict(_query(sample_build, "select unique_id, status from ops.dbt_run_results "
-                                    "where resource_type in ('model', 'test', 'unit_test') "
-                                    "and (unique_id like '%%open_data%%' or unique_id like '%%onderdrukking%%')"))
+    ran = dict(
+        _query(
+            sample_build,
+            "select unique_id, status from ops.dbt_run_results "
+            "where resource_type in ('model', 'test', 'unit_test') "
+            "and (unique_id like '%%open_data%%' or unique_id like '%%onderdrukking%%')",
+        )
+    )
     names = {uid.split(".")[-1] if uid.startswith("unit_test") else uid.split(".")[2]: s for uid, s in ran.items()}
     for name in ("onderdrukking_aanvullend_en_jaartotalen_blijven", "onderdrukking_rij_met_alleen_enen_gaat_open",
                  "onderdrukking_schaarse_maand_landelijk", "onderdrukking_laatste_redmiddel",
@@ -423,7 +428,9 @@ def _addition(n: int, cell: Key, jaar: int, peildatum: str) -> dict[str, str]:
 
 def _cell(cells: Cells, suppressed: bool, value: int | tuple[int, ...]) -> Key:
     wanted = value if isinstance(value, tuple) else (value,)
-    return next(k for k, (v, s) in sorted(cells.items()) if k[0] == "gemeente_maand" and s == suppressed and v in wanted)
+    return next(
+        k for k, (v, s) in sorted(cells.items()) if k[0] == "gemeente_maand" and s == suppressed and v in wanted
+    )
 
 
 @pytest.mark.slow
@@ -441,11 +448,11 @@ def test_all_releases_together_give_no_suppressed_count_away(pg_admin_url: str, 
 
     import pg as _pg
     import wap
+    from partner_files import POLITIE_COLUMNS, csv_bytes
+
     from explosion_monitor import publish, sample, transform
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.ingest.pending import ingest_pending
-
-    from partner_files import POLITIE_COLUMNS, csv_bytes
 
     url = _pg.fresh_database(pg_admin_url, prefix="em_test_releases")
     try:

@@ -19,10 +19,9 @@ import threading
 import types
 from collections.abc import Iterator
 
+import airflow_harness
 import psycopg
 import pytest
-
-import airflow_harness
 from partner_files import csv_bytes, politie_row
 
 pytestmark = pytest.mark.timeout(600)
@@ -73,7 +72,8 @@ def _asset_events(asset_name: str, run_id: str) -> list[dict]:
 
     with create_session() as session:
         events = session.scalars(
-            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
             .where(AssetModel.name == asset_name, AssetEvent.source_run_id == run_id)
         ).all()
         return [dict(e.extra or {}) for e in events]
@@ -121,11 +121,21 @@ def test_coalesced_events_each_key_once():
     from explosion_monitor.orchestration.steps import event_payloads
 
     def ev(key, modified="2025-01-01T00:00:00+00:00", feed="politie"):
-        return types.SimpleNamespace(extra={"from_trigger": True, "payload": {
-            "feed": feed, "key": key, "size": 1, "modified": modified, "url": "", "claim_id": 1}})
+        return types.SimpleNamespace(
+            extra={
+                "from_trigger": True,
+                "payload": {"feed": feed, "key": key, "size": 1, "modified": modified, "url": "", "claim_id": 1},
+            }
+        )
 
-    events = {"incoming.politie": [ev("b.csv", "2025-01-02T00:00:00+00:00"), ev("a.csv"), ev("a.csv"),
-                                   ev("x.csv", feed="verzekeraars")]}
+    events = {
+        "incoming.politie": [
+            ev("b.csv", "2025-01-02T00:00:00+00:00"),
+            ev("a.csv"),
+            ev("a.csv"),
+            ev("x.csv", feed="verzekeraars"),
+        ]
+    }
     assert [p["key"] for p in event_payloads(events, "politie")] == ["a.csv", "b.csv"]
     assert event_payloads(None, "politie") == []
 
@@ -187,16 +197,25 @@ def test_warehouse_dag_builds_gates_and_publishes(warehouse_url, local_buckets, 
     dr = warehouse_dag().test()
     assert str(dr.state) == "success", _task_states(dr)
     assert _rows(warehouse_url, "select count(*) > 50 from ops.dbt_run_results") == [(True,)]
-    [(count,)] = _rows(warehouse_url, "select aanslagen from marts.target_progress "
-                                      "where niveau = 'land' and jaar = 2024")
+    [(count,)] = _rows(
+        warehouse_url, "select aanslagen from marts.target_progress where niveau = 'land' and jaar = 2024"
+    )
     assert count == 30
     assert len(_asset_events("marts", dr.run_id)) == 1
-    assert _task_states(dr) == {"dbt_build": "success", "blocking_checks": "success", "warning_checks": "success",
-                                "publish": "success", "record_blocked": "skipped"}
-    [(outcome, through)] = _rows(warehouse_url, "select l.outcome, p.tot_en_met_file_id from ops.publication_log l "
-                                                "join marts.publicatie p on p.publicatie_id = l.publication_id "
-                                                "where l.run_id = %s",
-                                 (dr.run_id,))
+    assert _task_states(dr) == {
+        "dbt_build": "success",
+        "blocking_checks": "success",
+        "warning_checks": "success",
+        "publish": "success",
+        "record_blocked": "skipped",
+    }
+    [(outcome, through)] = _rows(
+        warehouse_url,
+        "select l.outcome, p.tot_en_met_file_id from ops.publication_log l "
+        "join marts.publicatie p on p.publicatie_id = l.publication_id "
+        "where l.run_id = %s",
+        (dr.run_id,),
+    )
     assert outcome == "published" and through >= 1
 
     # The next drop touches only politie: a partial build of source:politie+ on the healthy build schema ...
@@ -215,27 +234,40 @@ def test_warehouse_dag_blocked_gate_keeps_marts_and_notifies(warehouse_url, publ
     from explosion_monitor.orchestration import dags
     from explosion_monitor.orchestration.dags import warehouse_dag
 
-    failure = quality.CheckFailure("target_progress", "doel_niet_negatief", "aanslagen",
-                                   "expect_column_values_to_be_between: 1 of 10 rows", [{"aanslagen": -3}])
+    failure = quality.CheckFailure(
+        "target_progress",
+        "doel_niet_negatief",
+        "aanslagen",
+        "expect_column_values_to_be_between: 1 of 10 rows",
+        [{"aanslagen": -3}],
+    )
 
     class FailingCheckpoint:
         name = "blocking"
 
         def run(self, **kwargs):
-            return quality.GateRun([quality.SuiteResult("target_progress", quality.BLOCKING, [failure], None,
-                                                        quality.Window(0, 1))], quality.Window(0, 1))
+            return quality.GateRun(
+                [quality.SuiteResult("target_progress", quality.BLOCKING, [failure], None, quality.Window(0, 1))],
+                quality.Window(0, 1),
+            )
 
     monkeypatch.setattr(dags, "_blocking_checkpoint", lambda context: FailingCheckpoint())
     dr = warehouse_dag().test(mark_success_pattern="dbt_build")
     assert str(dr.state) == "failed"
     states = _task_states(dr)
-    assert states == {"dbt_build": "success", "blocking_checks": "failed", "warning_checks": "success",
-                      "publish": "upstream_failed", "record_blocked": "success"}
+    assert states == {
+        "dbt_build": "success",
+        "blocking_checks": "failed",
+        "warning_checks": "success",
+        "publish": "upstream_failed",
+        "record_blocked": "success",
+    }
     failures = _rows(warehouse_url, "select task_id, kind, message from ops.pipeline_failures order by failure_id")
-    assert ("blocking_checks", "publication_failed") == failures[0][:2]
+    assert failures[0][:2] == ("blocking_checks", "publication_failed")
     assert "GXValidationFailed" in failures[0][2]
     [(outcome, message, failed)] = _rows(
-        warehouse_url, "select outcome, message, failed_checks from ops.publication_log where run_id = %s",
+        warehouse_url,
+        "select outcome, message, failed_checks from ops.publication_log where run_id = %s",
         (dr.run_id,),
     )
     assert outcome == "blocked" and "doel_niet_negatief" in message
@@ -261,8 +293,7 @@ def test_reingest_after_a_fix(warehouse_url, local_buckets):
 
     with pytest.raises(reingest.ReingestError, match="belongs to feed politie"):
         reingest.reingest("verzekeraars", first["file_id"])
-    _rows(warehouse_url, "insert into ref.gemeente_codes values ('GM9999', 'Nieuwegemeente', null, null) "
-                         "returning 1")
+    _rows(warehouse_url, "insert into ref.gemeente_codes values ('GM9999', 'Nieuwegemeente', null, null) returning 1")
     result = reingest.reingest("politie", first["file_id"], run_id="test")
     assert result["outcome"]["status"] == "loaded" and result["full_refresh"] is False
     ledger = _rows(warehouse_url, "select file_id, status from ops.ledger order by file_id")
@@ -278,8 +309,9 @@ def test_reingest_after_a_fix(warehouse_url, local_buckets):
         reingest.reingest("politie", result["outcome"]["file_id"])  # now 'reingested' itself
 
 
-def test_rebuild_replays_the_archive_and_equals_the_marts(warehouse_url, local_buckets, publish_module,
-                                                          pg_admin_url, record_property):
+def test_rebuild_replays_the_archive_and_equals_the_marts(
+    warehouse_url, local_buckets, publish_module, pg_admin_url, record_property
+):
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.orchestration import rebuild, steps
 
@@ -312,7 +344,8 @@ def test_rebuild_replays_the_archive_and_equals_the_marts(warehouse_url, local_b
 
 
 def test_retention_dag_purges_what_the_period_no_longer_needs_and_asks_for_a_full_refresh(
-        warehouse_url, local_buckets, monkeypatch):
+    warehouse_url, local_buckets, monkeypatch
+):
 
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.orchestration import steps
@@ -324,8 +357,11 @@ def test_retention_dag_purges_what_the_period_no_longer_needs_and_asks_for_a_ful
     bucket.put_incoming("januari-2025.csv", _good(3))
     bucket.put_incoming("vandaag.csv", _good(2, start=10))
     # Arrival is when the watcher first saw a file (its payload's seen_at), not the file's own time.
-    steps.ingest_keys("politie", [{"key": "januari-2025.csv", "seen_at": "2025-01-20T00:00:00+00:00"},
-                                  {"key": "vandaag.csv"}], notify_partner=False)
+    steps.ingest_keys(
+        "politie",
+        [{"key": "januari-2025.csv", "seen_at": "2025-01-20T00:00:00+00:00"}, {"key": "vandaag.csv"}],
+        notify_partner=False,
+    )
     # 300 days: the period starts in 2026, so the 2024 incidents of the old extract lie before it.
     monkeypatch.setenv("EXPLOSION_MONITOR_RETENTION_DAYS", "300")
 
@@ -338,7 +374,8 @@ def test_retention_dag_purges_what_the_period_no_longer_needs_and_asks_for_a_ful
     assert str(dr.state) == "success", _task_states(dr)
     assert _rows(warehouse_url, "select incident_id from raw.politie order by 1") == [("PL-10",), ("PL-11",)]
     assert _rows(warehouse_url, "select object_key, reason, rows_removed, objects_removed from ops.purge_log") == [
-        ("januari-2025.csv", "before_period", 3, 1)]
+        ("januari-2025.csv", "before_period", 3, 1)
+    ]
     assert [o.name for o in bucket.list_archive()] == ["vandaag.csv"]
     [event] = _asset_events("raw.politie", dr.run_id)
     assert event["full_refresh"] is True
@@ -352,7 +389,7 @@ def test_retention_dag_purges_what_the_period_no_longer_needs_and_asks_for_a_ful
 class _Webhook(http.server.BaseHTTPRequestHandler):
     received: list = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append(json.loads(body))
         self.send_response(204)
@@ -411,8 +448,14 @@ def server() -> Iterator:
 def test_notifier_channels(warehouse_url, server, monkeypatch, caplog):
     from explosion_monitor.orchestration import notify
 
-    outcome = types.SimpleNamespace(name="fout.csv", errors=2, message="line 3, doelwit: 'raket'",
-                                    report_url="file:///q/1/fout.csv.rapport.txt", final_url=None, file_id=1)
+    outcome = types.SimpleNamespace(
+        name="fout.csv",
+        errors=2,
+        message="line 3, doelwit: 'raket'",
+        report_url="file:///q/1/fout.csv.rapport.txt",
+        final_url=None,
+        file_id=1,
+    )
     note = notify.quarantined("politie", outcome)
     assert note.recipients == (CONTACT,)
 
@@ -428,10 +471,22 @@ def test_notifier_channels(warehouse_url, server, monkeypatch, caplog):
 
     port = server(_SmtpSink, socketserver.ThreadingTCPServer)
     monkeypatch.setenv("EXPLOSION_MONITOR_NOTIFIER", "email")
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
-        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
-        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "pipeline@example.nl", "retry_limit": 0},
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": port,
+                "extra": {
+                    "disable_tls": True,
+                    "disable_ssl": True,
+                    "from_email": "pipeline@example.nl",
+                    "retry_limit": 0,
+                },
+            }
+        ),
+    )
     assert notify.notify(note)
     assert CONTACT in _SmtpSink.messages[-1] and "fout.csv" in _SmtpSink.messages[-1]
 
@@ -448,10 +503,14 @@ def test_partner_late_from_source_freshness(warehouse_url, monkeypatch):
     from explosion_monitor.orchestration import steps
 
     old = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-    monkeypatch.setattr(transform, "source_freshness", lambda settings=None, url=None: {
-        "politie.incidenten": {"status": "error", "max_loaded_at": old, "age_s": 90 * 86400, "error": None},
-        "verzekeraars.claims": {"status": "pass", "max_loaded_at": old, "age_s": 10, "error": None},
-    })
+    monkeypatch.setattr(
+        transform,
+        "source_freshness",
+        lambda settings=None, url=None: {
+            "politie.incidenten": {"status": "error", "max_loaded_at": old, "age_s": 90 * 86400, "error": None},
+            "verzekeraars.claims": {"status": "pass", "max_loaded_at": old, "age_s": 10, "error": None},
+        },
+    )
     report = steps.check_partner_freshness()
     assert report["politie.incidenten"]["status"] == "error"
     notes = _rows(warehouse_url, "select kind, feed, recipients, body from ops.notifications")
@@ -466,15 +525,18 @@ def test_failure_callback_records_and_notifies(warehouse_url):
     task_failed({"ti": ti, "exception": RuntimeError("S3 unreachable")})
     run_failed({"dag_run": types.SimpleNamespace(dag_id="ingest_politie", run_id="r1"), "reason": "task_failure"})
     run_failed({"dag_run": types.SimpleNamespace(dag_id="rebuild", run_id="r2"), "reason": "timed_out"})
-    failures = _rows(warehouse_url, "select dag_id, task_id, kind, message from ops.pipeline_failures "
-                                    "order by failure_id")
+    failures = _rows(
+        warehouse_url, "select dag_id, task_id, kind, message from ops.pipeline_failures order by failure_id"
+    )
     assert failures == [
         ("ingest_politie", "ingest", "task_failed", "RuntimeError: S3 unreachable"),
         ("ingest_politie", None, "run_failed", "run failed: task_failure"),
         ("rebuild", None, "run_failed", "run failed: timed_out"),
     ]
     assert [k for (k,) in _rows(warehouse_url, "select kind from ops.notifications order by 1")] == [
-        "run_failed", "task_failed"]
+        "run_failed",
+        "task_failed",
+    ]
 
 
 class _Inbox:
@@ -483,7 +545,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.envelopes: list = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.envelopes.append(envelope)
         return "250 OK"
 

@@ -22,32 +22,36 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg import sql
-
 import wap
+from psycopg import sql
 
 pytestmark = [pytest.mark.timeout(900)]
 
 
 def _url(admin_url: str, user: str, password: str, db: str) -> str:
     parts = urlsplit(admin_url)
-    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{parts.hostname}:{parts.port}",
-                                     path=f"/{db}"))
+    return urlunsplit(
+        parts._replace(netloc=f"{user}:{quote(password, safe='')}@{parts.hostname}:{parts.port}", path=f"/{db}")
+    )
 
 
 def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
-        pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from explosion_monitor import publish, retention, transform
     from explosion_monitor.db.ready import connect_ready
 
     tag = uuid.uuid4().hex[:8]
     owner, db, password = f"em_test_owner_{tag}", f"em_test_owned_{tag}", secrets.token_urlsafe(16)
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:  # the DBA's two lines
-        conn.execute(sql.SQL("create role {} login createrole password {}").format(
-            sql.Identifier(owner), sql.Literal(password)))
+        conn.execute(
+            sql.SQL("create role {} login createrole password {}").format(sql.Identifier(owner), sql.Literal(password))
+        )
         conn.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(db), sql.Identifier(owner)))
-        others_before = conn.execute("select rolname, rolconnlimit, rolconfig from pg_roles "
-                                     "where rolname in ('bi_reader', 'em_publisher') order by 1").fetchall()
+        others_before = conn.execute(
+            "select rolname, rolconnlimit, rolconfig from pg_roles "
+            "where rolname in ('bi_reader', 'em_publisher') order by 1"
+        ).fetchall()
     url = _url(pg_admin_url, owner, password, db)
     home = tmp_path / "home"
     (home / ".data").mkdir(parents=True)
@@ -62,12 +66,26 @@ def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
         with connect_ready() as conn:  # bootstrap as the owner
             assert conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone() == (False,)
             assert conn.execute("select ops.role_prefix()").fetchone() == (prefix,)
-            made = {r[0] for r in conn.execute("select rolname from pg_roles where rolname like %s",
-                                               (prefix.replace("_", r"\_") + "%",))}
-            assert made == {prefix + r for r in ("em_loader", "em_transformer", "em_publisher", "bi_reader",
-                                                 "open_data_reader", "analist", "gemeente_lezer")}
+            made = {
+                r[0]
+                for r in conn.execute(
+                    "select rolname from pg_roles where rolname like %s", (prefix.replace("_", r"\_") + "%",)
+                )
+            }
+            assert made == {
+                prefix + r
+                for r in (
+                    "em_loader",
+                    "em_transformer",
+                    "em_publisher",
+                    "bi_reader",
+                    "open_data_reader",
+                    "analist",
+                    "gemeente_lezer",
+                )
+            }
         # load (COPY as <prefix>em_loader), dbt (as <prefix>em_transformer), gate, publish twice, roll back
-        outcomes = _deliver(wap.sample_files()[:wap.FIRST_DROPS])
+        outcomes = _deliver(wap.sample_files()[: wap.FIRST_DROPS])
         assert [o.status for o in outcomes].count("loaded") == 3, outcomes
         assert transform.transform_role(url) == prefix + "em_transformer"
         transform.build(url=url)
@@ -77,8 +95,12 @@ def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
         publish.rollback(url=url)
         with psycopg.connect(url, autocommit=True) as conn:
             assert conn.execute("select run_id from marts.publicatie").fetchone() == ("eigenaar-1",)
-            owners = {r[0] for r in conn.execute(
-                "select distinct tableowner from pg_tables where schemaname in ('marts', 'open_data')")}
+            owners = {
+                r[0]
+                for r in conn.execute(
+                    "select distinct tableowner from pg_tables where schemaname in ('marts', 'open_data')"
+                )
+            }
             assert owners == {prefix + "em_publisher"}
         # the readers of this warehouse log in with their own passwords and see their tier
         stored = json.loads((home / ".data" / "secrets.json").read_text())
@@ -97,13 +119,22 @@ def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
             assert conn.execute("select ops.role_prefix()").fetchone() == (prefix,)
         # the other warehouses' roles were not touched
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            assert conn.execute("select rolname, rolconnlimit, rolconfig from pg_roles "
-                                "where rolname in ('bi_reader', 'em_publisher') order by 1").fetchall() == others_before
+            assert (
+                conn.execute(
+                    "select rolname, rolconnlimit, rolconfig from pg_roles "
+                    "where rolname in ('bi_reader', 'em_publisher') order by 1"
+                ).fetchall()
+                == others_before
+            )
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(db)))
-            for role in [r[0] for r in conn.execute("select rolname from pg_roles where rolname like %s",
-                                                    (prefix.replace("_", r"\_") + "%",))] + [owner]:
+            for role in [
+                r[0]
+                for r in conn.execute(
+                    "select rolname from pg_roles where rolname like %s", (prefix.replace("_", r"\_") + "%",)
+                )
+            ] + [owner]:
                 with contextlib.suppress(psycopg.Error):
                     conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
 

@@ -73,7 +73,9 @@ def test_the_scan_passes_what_15_accepts(sql: str) -> None:
 
 
 def test_dbt_jinja_is_neutral() -> None:
-    text = sqlcompat.dbt_sql("select * from {{ ref('stg_politie__incidenten') }} {% if is_incremental() %}where x{% endif %}")
+    text = sqlcompat.dbt_sql(
+        "select * from {{ ref('stg_politie__incidenten') }} {% if is_incremental() %}where x{% endif %}"
+    )
     assert "jinja_ref" in text and "{%" not in text
 
 

@@ -21,9 +21,8 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
-
 import wap
+from psycopg import sql
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -46,15 +45,23 @@ PUBLISHABLE_IDS = ("gemeenten",)
 
 def record_id_columns() -> dict[str, list[str]]:
     """Per partner feed other than the police: the key columns that identify a record (not the partner's code)."""
-    return {feed: [k for k in c.key if not k.endswith("_code") and c.column(k).type != "postcode4"]
-            for feed, c in _contracts().items() if feed != SHARED_KEY_FEED and feed not in PUBLISHABLE_IDS}
+    return {
+        feed: [k for k in c.key if not k.endswith("_code") and c.column(k).type != "postcode4"]
+        for feed, c in _contracts().items()
+        if feed != SHARED_KEY_FEED and feed not in PUBLISHABLE_IDS
+    }
 
 
 def free_text_columns() -> dict[str, list[str]]:
     """Per feed: contract columns that hold free text (text that is neither a key, an id reference nor a code)."""
-    return {feed: [col.name for col in c.columns
-                   if col.type == "text" and col.name not in c.key and not col.name.endswith(("_id", "_code"))]
-            for feed, c in _contracts().items()}
+    return {
+        feed: [
+            col.name
+            for col in c.columns
+            if col.type == "text" and col.name not in c.key and not col.name.endswith(("_id", "_code"))
+        ]
+        for feed, c in _contracts().items()
+    }
 
 
 def _read_sample(data: bytes) -> tuple[list[str], list[list[str]]]:
@@ -72,8 +79,9 @@ def _read_sample(data: bytes) -> tuple[list[str], list[list[str]]]:
         if text[:4].lower() == "sep=":  # Excel's delimiter hint above the header (contract v2)
             text = text.split("\n", 1)[1] if "\n" in text else ""
         first = text.split("\n", 1)[0]
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";" if first.count(";") > first.count(",")
-                               else ","))
+        rows = list(
+            csv.reader(io.StringIO(text, newline=""), delimiter=";" if first.count(";") > first.count(",") else ",")
+        )
     return (rows[0], rows[1:]) if rows else ([], [])
 
 
@@ -118,13 +126,19 @@ def forbidden(published: str) -> dict[str, set[str]]:
         for feed, columns in record_id_columns().items():
             for column in columns:
                 query = sql.SQL("select distinct {}::text from raw.{}")
-                values[f"{feed}.{column}"] = {v for (v,) in conn.execute(
-                    query.format(sql.Identifier(column), sql.Identifier(feed)))}
+                values[f"{feed}.{column}"] = {
+                    v for (v,) in conn.execute(query.format(sql.Identifier(column), sql.Identifier(feed)))
+                }
         for feed, columns in free_text_columns().items():
             for column in columns:
-                values[f"{feed}.{column}"] = {v for (v,) in conn.execute(
-                    sql.SQL("select distinct {}::text from raw.{} where {} is not null").format(
-                        sql.Identifier(column), sql.Identifier(feed), sql.Identifier(column)))}
+                values[f"{feed}.{column}"] = {
+                    v
+                    for (v,) in conn.execute(
+                        sql.SQL("select distinct {}::text from raw.{} where {} is not null").format(
+                            sql.Identifier(column), sql.Identifier(feed), sql.Identifier(column)
+                        )
+                    )
+                }
     values["free text outside the contract"] = delivered_free_text()[1]
     return values
 
@@ -134,7 +148,8 @@ def _relations(conn: psycopg.Connection, schema: str) -> dict[str, list[tuple[st
     for table, column, data_type in conn.execute(
         "select c.table_name, c.column_name, c.data_type from information_schema.columns c "
         "join information_schema.tables t using (table_schema, table_name) "
-        "where c.table_schema = %s order by c.table_name, c.ordinal_position", (schema,)
+        "where c.table_schema = %s order by c.table_name, c.ordinal_position",
+        (schema,),
     ).fetchall():
         out.setdefault(table, []).append((column, data_type))
     return out
@@ -156,7 +171,8 @@ def find_values(url: str, schema: str, values: dict[str, set[str]], *, text_only
             if not cols:
                 continue
             pairs = sql.SQL(", ").join(
-                sql.SQL("({}::text, {})").format(sql.Identifier(c), sql.Literal(c)) for c in cols)
+                sql.SQL("({}::text, {})").format(sql.Identifier(c), sql.Literal(c)) for c in cols
+            )
             query = sql.SQL(
                 "select distinct v.kolom, f.soort, f.waarde from {}.{} as r "
                 "cross join lateral (values {}) as v (waarde, kolom) join verboden as f on f.waarde = v.waarde limit 20"
@@ -182,17 +198,23 @@ def test_the_sample_gives_every_check_something_to_find(published: str, forbidde
     assert any(v.startswith("SCH-") for v in forbidden["verzekeraars.claim_id"])
     # the scanner finds identifiers where they are (the staging models BI cannot see) ...
     found = find_values(published, "build_staging", forbidden)
-    assert {(t, c) for t, c, _, _ in found} >= {("stg_verzekeraars__claims", "claim_id"),
-                                                ("stg_corporaties__meldingen", "melding_id")}
+    assert {(t, c) for t, c, _, _ in found} >= {
+        ("stg_verzekeraars__claims", "claim_id"),
+        ("stg_corporaties__meldingen", "melding_id"),
+    }
 
 
 def test_free_text_outside_the_contract_never_enters_the_warehouse(published: str) -> None:
     """An unknown column is a warning and is not loaded: raw holds exactly the contract's columns."""
     with psycopg.connect(published, autocommit=True) as conn:
         for feed, contract in _contracts().items():
-            columns = {c for (c,) in conn.execute(
-                "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s",
-                (feed,))}
+            columns = {
+                c
+                for (c,) in conn.execute(
+                    "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s",
+                    (feed,),
+                )
+            }
             assert columns == set(contract.column_names) | LINEAGE, feed
 
 
@@ -217,7 +239,8 @@ def test_marts_hold_the_police_incident_id(published: str) -> None:
     with psycopg.connect(published, autocommit=True) as conn:
         shown, unknown = conn.execute(
             "select count(*), count(*) filter (where incident_id not in (select incident_id from raw.politie)) "
-            "from marts.fct_explosie_incidenten").fetchone()
+            "from marts.fct_explosie_incidenten"
+        ).fetchone()
     assert shown > 3000 and unknown == 0
 
 
@@ -228,13 +251,22 @@ def test_open_data_holds_no_identifier_and_no_postcode(published: str, forbidden
     with psycopg.connect(published, autocommit=True) as conn:
         tables = _relations(conn, "open_data")
         ids = {v for (v,) in conn.execute("select distinct incident_id from raw.politie")}
-        postcodes = {v for (v,) in conn.execute(
-            "select postcode4 from raw.politie union select postcode4 from raw.verzekeraars "
-            "union select postcode4 from raw.corporaties") if v}
+        postcodes = {
+            v
+            for (v,) in conn.execute(
+                "select postcode4 from raw.politie union select postcode4 from raw.verzekeraars "
+                "union select postcode4 from raw.corporaties"
+            )
+            if v
+        }
     assert len(tables) >= 4 and len(postcodes) > 100
     # (publicatie says which publication this is: its ids are publication and ledger numbers)
-    assert [(t, c) for t, cols in tables.items() for c, _ in cols
-            if t != "publicatie" and ("postcode" in c or c.endswith("_id"))] == []
+    assert [
+        (t, c)
+        for t, cols in tables.items()
+        for c, _ in cols
+        if t != "publicatie" and ("postcode" in c or c.endswith("_id"))
+    ] == []
     assert find_values(published, "open_data", {**forbidden, "politie.incident_id": ids}) == []
     # postcodes look like years (2024 is a Haarlem postcode): text columns only
     assert find_values(published, "open_data", {"postcode4": postcodes}, text_only=True) == []
@@ -252,15 +284,20 @@ def test_published_open_data_is_the_audited_build_and_shows_no_small_count(publi
             columns = [c for c, _ in _relations(conn, "open_data")[rel.name]]
             assert set(columns) == {c for c, _ in _relations(conn, rel.source_schema)[rel.source_name]}
             listed = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-            diff = conn.execute(sql.SQL(
-                "select count(*) from ((select {c} from {pub} except all select {c} from {src}) union all "
-                "(select {c} from {src} except all select {c} from {pub})) d"
-            ).format(c=listed, pub=sql.Identifier("open_data", rel.name), src=rel.source)).fetchone()[0]
+            diff = conn.execute(
+                sql.SQL(
+                    "select count(*) from ((select {c} from {pub} except all select {c} from {src}) union all "
+                    "(select {c} from {src} except all select {c} from {pub})) d"
+                ).format(c=listed, pub=sql.Identifier("open_data", rel.name), src=rel.source)
+            ).fetchone()[0]
             assert diff == 0, rel.name
             if "gemeente_code" in columns:
-                small, hidden = conn.execute(sql.SQL(
-                    "select count(*) filter (where aanslagen between 1 and 4), count(*) filter (where onderdrukt) "
-                    "from {}").format(sql.Identifier("open_data", rel.name))).fetchone()
+                small, hidden = conn.execute(
+                    sql.SQL(
+                        "select count(*) filter (where aanslagen between 1 and 4), count(*) filter (where onderdrukt) "
+                        "from {}"
+                    ).format(sql.Identifier("open_data", rel.name))
+                ).fetchone()
                 assert small == 0, rel.name
                 suppressed += hidden
     assert suppressed > 2000

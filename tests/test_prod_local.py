@@ -59,8 +59,13 @@ def test_compose_and_prod_local_set_the_same_host_specific_keys(tmp_path: Path) 
     for key, value in prod_local.read_env_file(prod_local.shared_settings_path()).items():
         assert env[key] == value
     # every address is loopback
-    for key in ("AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "WAREHOUSE_URL",
-                "AWS_ENDPOINT_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+    for key in (
+        "AIRFLOW__CELERY__BROKER_URL",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+        "WAREHOUSE_URL",
+        "AWS_ENDPOINT_URL",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    ):
         assert "@127.0.0.1:" in env[key] or "//127.0.0.1:" in env[key], key
 
 
@@ -94,8 +99,12 @@ def test_one_place_maps_the_cli_settings_onto_airflow_connections() -> None:
     })  # fmt: skip
     assert conns["AIRFLOW_CONN_EXPLOSION_MONITOR_WAREHOUSE"] == "postgres://pipeline:geheim@db:5432/explosion_monitor"
     aws = json.loads(conns["AIRFLOW_CONN_EXPLOSION_MONITOR_BUCKETS"])
-    assert aws == {"conn_type": "aws", "login": "pipeline", "password": "s3geheim",
-                   "extra": {"region_name": "eu-west-1", "endpoint_url": "http://minio:9000"}}
+    assert aws == {
+        "conn_type": "aws",
+        "login": "pipeline",
+        "password": "s3geheim",
+        "extra": {"region_name": "eu-west-1", "endpoint_url": "http://minio:9000"},
+    }
     assert connections.airflow_connections({}) == {}
     # and back, as a task's pre_execute hook reads them (Airflow's own Connection parsing in between)
     from airflow.sdk import Connection
@@ -147,7 +156,11 @@ def _listening_pids_not_on_loopback(pids: set[int]) -> list[str]:
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and inode in inodes and local.split(":")[0] not in ("0100007F", "00000000000000000000000001000000"):
+            if (
+                state == "0A"
+                and inode in inodes
+                and local.split(":")[0] not in ("0100007F", "00000000000000000000000001000000")
+            ):
                 bad.append(f"pid {inodes[inode]} listens on {local}")
     return bad
 

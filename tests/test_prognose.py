@@ -94,7 +94,10 @@ def test_a_changed_seed_changes_the_published_target_without_code(published, tmp
         assert land["doel"] == math.floor(Fraction(80, 100) * 1525) == 1220 and land["doel_aangenomen"] is True
         ams = one(url, "select * from marts.target_progress where code = 'GM0363' and jaar = 2026")
         assert (ams["doel"], ams["doel_aangenomen"], ams["doel_bron"]) == (
-            100, False, "Gemeenteraad Amsterdam: ten hoogste 100 aanslagen in 2026")
+            100,
+            False,
+            "Gemeenteraad Amsterdam: ten hoogste 100 aanslagen in 2026",
+        )
         stand = one(url, "select * from marts.doel_stand where code = 'GM0363' and is_lopend_jaar")
         assert stand["doel"] == 100 and stand["nog_toegestaan"] == 100 - stand["aanslagen_tot_nu"]
     finally:  # the module's other tests read the seed's own targets
@@ -119,38 +122,56 @@ def test_running_year_counts_and_allowance_are_exact(published):
     assert (r["maanden_compleet"], r["aanslagen_tot_nu"]) == (9, planted) == (9, 1061)
     assert r["doel"] == 1372 and r["nog_toegestaan"] == 1372 - 1061 == 311
     assert Fraction(r["nodig_per_maand"]).limit_denominator(1000) == Fraction(311, 3)  # not rounded
-    maand = rows(url, "select maand, aanslagen from marts.target_progress_maandelijks "
-                      "where niveau = 'land' and jaar = 2025 and maand <= 9")
+    maand = rows(
+        url,
+        "select maand, aanslagen from marts.target_progress_maandelijks "
+        "where niveau = 'land' and jaar = 2025 and maand <= 9",
+    )
     assert r["zelfde_periode_vorig_jaar"] == sum(m["aanslagen"] for m in maand)
     # July: six complete months, compared with the first half of 2025 as known in July 2025 (678)
-    july = one(url, "select * from marts.doel_prognose where niveau = 'land' and jaar = 2026 and peildatum = %s",
-               (dt.date(2026, 7, 15),))
+    july = one(
+        url,
+        "select * from marts.doel_prognose where niveau = 'land' and jaar = 2026 and peildatum = %s",
+        (dt.date(2026, 7, 15),),
+    )
     assert july["aanslagen_tot_nu"] == sum(sample_2026.known(m, dt.date(2026, 7, 15)) for m in range(1, 7)) == 744
     assert july["vorig_jaar_zelfde_stand"] == sample.INTENDED_H1_2025["totaal"] == 678
     assert july["verandering_pct_tot_nu"] == Decimal("9.7")  # 100 x (744 - 678) / 678 = 9.73
     assert Fraction(july["nodig_per_maand"]).limit_denominator(1000) == Fraction(1372 - 744, 6)
     # 2025 as it stood in January 2026, against 2024 as known in January 2025 (1,244, before the revision)
-    closed = one(url, "select * from marts.doel_prognose where niveau = 'land' and jaar = 2025 and peildatum = %s",
-                 (dt.date(2026, 1, 15),))
+    closed = one(
+        url,
+        "select * from marts.doel_prognose where niveau = 'land' and jaar = 2025 and peildatum = %s",
+        (dt.date(2026, 1, 15),),
+    )
     assert (closed["aanslagen_tot_nu"], closed["vorig_jaar_zelfde_stand"], closed["zelfde_periode_vorig_jaar"]) == (
-        1525, 1244, 1543)
+        1525,
+        1244,
+        1543,
+    )
     assert closed["nodig_per_maand"] is None and closed["nog_toegestaan"] == 1388 - 1525
 
 
 def test_before_the_first_complete_month_it_is_too_early(published):
     _, url = published
-    r = one(url, "select * from marts.doel_prognose where niveau = 'land' and jaar = 2026 and peildatum = %s",
-            (dt.date(2026, 1, 15),))
+    r = one(
+        url,
+        "select * from marts.doel_prognose where niveau = 'land' and jaar = 2026 and peildatum = %s",
+        (dt.date(2026, 1, 15),),
+    )
     assert (r["status"], r["maanden_compleet"], r["aanslagen_tot_nu"], r["verwacht_jaar"]) == ("te_vroeg", 0, 0, None)
     assert Fraction(r["nodig_per_maand"]).limit_denominator(100) == Fraction(1372, 12)
 
 
 def test_small_municipalities_have_too_little_data(published):
     _, url = published
-    small = rows(url, """
+    small = rows(
+        url,
+        """
         select p.* from marts.doel_prognose as p
         join marts.target_progress as t on t.niveau = p.niveau and t.code = p.code and t.jaar = p.jaar - 1
-        where p.is_lopend_jaar and p.niveau = 'gemeente' and t.aanslagen < 20""")
+        where p.is_lopend_jaar and p.niveau = 'gemeente' and t.aanslagen < 20""",
+    )
     assert len(small) > 250  # most municipalities
     assert {r["status"] for r in small} == {"te_weinig_gegevens"}
     assert all(r["verwacht_jaar"] is None and r["doel_aangenomen"] for r in small)
@@ -172,8 +193,10 @@ def test_forecast_finds_the_planted_year(published):
 
 def test_the_halved_police_unit_is_on_course(published):
     _, url = published
-    units = {r["naam"]: r for r in rows(url, "select * from marts.doel_prognose "
-                                             "where niveau = 'politie_eenheid' and is_lopend_jaar")}
+    units = {
+        r["naam"]: r
+        for r in rows(url, "select * from marts.doel_prognose where niveau = 'politie_eenheid' and is_lopend_jaar")
+    }
     halved = units[f"Eenheid {sample_2026.PLANTED_HALVED_UNIT}"]
     assert halved["status"] == "op_koers" and halved["verwacht_hoog"] <= halved["doel"], halved
     assert sum(1 for r in units.values() if r["status"] == "op_koers") == 1
@@ -184,22 +207,31 @@ def test_backtest_is_filled_for_the_closed_years(published):
     bt = {(r["niveau"], r["jaar"]): r for r in rows(url, "select * from marts.doel_prognose_backtest")}
     assert {("land", 2024), ("land", 2025), ("politie_eenheid", 2025)} <= set(bt)
     for r in bt.values():
-        assert 1 <= r["prognoses"] and 0 <= r["binnen_interval"] <= r["prognoses"]
+        assert r["prognoses"] >= 1 and 0 <= r["binnen_interval"] <= r["prognoses"]
     # 2025 was forecast at every delivery from April 2025; its final count (1,525) was always inside
     assert bt[("land", 2025)]["prognoses"] == 6 and bt[("land", 2025)]["binnen_interval"] == 6
     # January 2025 had no revision history yet: the forecast of 2024 (1,244 known) missed the revised 1,543
-    jan = one(url, "select * from marts.doel_prognose where niveau = 'land' and jaar = 2024 and peildatum = %s",
-              (dt.date(2025, 1, 15),))
+    jan = one(
+        url,
+        "select * from marts.doel_prognose where niveau = 'land' and jaar = 2024 and peildatum = %s",
+        (dt.date(2025, 1, 15),),
+    )
     assert jan["verwacht_hoog"] < 1543
 
 
 def test_revisions_are_estimated_from_the_as_of_history():
     """Planted: months known at 80% in the first delivery after them and complete three months later."""
-    land = {dt.date(2024, 4, 15): {(2024, 3): 80, (2024, 2): 90}, dt.date(2024, 7, 15): {(2024, 3): 100, (2024, 2): 100}}
+    land = {
+        dt.date(2024, 4, 15): {(2024, 3): 80, (2024, 2): 90},
+        dt.date(2024, 7, 15): {(2024, 3): 100, (2024, 2): 100},
+    }
     rev = prognose.estimate_revisions(land, dt.date(2024, 7, 15))
     assert rev.at(0)[0] == pytest.approx(100 / 80) and rev.at(1)[0] == pytest.approx(100 / 90)
     assert rev.at(12) == (1.0, 0.0)
-    assert prognose.estimate_revisions({dt.date(2024, 4, 15): {(2024, 3): 80}}, dt.date(2024, 4, 15)).at(0) == (1.0, 0.0)
+    assert prognose.estimate_revisions({dt.date(2024, 4, 15): {(2024, 3): 80}}, dt.date(2024, 4, 15)).at(0) == (
+        1.0,
+        0.0,
+    )
 
 
 # --- definitions side by side ----------------------------------------------------------------------------------
@@ -208,10 +240,16 @@ def test_revisions_are_estimated_from_the_as_of_history():
 def test_counts_per_definition_and_their_reconciliation(published):
     _, url = published
     ours = {(r["definitie"], r["jaar"]): r["aanslagen"] for r in rows(url, "select * from marts.telling_per_definitie")}
-    fct = {r["jaar"]: r for r in rows(url, """
+    fct = {
+        r["jaar"]: r
+        for r in rows(
+            url,
+            """
         select jaar, count(*) as alle, count(*) filter (where uitkomst = 'afgegaan') as afgegaan,
                count(*) filter (where doelwit <> 'geldautomaat') as zonder_atm
-        from marts.fct_explosie_incidenten group by jaar""")}
+        from marts.fct_explosie_incidenten group by jaar""",
+        )
+    }
     for jaar, r in fct.items():
         assert ours[("politie_incl_pogingen", jaar)] == r["alle"] == sample.INTENDED_COUNTS[jaar]
         assert ours[("alleen_afgegaan", jaar)] == r["afgegaan"] < r["alle"]
@@ -233,13 +271,16 @@ def test_count_publication_carries_the_analysis_with_grants_and_policies(publish
     settings, url = published
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("alter table marts.doel_prognose enable row level security")
-        conn.execute("create policy alleen_land on marts.doel_prognose for select to bi_reader "
-                     "using (niveau <> 'gemeente')")
+        conn.execute(
+            "create policy alleen_land on marts.doel_prognose for select to bi_reader using (niveau <> 'gemeente')"
+        )
         before = conn.execute("select count(*) from marts.doel_prognose").fetchone()[0]
     publish.gate_and_publish(settings, url=url)  # the count's publication swaps the whole schema
-    check = ("select c.relrowsecurity, has_any_column_privilege('bi_reader', c.oid, 'select'), "
-             "(select count(*) from pg_policies where schemaname = 'marts' and tablename = 'doel_prognose') "
-             "from pg_class c where c.oid = 'marts.doel_prognose'::regclass")
+    check = (
+        "select c.relrowsecurity, has_any_column_privilege('bi_reader', c.oid, 'select'), "
+        "(select count(*) from pg_policies where schemaname = 'marts' and tablename = 'doel_prognose') "
+        "from pg_class c where c.oid = 'marts.doel_prognose'::regclass"
+    )
     with psycopg.connect(url) as conn:
         assert conn.execute("select count(*) from marts.doel_prognose").fetchone()[0] == before
         assert conn.execute(check).fetchone() == (True, True, 1)
@@ -260,8 +301,9 @@ def test_a_blocked_analysis_publishes_nothing_and_is_logged(published):
 
     def corrupt(conn: psycopg.Connection, schema: str) -> None:
         prognose.run(conn, schema)
-        conn.execute(f"update {schema}.doel_prognose set status = 'op_koers' "
-                     "where niveau = 'land' and is_lopend_jaar")  # contradicts its interval and target
+        conn.execute(
+            f"update {schema}.doel_prognose set status = 'op_koers' where niveau = 'land' and is_lopend_jaar"
+        )  # contradicts its interval and target
 
     step = AnalysisStep("doel_prognose", ("doel_prognose", "doel_prognose_backtest"), corrupt)
     with pytest.raises(runner.AnalysisError) as err:
@@ -295,7 +337,7 @@ def test_report_leads_with_the_running_year(published, tmp_path):
     lead = html.index('id="lopend-jaar"')
     assert lead < html.index('id="kerncijfers"') < html.index('id="definities"')
     r = one(url, "select * from marts.doel_prognose where niveau = 'land' and is_lopend_jaar")
-    head = html[lead:html.index('id="kerncijfers"')]
+    head = html[lead : html.index('id="kerncijfers"')]
     assert "Buiten bereik" in head and "vrijwel zeker niet gehaald" in head
     assert f"{r['verwacht_laag']:,}".replace(",", ".") in head and "(aangenomen)" in head
     assert "Nog toegestaan per maand" in head and ">103<" in head  # floor(311 / 3)
@@ -305,11 +347,25 @@ def test_report_leads_with_the_running_year(published, tmp_path):
 def test_wording_a_mayor_can_repeat():
     from explosion_monitor.reports.lopend_jaar import zin
 
-    row = {"naam": "Nederland", "jaar": 2026, "doel": 1372, "doel_aangenomen": True, "aanslagen_tot_nu": 900,
-           "nog_toegestaan": 472, "nodig_per_maand": Decimal("157.33"), "verwacht_jaar": 1350,
-           "verwacht_laag": 1250, "verwacht_hoog": 1460, "status": "risico"}
+    row = {
+        "naam": "Nederland",
+        "jaar": 2026,
+        "doel": 1372,
+        "doel_aangenomen": True,
+        "aanslagen_tot_nu": 900,
+        "nog_toegestaan": 472,
+        "nodig_per_maand": Decimal("157.33"),
+        "verwacht_jaar": 1350,
+        "verwacht_laag": 1250,
+        "verwacht_hoog": 1460,
+        "status": "risico",
+    }
     text = zin(row)
-    assert "nog haalbaar, maar niet zeker" in text and "tussen 1.250 en 1.460" in text and "157 aanslagen per maand" in text
+    assert (
+        "nog haalbaar, maar niet zeker" in text
+        and "tussen 1.250 en 1.460" in text
+        and "157 aanslagen per maand" in text
+    )
     row.update(status="buiten_bereik", verwacht_laag=1400, nog_toegestaan=-10)
     assert "vrijwel zeker niet gehaald" in zin(row) and "nu al overschreden" in zin(row)
     row.update(status="op_koers", verwacht_hoog=1300)
@@ -332,8 +388,9 @@ def _planted_history(rng, season, level, delays):
         for (year, month), d in delay_of.items():
             ell = prognose.lag(year, month, q)
             if ell >= 0 and (known := int(np.sum(d <= ell))):
-                maanden.append({"peildatum": q, "niveau": "land", "code": "NL", "jaar": year, "maand": month,
-                                "aanslagen": known})
+                maanden.append(
+                    {"peildatum": q, "niveau": "land", "code": "NL", "jaar": year, "maand": month, "aanslagen": known}
+                )
     return finals, maanden
 
 
@@ -350,11 +407,27 @@ def test_planted_forecasts_cover_the_truth():
         level = {2021: 20, 2022: 35, 2023: 70, 2024: 110, 2025: 95}
         finals, maanden = _planted_history(rng, season, level, [0.75, 0.12, 0.08, 0.05])
         known = sum(m["aanslagen"] for m in maanden if m["peildatum"] == peil and m["jaar"] == 2025 and m["maand"] <= 6)
-        stand = [{"niveau": "land", "code": "NL", "naam": "Nederland", "jaar": 2025, "peildatum": peil,
-                  "is_lopend_jaar": True, "maanden_compleet": 6, "aanslagen_tot_nu": known,
-                  "zelfde_periode_vorig_jaar": 0, "vorig_jaar_zelfde_stand": 0, "verandering_pct_tot_nu": None,
-                  "doel": 5000, "doel_aangenomen": True, "doel_bron": "test", "nog_toegestaan": 5000 - known,
-                  "nodig_per_maand": None, "status_telling": None}]
+        stand = [
+            {
+                "niveau": "land",
+                "code": "NL",
+                "naam": "Nederland",
+                "jaar": 2025,
+                "peildatum": peil,
+                "is_lopend_jaar": True,
+                "maanden_compleet": 6,
+                "aanslagen_tot_nu": known,
+                "zelfde_periode_vorig_jaar": 0,
+                "vorig_jaar_zelfde_stand": 0,
+                "verandering_pct_tot_nu": None,
+                "doel": 5000,
+                "doel_aangenomen": True,
+                "doel_bron": "test",
+                "nog_toegestaan": 5000 - known,
+                "nodig_per_maand": None,
+                "status_telling": None,
+            }
+        ]
         (row,), _ = prognose.compute(stand, maanden, {})
         truth = sum(n for (y, _m), n in finals.items() if y == 2025)
         inside += row["verwacht_laag"] <= truth <= row["verwacht_hoog"]

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import wap
 
 from explosion_monitor import quality
 from explosion_monitor.contracts import get_contract
-
-import wap
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -39,8 +38,14 @@ def test_suites_are_split_into_blocking_and_warning_as_the_readme_says() -> None
     suites = quality.load_suites()
     assert _readme_levels() == {name: spec.level for name, spec in suites.items()}
     assert set(quality.warning_suites()) == {"target_progress_wijziging", "reconciliatie_landelijk"}
-    assert {"raw_politie", "raw_verzekeraars", "raw_corporaties", "raw_leveringen", "fct_explosie_incidenten",
-            "target_progress"} <= set(quality.blocking_suites())
+    assert {
+        "raw_politie",
+        "raw_verzekeraars",
+        "raw_corporaties",
+        "raw_leveringen",
+        "fct_explosie_incidenten",
+        "target_progress",
+    } <= set(quality.blocking_suites())
     for spec in suites.values():
         assert all(e["description"].strip() for e in spec.expectations), spec.name
 
@@ -149,7 +154,7 @@ def test_raw_suites_check_every_delivery_since_the_last_publication(built_db: st
 
 # --- Airflow: GXValidateCheckpointOperator with a file data context ------------------------------
 
-DAG_FILE = '''
+DAG_FILE = """
 from airflow.sdk import DAG
 from great_expectations_provider.operators.validate_checkpoint import GXValidateCheckpointOperator
 
@@ -163,16 +168,16 @@ with DAG(dag_id="quality_gate_test", schedule=None, catchup=False) as dag:
             context_type="file",
             configure_file_data_context=quality.file_context,
         )
-'''
+"""
 
-RUN_DAG = '''
+RUN_DAG = """
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("quality_gate_test", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 run = module.dag.test()
 print("RESULT " + json.dumps({ti.task_id: str(ti.state) for ti in run.get_task_instances()}))
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -69,8 +69,12 @@ def published(sample_build: str, pg_admin_url: str) -> Iterator[str]:
         publication_id = conn.execute(
             "insert into ops.publication_log (run_id, started_at, finished_at, outcome, warnings) "
             "values (%s, %s, %s, 'published', %s) returning publication_id",
-            (RUN_ID, dt.datetime(2026, 1, 16, 7, 0, tzinfo=dt.UTC), dt.datetime(2026, 1, 16, 7, 5, tzinfo=dt.UTC),
-             Jsonb([WARNING])),
+            (
+                RUN_ID,
+                dt.datetime(2026, 1, 16, 7, 0, tzinfo=dt.UTC),
+                dt.datetime(2026, 1, 16, 7, 5, tzinfo=dt.UTC),
+                Jsonb([WARNING]),
+            ),
         ).fetchone()[0]
         conn.execute("create table marts.publicatie as select %s::bigint as publicatie_id", (publication_id,))
     try:
@@ -124,8 +128,17 @@ def test_report_names_the_figures(written: tuple[Path, str]) -> None:
     assert '<html lang="nl">' in text
     # the national figures, in Dutch notation, and the verdict
     # 2026 is the running year (its target assumed: floor(0.9 x 1,525) = 1,372); 2025, closed, missed its target
-    for figure in ("1.543", "1.525", "max. 1.372", "(aangenomen)", "114,3", "−1,2%", "max. 1.388", "Doel niet gehaald",
-                   "137 boven het doel"):
+    for figure in (
+        "1.543",
+        "1.525",
+        "max. 1.372",
+        "(aangenomen)",
+        "114,3",
+        "−1,2%",
+        "max. 1.388",
+        "Doel niet gehaald",
+        "137 boven het doel",
+    ):
         assert figure in text, figure
     assert "15 oktober 2026" in text  # peildatum of the newest police delivery
     # every section, with Dutch labels

@@ -33,9 +33,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
-from partner_files import CORPORATIES_COLUMNS, POLITIE_COLUMNS, VERZEKERAARS_COLUMNS, claim_row, csv_bytes, \
-    melding_row, politie_row
+from partner_files import (
+    CORPORATIES_COLUMNS,
+    POLITIE_COLUMNS,
+    VERZEKERAARS_COLUMNS,
+    claim_row,
+    csv_bytes,
+    melding_row,
+    politie_row,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -58,35 +64,106 @@ DROPS = [
     # (label, feed, name, arrival date, bytes)
     ("P0", "politie", "politie_2021.csv", "2021-03-01", P0),
     ("D0", "politie", "kopie van politie_2021.csv", "2021-04-01", P0),
-    ("Q", "politie", "fout_2022.csv", "2022-05-01", _politie(
-        _p("PL-Q1", "2022-05-01", "2022-04-01"), _p("PL-Q2", "2022-05-01", "2022-04-02", gemeente_code="GM9999"))),
+    (
+        "Q",
+        "politie",
+        "fout_2022.csv",
+        "2022-05-01",
+        _politie(
+            _p("PL-Q1", "2022-05-01", "2022-04-01"), _p("PL-Q2", "2022-05-01", "2022-04-02", gemeente_code="GM9999")
+        ),
+    ),
     ("L", "politie", "leeg_2022.csv", "2022-06-01", _politie()),
-    ("P1", "politie", "politie_2023-02.csv", "2023-02-01", _politie(
-        _p("PL-A", "2023-02-01", "2022-12-01"), _p("PL-B", "2023-02-01", "2023-01-15"),
-        _p("PL-C", "2023-02-01", "2023-01-20"))),
-    ("P2", "politie", "politie_2024-02.csv", "2024-02-01", _politie(
-        _p("PL-A", "2024-02-01", "2022-12-01", doelwit="bedrijf"), _p("PL-B", "2024-02-01", "2023-01-15"),
-        _p("PL-C", "2024-02-01", "2023-01-20", ingetrokken="ja"), _p("PL-D", "2024-02-01", "2024-01-10"))),
-    ("Y", "politie", "politie_2024-03.csv", "2024-03-01", _politie(
-        _p("PL-H", "2024-03-01", "2023-06-01"), _p("PL-K", "2024-03-01", "2024-02-20"))),
-    ("X", "politie", "politie_2024-04.csv", "2024-04-01", _politie(
-        _p("PL-H", "2024-04-01", "2023-06-01", ingetrokken="ja"))),
-    ("V1", "verzekeraars", "claims_2023.csv", "2023-03-01", csv_bytes([
-        claim_row(1, peildatum="2023-03-01", schadedatum="2023-02-01"),
-        claim_row(2, peildatum="2023-03-01", schadedatum="2022-11-01")], VERZEKERAARS_COLUMNS)),
-    ("V2", "verzekeraars", "claims_2024.csv", "2024-03-01", csv_bytes([
-        claim_row(1, peildatum="2024-03-01", schadedatum="2023-02-01", status="afgehandeld"),
-        claim_row(2, peildatum="2024-03-01", schadedatum="2022-11-01"),
-        claim_row(3, peildatum="2024-03-01", schadedatum="2024-02-01")], VERZEKERAARS_COLUMNS)),
-    ("M1", "corporaties", "meldingen_2021.csv", "2021-06-01", csv_bytes([
-        melding_row(1, peildatum="2021-06-01", incident_datum="2021-05-01")], CORPORATIES_COLUMNS)),
+    (
+        "P1",
+        "politie",
+        "politie_2023-02.csv",
+        "2023-02-01",
+        _politie(
+            _p("PL-A", "2023-02-01", "2022-12-01"),
+            _p("PL-B", "2023-02-01", "2023-01-15"),
+            _p("PL-C", "2023-02-01", "2023-01-20"),
+        ),
+    ),
+    (
+        "P2",
+        "politie",
+        "politie_2024-02.csv",
+        "2024-02-01",
+        _politie(
+            _p("PL-A", "2024-02-01", "2022-12-01", doelwit="bedrijf"),
+            _p("PL-B", "2024-02-01", "2023-01-15"),
+            _p("PL-C", "2024-02-01", "2023-01-20", ingetrokken="ja"),
+            _p("PL-D", "2024-02-01", "2024-01-10"),
+        ),
+    ),
+    (
+        "Y",
+        "politie",
+        "politie_2024-03.csv",
+        "2024-03-01",
+        _politie(_p("PL-H", "2024-03-01", "2023-06-01"), _p("PL-K", "2024-03-01", "2024-02-20")),
+    ),
+    (
+        "X",
+        "politie",
+        "politie_2024-04.csv",
+        "2024-04-01",
+        _politie(_p("PL-H", "2024-04-01", "2023-06-01", ingetrokken="ja")),
+    ),
+    (
+        "V1",
+        "verzekeraars",
+        "claims_2023.csv",
+        "2023-03-01",
+        csv_bytes(
+            [
+                claim_row(1, peildatum="2023-03-01", schadedatum="2023-02-01"),
+                claim_row(2, peildatum="2023-03-01", schadedatum="2022-11-01"),
+            ],
+            VERZEKERAARS_COLUMNS,
+        ),
+    ),
+    (
+        "V2",
+        "verzekeraars",
+        "claims_2024.csv",
+        "2024-03-01",
+        csv_bytes(
+            [
+                claim_row(1, peildatum="2024-03-01", schadedatum="2023-02-01", status="afgehandeld"),
+                claim_row(2, peildatum="2024-03-01", schadedatum="2022-11-01"),
+                claim_row(3, peildatum="2024-03-01", schadedatum="2024-02-01"),
+            ],
+            VERZEKERAARS_COLUMNS,
+        ),
+    ),
+    (
+        "M1",
+        "corporaties",
+        "meldingen_2021.csv",
+        "2021-06-01",
+        csv_bytes([melding_row(1, peildatum="2021-06-01", incident_datum="2021-05-01")], CORPORATIES_COLUMNS),
+    ),
     ("P25", "politie", "politie_2025-01.csv", "2025-01-15", _politie(_p("PL-F", "2025-01-15", "2024-12-01"))),
     ("Q2", "politie", "fout_2026.csv", "2026-05-01", _politie(_p("PL-Z", "2026-05-01", "2026-04-01", doelwit="raket"))),
-    ("P3", "politie", "politie_2026-06.csv", "2026-06-01", _politie(
-        _p("PL-D", "2026-06-01", "2024-01-10", uitkomst="poging"), _p("PL-E", "2026-06-01", "2026-05-01"))),
+    (
+        "P3",
+        "politie",
+        "politie_2026-06.csv",
+        "2026-06-01",
+        _politie(_p("PL-D", "2026-06-01", "2024-01-10", uitkomst="poging"), _p("PL-E", "2026-06-01", "2026-05-01")),
+    ),
 ]
-GOES = {"P0": "before_period", "D0": "duplicate", "Q": "quarantined", "L": "empty", "P1": "superseded",
-        "V1": "superseded", "M1": "before_period"}
+GOES = {
+    "P0": "before_period",
+    "D0": "duplicate",
+    "Q": "quarantined",
+    "L": "empty",
+    "P1": "superseded",
+    "V1": "superseded",
+    "M1": "before_period",
+}
 KEPT = {"P2": "needed", "Y": "needed", "X": "needed", "V2": "needed"}
 WAITING = ("wacht.csv", "2020-01-01")
 
@@ -106,17 +183,28 @@ class Scenario:
 
     def files(self) -> dict[str, tuple[int, float]]:
         """Every file under the buckets root: relative path -> (size, mtime)."""
-        return {str(p.relative_to(self.root)): (p.stat().st_size, p.stat().st_mtime)
-                for p in sorted(self.root.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(self.root)): (p.stat().st_size, p.stat().st_mtime)
+            for p in sorted(self.root.rglob("*"))
+            if p.is_file()
+        }
 
     def raw_rows(self) -> dict[int, int]:
-        return dict(self.query("select _file_id, count(*) from (select _file_id from raw.politie union all "
-                               "select _file_id from raw.verzekeraars union all "
-                               "select _file_id from raw.corporaties) r group by 1"))
+        return dict(
+            self.query(
+                "select _file_id, count(*) from (select _file_id from raw.politie union all "
+                "select _file_id from raw.verzekeraars union all "
+                "select _file_id from raw.corporaties) r group by 1"
+            )
+        )
 
     def ledger(self) -> dict[int, tuple]:
-        return {r[0]: r[1:] for r in self.query(
-            "select file_id, status, rows_loaded, final_url, report_url, sha256, purged_at from ops.ledger")}
+        return {
+            r[0]: r[1:]
+            for r in self.query(
+                "select file_id, status, rows_loaded, final_url, report_url, sha256, purged_at from ops.ledger"
+            )
+        }
 
 
 def _arrive(path: Path, day: str) -> None:
@@ -143,9 +231,22 @@ def scenario(warehouse_url: str, local_buckets: str) -> Scenario:
             ids[label] = outcome.file_id
     s = Scenario(warehouse_url, root, ids)
     statuses = {s.label(f): st for f, (st, *_) in s.ledger().items()}
-    assert statuses == {"P0": "loaded", "D0": "duplicate", "Q": "quarantined", "L": "empty", "P1": "loaded",
-                        "P2": "loaded", "Y": "loaded", "X": "loaded", "V1": "loaded", "V2": "loaded", "M1": "loaded",
-                        "P25": "loaded", "Q2": "quarantined", "P3": "loaded"}
+    assert statuses == {
+        "P0": "loaded",
+        "D0": "duplicate",
+        "Q": "quarantined",
+        "L": "empty",
+        "P1": "loaded",
+        "P2": "loaded",
+        "Y": "loaded",
+        "X": "loaded",
+        "V1": "loaded",
+        "V2": "loaded",
+        "M1": "loaded",
+        "P25": "loaded",
+        "Q2": "quarantined",
+        "P3": "loaded",
+    }
     waiting = get_bucket("politie").put_incoming(WAITING[0], b"incident_id\nnog niet verwerkt\n")
     _arrive(Path(waiting.url.removeprefix("file://")), WAITING[1])
     return s
@@ -166,7 +267,10 @@ def test_period_follows_the_retention_setting(monkeypatch: pytest.MonkeyPatch) -
 
     per = retention.period(NOW, DAYS)
     assert (per.cutoff, per.cutoff_date, per.event_cutoff) == (
-        dt.datetime(2024, 7, 1, 12, tzinfo=dt.UTC), CUTOFF_DATE, EVENT_CUTOFF)
+        dt.datetime(2024, 7, 1, 12, tzinfo=dt.UTC),
+        CUTOFF_DATE,
+        EVENT_CUTOFF,
+    )
     monkeypatch.setenv("EXPLOSION_MONITOR_RETENTION_DAYS", "365")
     assert retention.period(NOW).cutoff_date == dt.date(2025, 7, 1)
     monkeypatch.delenv("EXPLOSION_MONITOR_RETENTION_DAYS")
@@ -186,8 +290,9 @@ def test_dry_run_names_what_goes_and_why_and_changes_nothing(scenario: Scenario)
     kept = {scenario.label(d.file_id): d for d in result.plan.keep}
     assert {k: d.reason for k, d in going.items()} == GOES
     assert {k: d.reason for k, d in kept.items()} == KEPT  # young files (P3, Q2) are not even considered
-    assert kept["P2"].detail == ("1 of 4 rows: the version of a record from 2024-01-01 on that is valid at or "
-                                 "after the cutoff")
+    assert kept["P2"].detail == (
+        "1 of 4 rows: the version of a record from 2024-01-01 on that is valid at or after the cutoff"
+    )
     assert "would make that one current again" in kept["X"].detail
     assert going["P1"].detail == "3 rows: 3 superseded by a delivery with peildatum on or before 2024-07-01"
     assert len(going["Q"].objects) == 2 and going["Q"].objects[1].endswith(".rapport.txt")
@@ -215,8 +320,11 @@ def test_purge_removes_rows_objects_and_records_it(scenario: Scenario) -> None:
     with psycopg.connect(scenario.url, autocommit=True) as conn:
         store.ensure(conn)
         for when, subject in (("2021-03-02", "oud: politie_2021.csv geweigerd"), ("2026-06-30", "jong")):
-            conn.execute("insert into ops.notifications (sent_at, kind, subject, body, channel, delivered) "
-                         "values (%s, 'quarantined', %s, 'regel 2: waarde ...', 'log', true)", (when, subject))
+            conn.execute(
+                "insert into ops.notifications (sent_at, kind, subject, body, channel, delivered) "
+                "values (%s, 'quarantined', %s, 'regel 2: waarde ...', 'log', true)",
+                (when, subject),
+            )
 
     result = _purge(apply=True, run_id="purge-test")
     assert result.complete and result.applied
@@ -236,8 +344,11 @@ def test_purge_removes_rows_objects_and_records_it(scenario: Scenario) -> None:
     expected = set()
     for f in gone_ids:
         _, _, final_url, report_url, *_ = ledger_before[f]
-        expected |= {str(Path(u.removeprefix("file://")).resolve().relative_to(scenario.root.resolve()))
-                     for u in (final_url, report_url) if u}
+        expected |= {
+            str(Path(u.removeprefix("file://")).resolve().relative_to(scenario.root.resolve()))
+            for u in (final_url, report_url)
+            if u
+        }
     assert removed == expected and len(expected) == len(GOES) + 1
     assert f"politie/incoming/{WAITING[0]}" in scenario.files()
     assert scenario.files()[f"politie/incoming/{WAITING[0]}"] == files_before[f"politie/incoming/{WAITING[0]}"]
@@ -249,21 +360,32 @@ def test_purge_removes_rows_objects_and_records_it(scenario: Scenario) -> None:
         assert row[:-1] == ledger_before[f][:-1]
         assert (row[-1] is not None) == (f in gone_ids)
     # ops.purge_log: one row per file, what went and why
-    log = {r[0]: r[1:] for r in scenario.query(
-        "select file_id, run_id, reason, status, rows_removed, findings_removed, objects_removed, retention_days, "
-        "cutoff, objects_removed_at is not null, last_error, sha256 from ops.purge_log")}
+    log = {
+        r[0]: r[1:]
+        for r in scenario.query(
+            "select file_id, run_id, reason, status, rows_removed, findings_removed, objects_removed, retention_days, "
+            "cutoff, objects_removed_at is not null, last_error, sha256 from ops.purge_log"
+        )
+    }
     assert set(log) == gone_ids
     for f, (run_id, reason, status, rows, findings_n, objects, days, cutoff, done, error, sha) in log.items():
         assert (run_id, reason, status, days, cutoff, done, error) == (
-            "purge-test", GOES[scenario.label(f)], ledger_before[f][0], DAYS,
-            dt.datetime(2024, 7, 1, 12, tzinfo=dt.UTC), True, None)
+            "purge-test",
+            GOES[scenario.label(f)],
+            ledger_before[f][0],
+            DAYS,
+            dt.datetime(2024, 7, 1, 12, tzinfo=dt.UTC),
+            True,
+            None,
+        )
         assert rows == rows_before.get(f, 0) and findings_n == findings_before.get(f, 0) and sha == ledger_before[f][4]
         assert objects == (2 if scenario.label(f) == "Q" else 1)
     # the rebuild replays only what is left
     from explosion_monitor.orchestration import rebuild
 
     assert {r["file_id"] for r in rebuild.archived_files(scenario.url)} == {
-        scenario.ids[k] for k in ("P2", "Y", "X", "V2", "P25", "P3")}
+        scenario.ids[k] for k in ("P2", "Y", "X", "V2", "P25", "P3")
+    }
     # ... and a purged file cannot be reingested: its archived copy is gone
     from explosion_monitor.orchestration import reingest
 
@@ -322,7 +444,8 @@ def test_an_interrupted_purge_is_finished_by_the_next_run(scenario: Scenario, mo
     assert p1_object in scenario.files()
     assert p1 not in scenario.raw_rows() and scenario.ledger()[p1][-1] is not None  # never rows gone, ledger not
     assert scenario.query("select objects_removed_at, last_error from ops.purge_log where file_id = %s", (p1,)) == [
-        (None, "Cannot delete it: permission denied.")]
+        (None, "Cannot delete it: permission denied.")
+    ]
     from explosion_monitor.orchestration import rebuild
 
     assert p1 not in {r["file_id"] for r in rebuild.archived_files(scenario.url)}
@@ -337,7 +460,8 @@ def test_an_interrupted_purge_is_finished_by_the_next_run(scenario: Scenario, mo
     assert again.complete and again.removed == [] and [f["file_id"] for f in again.finished] == [p1]
     assert p1_object not in scenario.files()
     assert scenario.query("select count(*), count(objects_removed_at), count(last_error) from ops.purge_log") == [
-        (len(GOES), len(GOES), 0)]
+        (len(GOES), len(GOES), 0)
+    ]
 
 
 def test_purge_is_per_feed(scenario: Scenario) -> None:
@@ -367,24 +491,36 @@ def test_a_file_held_by_another_worker_is_left_for_next_time(scenario: Scenario)
 def _figures(url: str) -> dict[str, set]:
     """The published figures about events within the period (business columns only)."""
     with psycopg.connect(url, autocommit=True) as conn:
+
         def rows(q: str, *params) -> set:
             return {tuple(str(v) for v in r) for r in conn.execute(q, params).fetchall()}
 
         return {
             "incidents": rows(
                 "select incident_id, gemeente_code, doelwit, uitkomst, incident_datum, aantal_claims, "
-                "schade_geraamd_eur from marts.fct_explosie_incidenten where incident_datum >= %s", EVENT_CUTOFF),
-            "years": rows("select niveau, code, jaar, aanslagen from marts.target_progress "
-                          "where jaar >= %s and aanslagen > 0", EVENT_CUTOFF.year),
-            "history": rows("select * from marts.target_progress_historie where peildatum >= %s and jaar >= %s",
-                            CUTOFF_DATE, EVENT_CUTOFF.year),
-            "months": rows("select gemeente_code, jaar, maand, aanslagen, onderdrukt from "
-                           "open_data.aanslagen_per_gemeente_maand where jaar >= %s", EVENT_CUTOFF.year),
+                "schade_geraamd_eur from marts.fct_explosie_incidenten where incident_datum >= %s",
+                EVENT_CUTOFF,
+            ),
+            "years": rows(
+                "select niveau, code, jaar, aanslagen from marts.target_progress where jaar >= %s and aanslagen > 0",
+                EVENT_CUTOFF.year,
+            ),
+            "history": rows(
+                "select * from marts.target_progress_historie where peildatum >= %s and jaar >= %s",
+                CUTOFF_DATE,
+                EVENT_CUTOFF.year,
+            ),
+            "months": rows(
+                "select gemeente_code, jaar, maand, aanslagen, onderdrukt from "
+                "open_data.aanslagen_per_gemeente_maand where jaar >= %s",
+                EVENT_CUTOFF.year,
+            ),
         }
 
 
 def test_purge_then_full_build_keeps_the_figures_of_the_period_and_equals_a_rebuild(
-        scenario: Scenario, pg_admin_url: str, local_buckets: str) -> None:
+    scenario: Scenario, pg_admin_url: str, local_buckets: str
+) -> None:
     """`explosion-monitor purge --apply` (purge, full-refresh build, gate, publication), then a rebuild."""
     from explosion_monitor import retention
     from explosion_monitor.orchestration import rebuild, steps
@@ -407,12 +543,14 @@ def test_purge_then_full_build_keeps_the_figures_of_the_period_and_equals_a_rebu
         assert not retention.full_refresh_pending(conn)  # the full-refresh build ran and said so
         # the build forgot the purged rows too: no version of a purged file is left in the incremental model
         purged = [scenario.ids[k] for k in ("P0", "P1")]
-        assert conn.execute("select count(*) from build_intermediate.int_politie__incident_versies "
-                            "where file_id = any(%s)", (purged,)).fetchone() == (0,)
+        assert conn.execute(
+            "select count(*) from build_intermediate.int_politie__incident_versies where file_id = any(%s)", (purged,)
+        ).fetchone() == (0,)
     # figures about events within the period are exactly as before; before the period they changed
     assert _figures(scenario.url) == before
-    assert scenario.query("select coalesce(sum(aanslagen), 0) from marts.target_progress "
-                          "where niveau = 'land' and jaar = 2021") in ([(0,)], [(None,)])
+    assert scenario.query(
+        "select coalesce(sum(aanslagen), 0) from marts.target_progress where niveau = 'land' and jaar = 2021"
+    ) in ([(0,)], [(None,)])
 
     # a rebuild from what is left in the archive gives the published marts and open data
     database = "em_rebuild_" + scenario.url.rsplit("_", 1)[-1]
@@ -429,15 +567,23 @@ def test_purge_then_full_build_keeps_the_figures_of_the_period_and_equals_a_rebu
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "explosion_monitor.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "explosion_monitor.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=600,
+    )
 
 
 def _cli_env(scenario: Scenario, local_buckets: str) -> dict[str, str]:
     """The CLI purges as of today: a retention that puts the cutoff where the scenario's is (2024-07-01, noon UTC)."""
     days = (dt.datetime.now(dt.UTC) - dt.datetime(2024, 7, 1, 12, tzinfo=dt.UTC)).days
-    return {"WAREHOUSE_URL": scenario.url, "EXPLOSION_MONITOR_BUCKETS": local_buckets,
-            "EXPLOSION_MONITOR_RETENTION_DAYS": str(days)}
+    return {
+        "WAREHOUSE_URL": scenario.url,
+        "EXPLOSION_MONITOR_BUCKETS": local_buckets,
+        "EXPLOSION_MONITOR_RETENTION_DAYS": str(days),
+    }
 
 
 def test_cli_dry_run_then_apply(scenario: Scenario, local_buckets: str) -> None:
@@ -462,8 +608,10 @@ def test_cli_dry_run_then_apply(scenario: Scenario, local_buckets: str) -> None:
     status = _cli("status", "--feed", "politie", **env)
     assert status.returncode == 0 and "purged 20" in status.stdout
 
-    for args, phrase in ((["purge", "--feed", "brandweer"], "Unknown feed 'brandweer'"),
-                         (["purge", "--retention-days", "5"], "between 30 and")):
+    for args, phrase in (
+        (["purge", "--feed", "brandweer"], "Unknown feed 'brandweer'"),
+        (["purge", "--retention-days", "5"], "between 30 and"),
+    ):
         bad = _cli(*args, **env)
         assert bad.returncode == 1 and phrase in bad.stderr, bad.stdout + bad.stderr
         assert "Traceback" not in bad.stdout + bad.stderr and len(bad.stderr.strip().splitlines()) <= 3

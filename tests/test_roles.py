@@ -16,17 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pg
 import psycopg
 import pytest
+import wap
+from partner_files import POLITIE_COLUMNS, csv_bytes, politie_row
 from psycopg import sql
 
 from explosion_monitor import access, publish
 from explosion_monitor.config import FEEDS
 from explosion_monitor.schema import GRANTS_SQL, LOGIN_ROLES, ROLES, ensure_schema
-
-import pg
-import wap
-from partner_files import POLITIE_COLUMNS, csv_bytes, politie_row
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -79,8 +78,12 @@ def roles_db(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             result = publish.publish(url=url, run_id="roles")  # as em_publisher (it owns marts and open_data)
         assert result.outcome == "published", result
         with psycopg.connect(url, autocommit=True) as conn:
-            owners = {r[0] for r in conn.execute(
-                "select distinct tableowner from pg_tables where schemaname in ('marts', 'open_data')").fetchall()}
+            owners = {
+                r[0]
+                for r in conn.execute(
+                    "select distinct tableowner from pg_tables where schemaname in ('marts', 'open_data')"
+                ).fetchall()
+            }
             assert owners == {"em_publisher"}, "the publication did not run as em_publisher"
         yield url
     finally:
@@ -300,11 +303,17 @@ def test_schema_privileges(conn: psycopg.Connection) -> None:
         "analist": {"marts", "open_data"},
     }
     for role in ROLES:
-        usage = {s for s in PROTECTED_SCHEMAS
-                 if conn.execute("select has_schema_privilege(%s, %s, 'USAGE')", (role, s)).fetchone()[0]}
+        usage = {
+            s
+            for s in PROTECTED_SCHEMAS
+            if conn.execute("select has_schema_privilege(%s, %s, 'USAGE')", (role, s)).fetchone()[0]
+        }
         assert usage == expected_usage[role], role
-        create = {s for s in PROTECTED_SCHEMAS
-                  if conn.execute("select has_schema_privilege(%s, %s, 'CREATE')", (role, s)).fetchone()[0]}
+        create = {
+            s
+            for s in PROTECTED_SCHEMAS
+            if conn.execute("select has_schema_privilege(%s, %s, 'CREATE')", (role, s)).fetchone()[0]
+        }
         assert create == ({"marts", "open_data"} if role == "em_publisher" else set()), role
 
 
@@ -329,7 +338,8 @@ def test_an_upgraded_database_loses_privileges_an_earlier_version_granted(pg_adm
                 ("em_publisher", "ops.ledger", "SELECT"),
             ]:
                 assert not conn.execute("select has_table_privilege(%s, %s, %s)", (role, table, privilege)).fetchone()[
-                    0], (role, table, privilege)
+                    0
+                ], (role, table, privilege)
             assert not conn.execute("select has_schema_privilege('em_publisher', 'raw', 'USAGE')").fetchone()[0]
             # ... and what is needed is there again.
             assert conn.execute("select has_table_privilege('em_loader', 'raw.politie', 'INSERT')").fetchone()[0]

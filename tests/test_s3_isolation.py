@@ -29,11 +29,10 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
-
-from explosion_monitor.config import FEEDS
-
 from partner_files import POLITIE_COLUMNS, csv_bytes, politie_row
 from s3server import S3Server, start_s3_server
+
+from explosion_monitor.config import FEEDS
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "docker" / "minio" / "policies"
@@ -92,23 +91,39 @@ def error_code(call: Callable[[], Any]) -> str | None:
     try:
         call()
     except botocore.exceptions.ClientError as exc:
-        return exc.response.get("Error", {}).get("Code") or str(exc.response.get("ResponseMetadata", {}).get(
-            "HTTPStatusCode"))
+        return exc.response.get("Error", {}).get("Code") or str(
+            exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        )
     return None
 
 
 def _multipart(c: Any, bucket: str) -> None:
     upload = c.create_multipart_upload(Bucket=bucket, Key="incoming/groot.csv")
-    part = c.upload_part(Bucket=bucket, Key="incoming/groot.csv", UploadId=upload["UploadId"], PartNumber=1,
-                         Body=b"incident_id\nPL-7\n")
-    c.complete_multipart_upload(Bucket=bucket, Key="incoming/groot.csv", UploadId=upload["UploadId"],
-                                MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+    part = c.upload_part(
+        Bucket=bucket, Key="incoming/groot.csv", UploadId=upload["UploadId"], PartNumber=1, Body=b"incident_id\nPL-7\n"
+    )
+    c.complete_multipart_upload(
+        Bucket=bucket,
+        Key="incoming/groot.csv",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+    )
 
 
 def _policy(bucket: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": ["s3:GetObject"],
-        "Resource": [f"arn:aws:s3:::{bucket}/*"]}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ["*"]},
+                    "Action": ["s3:GetObject"],
+                    "Resource": [f"arn:aws:s3:::{bucket}/*"],
+                }
+            ],
+        }
+    )
 
 
 # Each operation on a bucket, and whether a partner may do it in its OWN bucket; in any other bucket, never.
@@ -117,14 +132,18 @@ OPERATIONS: dict[str, tuple[Callable[[Any, str], Any], bool]] = {
     "multipart upload into incoming/": (_multipart, True),
     "list incoming/": (lambda c, b: c.list_objects_v2(Bucket=b, Prefix="incoming/"), True),
     "list quarantine/": (lambda c, b: c.list_objects_v2(Bucket=b, Prefix="quarantine/"), True),
-    "get a quarantine report": (lambda c, b: c.get_object(Bucket=b, Key="quarantine/9002/oud-fout.csv.rapport.txt"),
-                                True),
+    "get a quarantine report": (
+        lambda c, b: c.get_object(Bucket=b, Key="quarantine/9002/oud-fout.csv.rapport.txt"),
+        True,
+    ),
     "get bucket location": (lambda c, b: c.get_bucket_location(Bucket=b), True),
     "get a file in incoming/": (lambda c, b: c.get_object(Bucket=b, Key="incoming/waiting.csv"), False),
     "delete a file in incoming/": (lambda c, b: c.delete_object(Bucket=b, Key="incoming/waiting.csv"), False),
     "get a quarantined file": (lambda c, b: c.get_object(Bucket=b, Key="quarantine/9002/oud-fout.csv"), False),
-    "put a report (forged)": (lambda c, b: c.put_object(Bucket=b, Key="quarantine/9002/x.rapport.txt", Body=b"ok"),
-                              False),
+    "put a report (forged)": (
+        lambda c, b: c.put_object(Bucket=b, Key="quarantine/9002/x.rapport.txt", Body=b"ok"),
+        False,
+    ),
     "get archive/": (lambda c, b: c.get_object(Bucket=b, Key="archive/9001/oud.csv"), False),
     "put archive/": (lambda c, b: c.put_object(Bucket=b, Key="archive/9001/oud.csv", Body=b"vervalst"), False),
     "delete archive/": (lambda c, b: c.delete_object(Bucket=b, Key="archive/9001/oud.csv"), False),
@@ -132,8 +151,9 @@ OPERATIONS: dict[str, tuple[Callable[[Any, str], Any], bool]] = {
     "list archive/": (lambda c, b: c.list_objects_v2(Bucket=b, Prefix="archive/"), False),
     "list the whole bucket": (lambda c, b: c.list_objects_v2(Bucket=b), False),
     "copy archive/ into incoming/": (
-        lambda c, b: c.copy_object(Bucket=b, Key="incoming/kopie.csv",
-                                   CopySource={"Bucket": b, "Key": "archive/9001/oud.csv"}),
+        lambda c, b: c.copy_object(
+            Bucket=b, Key="incoming/kopie.csv", CopySource={"Bucket": b, "Key": "archive/9001/oud.csv"}
+        ),
         False,
     ),
     "set a bucket policy": (lambda c, b: c.put_bucket_policy(Bucket=b, Policy=_policy(b)), False),
@@ -144,8 +164,7 @@ OPERATIONS: dict[str, tuple[Callable[[Any, str], Any], bool]] = {
 @pytest.mark.parametrize("operation", list(OPERATIONS))
 @pytest.mark.parametrize("target", FEEDS)
 @pytest.mark.parametrize("partner", FEEDS)
-def test_partner_key_reaches_only_its_own_incoming_and_reports(iam, partner: str, target: str,
-                                                               operation: str) -> None:
+def test_partner_key_reaches_only_its_own_incoming_and_reports(iam, partner: str, target: str, operation: str) -> None:
     server, keys = iam
     call, allowed_in_own = OPERATIONS[operation]
     client = client_for(server, *keys[f"partner-{partner}"])
@@ -168,13 +187,21 @@ def test_partner_key_has_no_account_level_rights(iam, partner: str) -> None:
     assert error_code(client.list_buckets) == "AccessDenied"
     assert error_code(lambda: client.create_bucket(Bucket=f"{partner}-eigen")) == "AccessDenied"
     # The admin API: neither read the users nor give itself more rights.
-    everything = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]}]}).encode()
+    everything = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]}],
+        }
+    ).encode()
     for method, action, body, query in [
         ("GET", "list-users", b"", {}),
         ("PUT", "add-canned-policy", everything, {"name": "alles"}),
-        ("PUT", "set-user-or-group-policy", b"",
-         {"policyName": "readwrite", "userOrGroup": access, "isGroup": "false"}),
+        (
+            "PUT",
+            "set-user-or-group-policy",
+            b"",
+            {"policyName": "readwrite", "userOrGroup": access, "isGroup": "false"},
+        ),
     ]:
         status, _ = server.admin(method, action, body, access_key=access, secret_key=secret, **query)
         assert status == 403, (action, status)
@@ -186,7 +213,9 @@ def test_a_partner_key_with_a_wrong_secret_gets_nothing(iam) -> None:
     access, _ = keys["partner-politie"]
     client = client_for(server, access, "verkeerd-" + secrets.token_hex(8))
     assert error_code(lambda: client.put_object(Bucket="politie", Key="incoming/x.csv", Body=b"x")) in (
-        "SignatureDoesNotMatch", "AccessDenied")
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+    )
 
 
 def test_users_and_policies_are_as_init_sh_makes_them(iam) -> None:
@@ -212,10 +241,12 @@ def test_pipeline_key_runs_the_loader_and_each_partner_reads_only_its_own_report
         if not key.endswith("/"):
             server.call("delete_object", Bucket="politie", Key=key)
     politie = client_for(server, *keys["partner-politie"])
-    politie.put_object(Bucket="politie", Key="incoming/goed.csv",
-                       Body=csv_bytes([politie_row(1), politie_row(2)], POLITIE_COLUMNS))
-    politie.put_object(Bucket="politie", Key="incoming/fout.csv",
-                       Body=csv_bytes([politie_row(3, gewonden="veel")], POLITIE_COLUMNS))
+    politie.put_object(
+        Bucket="politie", Key="incoming/goed.csv", Body=csv_bytes([politie_row(1), politie_row(2)], POLITIE_COLUMNS)
+    )
+    politie.put_object(
+        Bucket="politie", Key="incoming/fout.csv", Body=csv_bytes([politie_row(3, gewonden="veel")], POLITIE_COLUMNS)
+    )
     try:
         outcomes = {o.name: o for o in ingest_pending(["politie"])}
     finally:
@@ -237,6 +268,7 @@ def test_pipeline_key_runs_the_loader_and_each_partner_reads_only_its_own_report
     pipeline = client_for(server, pipeline_access, pipeline_secret)
     assert error_code(lambda: pipeline.create_bucket(Bucket="pipeline-eigen")) == "AccessDenied"
     assert error_code(lambda: pipeline.put_bucket_policy(Bucket="politie", Policy=_policy("politie"))) == (
-        "AccessDenied")
+        "AccessDenied"
+    )
     status, _ = server.admin("GET", "list-users", access_key=pipeline_access, secret_key=pipeline_secret)
     assert status == 403

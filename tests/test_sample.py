@@ -29,47 +29,97 @@ BRANCHE = {"opstal", "inboedel", "bedrijf", "motorrijtuig"}
 OORZAAK = {"explosie_opzet", "explosie_overig"}
 STATUS = {"open", "afgehandeld", "afgewezen"}
 SLUITING = {"geen", "art174a_gemeentewet", "art13b_opiumwet"}
-SOORT = {"cameratoezicht", "veiligheidsrisicogebied", "gebiedsverbod", "sluitingsbeleid", "wijkaanpak",
-         "weerbaarheid_ondernemers", "jongerenaanpak", "nazorgteam", "overig"}
+SOORT = {
+    "cameratoezicht",
+    "veiligheidsrisicogebied",
+    "gebiedsverbod",
+    "sluitingsbeleid",
+    "wijkaanpak",
+    "weerbaarheid_ondernemers",
+    "jongerenaanpak",
+    "nazorgteam",
+    "overig",
+}
 FASE = {"preventie", "repressie", "weerbaarheid", "nazorg"}
 
 # column -> (type, required)
 SPEC: dict[str, dict[str, tuple[object, bool]]] = {
     "politie": {
-        "incident_id": ("id", True), "peildatum": ("date", True), "incident_datum": ("date", True),
-        "gemeente_code": ("gm", True), "postcode4": ("pc4", False), "doelwit": (DOELWIT, True),
-        "uitkomst": (UITKOMST, True), "explosief": (EXPLOSIEF, True), "telt_mee": ("bool", True),
-        "gewonden": ("int", False), "doden": ("int", False), "ingetrokken": ("bool", False),
+        "incident_id": ("id", True),
+        "peildatum": ("date", True),
+        "incident_datum": ("date", True),
+        "gemeente_code": ("gm", True),
+        "postcode4": ("pc4", False),
+        "doelwit": (DOELWIT, True),
+        "uitkomst": (UITKOMST, True),
+        "explosief": (EXPLOSIEF, True),
+        "telt_mee": ("bool", True),
+        "gewonden": ("int", False),
+        "doden": ("int", False),
+        "ingetrokken": ("bool", False),
         "adres_pseudoniem": ("hex64", False),
     },
     "verzekeraars": {
-        "verzekeraar_code": ("text", True), "claim_id": ("text", True), "peildatum": ("date", True),
-        "schadedatum": ("date", True), "gemeente_code": ("gm", True), "postcode4": ("pc4", False),
-        "branche": (BRANCHE, True), "oorzaak": (OORZAAK, True), "politie_incident_id": ("text", False),
-        "schade_geraamd_eur": ("dec", True), "uitgekeerd_eur": ("dec", False), "status": (STATUS, True),
+        "verzekeraar_code": ("text", True),
+        "claim_id": ("text", True),
+        "peildatum": ("date", True),
+        "schadedatum": ("date", True),
+        "gemeente_code": ("gm", True),
+        "postcode4": ("pc4", False),
+        "branche": (BRANCHE, True),
+        "oorzaak": (OORZAAK, True),
+        "politie_incident_id": ("text", False),
+        "schade_geraamd_eur": ("dec", True),
+        "uitgekeerd_eur": ("dec", False),
+        "status": (STATUS, True),
         "tijdelijke_huisvesting": ("bool", False),
     },
     "corporaties": {
-        "corporatie_code": ("text", True), "melding_id": ("text", True), "peildatum": ("date", True),
-        "incident_datum": ("date", True), "gemeente_code": ("gm", True), "postcode4": ("pc4", False),
-        "politie_incident_id": ("text", False), "woningen_beschadigd": ("int", True),
-        "woningen_onbewoonbaar": ("int", True), "huishoudens_ontheemd": ("int", False),
-        "herstelkosten_eur": ("dec", False), "nazorg_aangeboden": ("bool", True), "sluiting": (SLUITING, False),
-        "sluiting_start": ("date", False), "sluiting_eind": ("date", False), "terugkeer_datum": ("date", False),
+        "corporatie_code": ("text", True),
+        "melding_id": ("text", True),
+        "peildatum": ("date", True),
+        "incident_datum": ("date", True),
+        "gemeente_code": ("gm", True),
+        "postcode4": ("pc4", False),
+        "politie_incident_id": ("text", False),
+        "woningen_beschadigd": ("int", True),
+        "woningen_onbewoonbaar": ("int", True),
+        "huishoudens_ontheemd": ("int", False),
+        "herstelkosten_eur": ("dec", False),
+        "nazorg_aangeboden": ("bool", True),
+        "sluiting": (SLUITING, False),
+        "sluiting_start": ("date", False),
+        "sluiting_eind": ("date", False),
+        "terugkeer_datum": ("date", False),
     },
     "gemeenten": {
-        "gemeente_code": ("gm", True), "maatregel_id": ("id", True), "peildatum": ("date", True),
-        "soort": (SOORT, True), "fase": (FASE, True), "postcode4": ("pc4", False), "start_datum": ("date", True),
-        "eind_datum": ("date", False), "kosten_eur": ("dec", False), "omschrijving": ("text", False),
+        "gemeente_code": ("gm", True),
+        "maatregel_id": ("id", True),
+        "peildatum": ("date", True),
+        "soort": (SOORT, True),
+        "fase": (FASE, True),
+        "postcode4": ("pc4", False),
+        "start_datum": ("date", True),
+        "eind_datum": ("date", False),
+        "kosten_eur": ("dec", False),
+        "omschrijving": ("text", False),
         "ingetrokken": ("bool", False),
     },
 }
 # Optional columns contract version 2 added: a version-1 file without them stays valid.
 V2_ADDED = {"adres_pseudoniem", "terugkeer_datum"}
-KEYS = {"politie": ("incident_id",), "verzekeraars": ("verzekeraar_code", "claim_id"),
-        "corporaties": ("corporatie_code", "melding_id"), "gemeenten": ("gemeente_code", "maatregel_id", "postcode4")}
-EVENT_DATE = {"politie": "incident_datum", "verzekeraars": "schadedatum", "corporaties": "incident_datum",
-              "gemeenten": "start_datum"}
+KEYS = {
+    "politie": ("incident_id",),
+    "verzekeraars": ("verzekeraar_code", "claim_id"),
+    "corporaties": ("corporatie_code", "melding_id"),
+    "gemeenten": ("gemeente_code", "maatregel_id", "postcode4"),
+}
+EVENT_DATE = {
+    "politie": "incident_datum",
+    "verzekeraars": "schadedatum",
+    "corporaties": "incident_datum",
+    "gemeenten": "start_datum",
+}
 
 # What each file a partner gets wrong must violate, and nothing else: rule -> number of rows.
 BAD = {
@@ -149,7 +199,7 @@ class Table:
         self.sep_line = False  # a first line `sep=;` / `sep=,` (Excel's delimiter hint)
 
     def records(self) -> list[dict[str, object]]:
-        return [dict(zip(self.header, r)) for r in self.rows]
+        return [dict(zip(self.header, r, strict=False)) for r in self.rows]
 
 
 def read_table(data: bytes) -> Table:
@@ -199,8 +249,18 @@ def as_date(v: object) -> dt.date | None:
     return None
 
 
-BOOLS = {"ja": True, "nee": False, "j": True, "n": False, "true": True, "false": False, "1": True, "0": False,
-         "waar": True, "onwaar": False}
+BOOLS = {
+    "ja": True,
+    "nee": False,
+    "j": True,
+    "n": False,
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "waar": True,
+    "onwaar": False,
+}
 
 
 def as_bool(v: object) -> bool | None:
@@ -349,7 +409,8 @@ def police_state(deliveries: list[tuple[str, list[dict]]]) -> dict[str, dict]:
 
 def counted(state: dict[str, dict]) -> list[dict]:
     return [
-        r for r in state.values()
+        r
+        for r in state.values()
         if as_bool(r["telt_mee"]) and not (not empty(r.get("ingetrokken")) and as_bool(r["ingetrokken"]))
     ]
 
@@ -370,7 +431,7 @@ def test_deterministic_per_seed(files):
     ]
     other = sample.generate(7)
     assert [f.name for f in other] == [f.name for f in files]
-    differing = [a.name for a, b in zip(files, other) if a.data != b.data]
+    differing = [a.name for a, b in zip(files, other, strict=False) if a.data != b.data]
     assert len(differing) >= 10
 
 
@@ -416,8 +477,9 @@ def test_format_variants_are_all_used(files, tables):
     police = [tables[f.name] for f in files if f.feed == "politie" and f.expect == "loaded"]
     cp = [t for t in police if t.encoding == "cp1252"]
     assert cp and cp[0].kind == ";" and cp[0].newline == "\r\n"
-    assert any(as_date(v) and re.fullmatch(r"\d{2}-\d{2}-\d{4}", str(v)) for v in
-               (r["peildatum"] for r in cp[0].records()))
+    assert any(
+        as_date(v) and re.fullmatch(r"\d{2}-\d{2}-\d{4}", str(v)) for v in (r["peildatum"] for r in cp[0].records())
+    )
     assert {text(r["telt_mee"]) for r in cp[0].records()} <= {"ja", "nee"}
     assert any(h != h.strip() for h in cp[0].raw_header) and any(h != h.lower() for h in cp[0].raw_header)
     canonical = [c for c in SPEC["politie"]]
@@ -484,8 +546,9 @@ def test_version_2_files_are_among_them(files, tables):
     assert {text(r["ingetrokken"]) for r in excel[0].records()} - {""} <= {"WAAR", "ONWAAR"}
     assert all(re.fullmatch(r"\d{1,2}-\d{1,2}-\d{4} \d{1,2}:\d{2}", text(r["start_datum"])) for r in excel[0].records())
     typed = [t for t in measures if t.kind == "xlsx"]
-    assert typed and any(isinstance(r["peildatum"], dt.datetime) and r["peildatum"].time() != dt.time(0)
-                         for r in typed[0].records())
+    assert typed and any(
+        isinstance(r["peildatum"], dt.datetime) and r["peildatum"].time() != dt.time(0) for r in typed[0].records()
+    )
 
 
 def test_bad_files_violate_exactly_what_they_say(files):
@@ -520,7 +583,9 @@ def test_target_metric_as_of_each_delivery(files, tables):
 
 
 def test_january_2025_extract_alone(files, tables):
-    jan = [(n, r) for n, r in feed_records(files, tables, "politie") if as_date(r[0]["peildatum"]) == dt.date(2025, 1, 15)]
+    jan = [
+        (n, r) for n, r in feed_records(files, tables, "politie") if as_date(r[0]["peildatum"]) == dt.date(2025, 1, 15)
+    ]
     assert len(jan) == 1
     assert by_year(police_state(jan))[2024] == 1244
 
@@ -529,8 +594,7 @@ def test_withdrawals_and_revisions_arrive_later(files, tables):
     deliveries = feed_records(files, tables, "politie")
     first = police_state(deliveries[:1])
     final = police_state(deliveries)
-    later_withdrawn = [k for k, r in final.items() if k in first and counted({k: first[k]})
-                       and not counted({k: r})]
+    later_withdrawn = [k for k, r in final.items() if k in first and counted({k: first[k]}) and not counted({k: r})]
     assert len(later_withdrawn) >= 5
     changed = [k for k, r in final.items() if k in first and text(first[k]["explosief"]) != text(r["explosief"])]
     assert changed
@@ -567,8 +631,11 @@ def test_historic_codes(files, tables):
     weesp = [as_date(r["incident_datum"]) for r in rows if text(r["gemeente_code"]) == "GM0457"]
     assert len(weesp) >= 3 and all(d < dt.date(2022, 3, 24) for d in weesp)
     assert any(d.year == 2021 for d in weesp) and any(d.year == 2022 for d in weesp)
-    historic = {(text(r["gemeente_code"]), as_date(r["incident_datum"]).year) for r in rows
-                if text(r["gemeente_code"]) not in today}
+    historic = {
+        (text(r["gemeente_code"]), as_date(r["incident_datum"]).year)
+        for r in rows
+        if text(r["gemeente_code"]) not in today
+    }
     assert any(code != "GM0457" and year == 2021 for code, year in historic)
     assert {on_today_boundaries(c) for c, _ in historic} >= {"GM0363", "GM1980", "GM1982", "GM1992"}
 
@@ -591,7 +658,10 @@ def test_claims_and_reports_link_to_police(files, tables):
     for r in counted(police):
         if text(r["postcode4"]):
             by_place[(text(r["gemeente_code"]), text(r["postcode4"]))].append(as_date(r["incident_datum"]))
-    for feed, date_col, lo, hi in (("verzekeraars", "schadedatum", 0.5, 0.7), ("corporaties", "incident_datum", 0.55, 0.8)):
+    for feed, date_col, lo, hi in (
+        ("verzekeraars", "schadedatum", 0.5, 0.7),
+        ("corporaties", "incident_datum", 0.55, 0.8),
+    ):
         deliveries = feed_records(files, tables, feed)
         rows = [r for _, recs in deliveries for r in recs]
         assert 300 <= len(rows) <= 1600, feed
@@ -601,9 +671,14 @@ def test_claims_and_reports_link_to_police(files, tables):
         assert named - counted_ids, feed  # some name a withdrawn or not counted incident
         assert set(police) >= named, feed  # ids are real police ids
         inferable = [
-            r for r in rows if not text(r["politie_incident_id"]) and text(r["postcode4"])
-            and any(abs((d - as_date(r[date_col])).days) <= 1
-                    for d in by_place.get((text(r["gemeente_code"]), text(r["postcode4"])), []))
+            r
+            for r in rows
+            if not text(r["politie_incident_id"])
+            and text(r["postcode4"])
+            and any(
+                abs((d - as_date(r[date_col])).days) <= 1
+                for d in by_place.get((text(r["gemeente_code"]), text(r["postcode4"])), [])
+            )
         ]
         assert len(inferable) >= 0.08 * len(rows), feed
         # A later delivery revises earlier records of the same key with a newer peildatum.

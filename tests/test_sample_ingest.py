@@ -24,10 +24,13 @@ def test_every_sample_file_ends_as_intended(db):
         if f.expect == "quarantined":
             assert got.report_url
     loaded = sum(o.rows for o in outcomes.values())
-    assert db.execute(
-        "select (select count(*) from raw.politie) + (select count(*) from raw.verzekeraars)"
-        " + (select count(*) from raw.corporaties) + (select count(*) from raw.gemeenten)"
-    ).fetchone()[0] == loaded
+    assert (
+        db.execute(
+            "select (select count(*) from raw.politie) + (select count(*) from raw.verzekeraars)"
+            " + (select count(*) from raw.corporaties) + (select count(*) from raw.gemeenten)"
+        ).fetchone()[0]
+        == loaded
+    )
     assert all(not b.list_incoming() for b in buckets.values())
 
 

@@ -13,11 +13,6 @@ import dataclasses
 
 import psycopg
 import pytest
-
-from explosion_monitor import schema
-from explosion_monitor.contracts import Contract, all_contracts
-from explosion_monitor.contracts.dbt import stale_sources
-
 from partner_files import (
     CORPORATIES_V2_COLUMNS,
     GEMEENTEN_COLUMNS,
@@ -30,6 +25,10 @@ from partner_files import (
     politie_row,
     pseudoniem,
 )
+
+from explosion_monitor import schema
+from explosion_monitor.contracts import Contract, all_contracts
+from explosion_monitor.contracts.dbt import stale_sources
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -52,9 +51,13 @@ def version_1_contracts() -> dict[str, Contract]:
 
 
 def _columns(conn: psycopg.Connection, table: str) -> set[str]:
-    return {r[0] for r in conn.execute(
-        "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s",
-        (table,))}
+    return {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s",
+            (table,),
+        )
+    }
 
 
 def test_a_version_1_warehouse_upgrades_in_place(warehouse_url, local_buckets, pg_admin_url, monkeypatch):
@@ -79,16 +82,25 @@ def test_a_version_1_warehouse_upgrades_in_place(warehouse_url, local_buckets, p
             v1_version = conn.execute("select version from ops.schema_version").fetchall()
 
             deliver("politie", "p1.csv", csv_bytes([politie_row(i, peildatum="2025-01-15") for i in range(1, 21)]))
-            deliver("verzekeraars", "v1.csv", csv_bytes(
-                [claim_row(i, politie_incident_id=f"PL-{i}") for i in range(1, 6)], VERZEKERAARS_COLUMNS))
-            deliver("corporaties", "c1.csv", csv_bytes(
-                [melding_row(i, politie_incident_id=f"PL-{i}") for i in range(1, 6)]))
-            outcomes = [o for feed in ("politie", "verzekeraars", "corporaties")
-                        for o in steps.ingest_keys(feed, [], notify_partner=False)]
+            deliver(
+                "verzekeraars",
+                "v1.csv",
+                csv_bytes([claim_row(i, politie_incident_id=f"PL-{i}") for i in range(1, 6)], VERZEKERAARS_COLUMNS),
+            )
+            deliver(
+                "corporaties", "c1.csv", csv_bytes([melding_row(i, politie_incident_id=f"PL-{i}") for i in range(1, 6)])
+            )
+            outcomes = [
+                o
+                for feed in ("politie", "verzekeraars", "corporaties")
+                for o in steps.ingest_keys(feed, [], notify_partner=False)
+            ]
             assert {o["status"] for o in outcomes} == {"loaded"}
             assert conn.execute("select version from ops.schema_version").fetchall() == v1_version
-        before = {t: conn.execute(f"select count(*) from raw.{t}").fetchone()[0]
-                  for t in ("politie", "verzekeraars", "corporaties")}
+        before = {
+            t: conn.execute(f"select count(*) from raw.{t}").fetchone()[0]
+            for t in ("politie", "verzekeraars", "corporaties")
+        }
         assert before == {"politie": 20, "verzekeraars": 5, "corporaties": 5}
 
         # --- the next start, under version 2 --------------------------------------------------------------
@@ -105,16 +117,30 @@ def test_a_version_1_warehouse_upgrades_in_place(warehouse_url, local_buckets, p
     assert stale_sources() == []  # the dbt sources are still generated from the contracts
 
     # --- version-2 deliveries into the upgraded warehouse ------------------------------------------------------
-    deliver("politie", "p2.csv", csv_bytes(
-        [politie_row(i, peildatum="2025-04-15", adres_pseudoniem=pseudoniem(i % 4)) for i in range(15, 31)],
-        POLITIE_V2_COLUMNS))
-    deliver("corporaties", "c2.csv", csv_bytes(
-        [melding_row(i, peildatum="2025-04-01", terugkeer_datum="2025-01-10") for i in range(3, 8)],
-        CORPORATIES_V2_COLUMNS))
-    deliver("gemeenten", "g1.csv", csv_bytes([maatregel_row(1), maatregel_row(1, postcode4=""), maatregel_row(2)],
-                                             GEMEENTEN_COLUMNS))
-    outcomes = [o for feed in ("politie", "corporaties", "gemeenten")
-                for o in steps.ingest_keys(feed, [], notify_partner=False)]
+    deliver(
+        "politie",
+        "p2.csv",
+        csv_bytes(
+            [politie_row(i, peildatum="2025-04-15", adres_pseudoniem=pseudoniem(i % 4)) for i in range(15, 31)],
+            POLITIE_V2_COLUMNS,
+        ),
+    )
+    deliver(
+        "corporaties",
+        "c2.csv",
+        csv_bytes(
+            [melding_row(i, peildatum="2025-04-01", terugkeer_datum="2025-01-10") for i in range(3, 8)],
+            CORPORATIES_V2_COLUMNS,
+        ),
+    )
+    deliver(
+        "gemeenten",
+        "g1.csv",
+        csv_bytes([maatregel_row(1), maatregel_row(1, postcode4=""), maatregel_row(2)], GEMEENTEN_COLUMNS),
+    )
+    outcomes = [
+        o for feed in ("politie", "corporaties", "gemeenten") for o in steps.ingest_keys(feed, [], notify_partner=False)
+    ]
     assert {o["status"] for o in outcomes} == {"loaded"}, outcomes
     steps.run_build({"select": None})
     steps.gate_and_publish("live")

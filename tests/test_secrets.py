@@ -51,8 +51,12 @@ def configured_secrets() -> dict[str, str]:
 
 
 def repository_files() -> list[Path]:
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode()
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     return [ROOT / name for name in listed.split("\0") if name and (ROOT / name).is_file()]
 
 
@@ -101,8 +105,19 @@ ASSIGNED_SECRET = re.compile(
 
 
 def test_looks_generated_tells_placeholders_from_secrets() -> None:
-    for placeholder in ("pw", "password", "secret", "hunter2", "s3cret-pw", "${PIPELINE_DB_PASSWORD}", "<password>",
-                        "...", "changeme", "postgres_superuser_password", "EXPLOSION_MONITOR_PASSWORD"):
+    for placeholder in (
+        "pw",
+        "password",
+        "secret",
+        "hunter2",
+        "s3cret-pw",
+        "${PIPELINE_DB_PASSWORD}",
+        "<password>",
+        "...",
+        "changeme",
+        "postgres_superuser_password",
+        "EXPLOSION_MONITOR_PASSWORD",
+    ):
         assert not looks_generated(placeholder), placeholder
     for real in (secrets.token_urlsafe(24), secrets.token_hex(16), "Xk9#mPq2vL7wR4tZ"):
         assert looks_generated(real), "a generated value was not recognised"
@@ -128,9 +143,18 @@ def test_no_secret_looking_text_in_the_repository() -> None:
     assert hits == []
 
 
-@pytest.mark.parametrize("path", [".data/secrets.json", ".data/postgres/server.log", ".env", "docker/.env",
-                                  "dbt_project/target/run_results.json", "dbt_project/logs/dbt.log",
-                                  ".data/airflow/simple_auth_manager_passwords.json.generated"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".data/secrets.json",
+        ".data/postgres/server.log",
+        ".env",
+        "docker/.env",
+        "dbt_project/target/run_results.json",
+        "dbt_project/logs/dbt.log",
+        ".data/airflow/simple_auth_manager_passwords.json.generated",
+    ],
+)
 def test_where_real_secrets_live_is_git_ignored(path: str) -> None:
     checked = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT)
     assert checked.returncode == 0, f"{path} is not git-ignored"
@@ -140,8 +164,9 @@ def test_where_real_secrets_live_is_git_ignored(path: str) -> None:
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*EM, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=timeout,
-                          cwd=ROOT)
+    return subprocess.run(
+        [*EM, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=timeout, cwd=ROOT
+    )
 
 
 def files_under(folder: Path) -> Iterator[tuple[str, bytes]]:
@@ -171,7 +196,10 @@ def run_secrets(warehouse_url: str) -> dict[str, str]:
 
 
 def test_a_failing_pipeline_run_leaves_no_secret_anywhere(
-    warehouse_url: str, local_buckets: str, db: psycopg.Connection, run_secrets: dict[str, str],
+    warehouse_url: str,
+    local_buckets: str,
+    db: psycopg.Connection,
+    run_secrets: dict[str, str],
     tmp_path: Path,
 ) -> None:
     dbname = urlsplit(warehouse_url).path.strip("/")
@@ -206,13 +234,20 @@ def test_a_failing_pipeline_run_leaves_no_secret_anywhere(
             rows = conn.execute(sql.SQL("select t::text from ops.{} as t").format(sql.Identifier(table))).fetchall()
             ops_rows[f"ops.{table}"] = "\n".join(r[0] for r in rows).encode()
 
-    outputs = {"sample stdout": sample.stdout.encode(), "sample stderr": sample.stderr.encode(),
-               "run stdout": run.stdout.encode(), "run stderr": run.stderr.encode()}
+    outputs = {
+        "sample stdout": sample.stdout.encode(),
+        "sample stderr": sample.stderr.encode(),
+        "run stdout": run.stdout.encode(),
+        "run stderr": run.stderr.encode(),
+    }
     logs = {
         **dict(files_under(airflow_home)),
         # dbt.log rotates at 10 MB: every file written during the run, whole (other runs' lines are scanned too)
-        **{str(p): p.read_bytes() for p in (SETTINGS.dbt_project_dir / "logs").glob("dbt.log*")
-           if p.stat().st_mtime >= started - 1},
+        **{
+            str(p): p.read_bytes()
+            for p in (SETTINGS.dbt_project_dir / "logs").glob("dbt.log*")
+            if p.stat().st_mtime >= started - 1
+        },
         **dict(files_under(SETTINGS.dbt_project_dir / "target")),
         **dict(files_under(Path(urlsplit(local_buckets).path))),
     }

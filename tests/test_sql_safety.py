@@ -24,12 +24,6 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from psycopg import sql
-
-from explosion_monitor.buckets import get_bucket
-from explosion_monitor.config import FEEDS
-from explosion_monitor.ingest.pending import ingest_pending
-
 from partner_files import (
     POLITIE_COLUMNS,
     VERZEKERAARS_COLUMNS,
@@ -37,6 +31,11 @@ from partner_files import (
     csv_bytes,
     politie_row,
 )
+from psycopg import sql
+
+from explosion_monitor.buckets import get_bucket
+from explosion_monitor.config import FEEDS
+from explosion_monitor.ingest.pending import ingest_pending
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,29 +57,66 @@ class Drop:
 
 def hostile_drops() -> list[Drop]:
     good = csv_bytes([politie_row(1)], POLITIE_COLUMNS)
-    sql_header = [*POLITIE_COLUMNS, f'incident_id"; drop table ops.ledger; --{m("hdr1")}',
-                  f"{m('hdr2')}'); truncate raw.politie; --", f"$${m('hdr3')}$$"]
-    sql_cells = [politie_row(10, incident_id=f"';drop table ops.ledger--{m('cel1')}"),
-                 politie_row(11, incident_id=f'"{m("cel2")}");select pg_sleep(5)--')]
+    sql_header = [
+        *POLITIE_COLUMNS,
+        f'incident_id"; drop table ops.ledger; --{m("hdr1")}',
+        f"{m('hdr2')}'); truncate raw.politie; --",
+        f"$${m('hdr3')}$$",
+    ]
+    sql_cells = [
+        politie_row(10, incident_id=f"';drop table ops.ledger--{m('cel1')}"),
+        politie_row(11, incident_id=f'"{m("cel2")}");select pg_sleep(5)--'),
+    ]
     bad_cell = [politie_row(20), politie_row(21, gewonden=f"1; delete from ops.file_findings; --{m('cel3')}")]
     return [
         Drop("politie", f"x'; drop table raw.politie; --{m('n1')}.csv", good, "loaded", (m("n1"),)),
-        Drop("politie", f'"; select pg_sleep(5); --{m("n2")}.csv', csv_bytes([politie_row(2)], POLITIE_COLUMNS),
-             "loaded", (m("n2"),)),
+        Drop(
+            "politie",
+            f'"; select pg_sleep(5); --{m("n2")}.csv',
+            csv_bytes([politie_row(2)], POLITIE_COLUMNS),
+            "loaded",
+            (m("n2"),),
+        ),
         Drop("politie", f"$${m('n3')}$$.csv", csv_bytes([politie_row(3)], POLITIE_COLUMNS), "loaded", (m("n3"),)),
-        Drop("politie", f"regel\n{m('n4')}'); delete from ops.ledger; --\r.csv",
-             csv_bytes([politie_row(4)], POLITIE_COLUMNS), "loaded", (m("n4"),)),
-        Drop("politie", f"{m('n5')}\\'; E'\\\\x27 $tag$ drop schema raw cascade $tag$.csv",
-             csv_bytes([politie_row(5)], POLITIE_COLUMNS), "loaded", (m("n5"),)),
-        Drop("politie", f"kolommen-{m('n6')}.csv", csv_bytes([politie_row(6)], sql_header), "loaded",
-             (m("n6"), m("hdr1"), m("hdr2"), m("hdr3"))),
+        Drop(
+            "politie",
+            f"regel\n{m('n4')}'); delete from ops.ledger; --\r.csv",
+            csv_bytes([politie_row(4)], POLITIE_COLUMNS),
+            "loaded",
+            (m("n4"),),
+        ),
+        Drop(
+            "politie",
+            f"{m('n5')}\\'; E'\\\\x27 $tag$ drop schema raw cascade $tag$.csv",
+            csv_bytes([politie_row(5)], POLITIE_COLUMNS),
+            "loaded",
+            (m("n5"),),
+        ),
+        Drop(
+            "politie",
+            f"kolommen-{m('n6')}.csv",
+            csv_bytes([politie_row(6)], sql_header),
+            "loaded",
+            (m("n6"), m("hdr1"), m("hdr2"), m("hdr3")),
+        ),
         # Contract v2: such identifiers are row errors; their text reaches the server as findings, as data.
-        Drop("politie", f"cellen-{m('n7')}.csv", csv_bytes(sql_cells, POLITIE_COLUMNS), "quarantined",
-             (m("n7"), m("cel1"), m("cel2"))),
-        Drop("politie", f"fout'-{m('n8')}.csv", csv_bytes(bad_cell, POLITIE_COLUMNS), "quarantined",
-             (m("n8"), m("cel3"))),
-        Drop("verzekeraars", f"'||(select pg_sleep(5))||'{m('n9')}.csv",
-             csv_bytes([claim_row(1)], VERZEKERAARS_COLUMNS), "loaded", (m("n9"),)),
+        Drop(
+            "politie",
+            f"cellen-{m('n7')}.csv",
+            csv_bytes(sql_cells, POLITIE_COLUMNS),
+            "quarantined",
+            (m("n7"), m("cel1"), m("cel2")),
+        ),
+        Drop(
+            "politie", f"fout'-{m('n8')}.csv", csv_bytes(bad_cell, POLITIE_COLUMNS), "quarantined", (m("n8"), m("cel3"))
+        ),
+        Drop(
+            "verzekeraars",
+            f"'||(select pg_sleep(5))||'{m('n9')}.csv",
+            csv_bytes([claim_row(1)], VERZEKERAARS_COLUMNS),
+            "loaded",
+            (m("n9"),),
+        ),
     ]
 
 
@@ -93,8 +129,10 @@ _STATEMENT_TEXT = re.compile(r"(?:duration: [\d.]+ ms\s+)?(?:statement|execute [
 def log_entries(text: str) -> list[tuple[str, str]]:
     """(level, message) of every entry; a message runs on over the following lines until the next entry."""
     starts = list(_ENTRY.finditer(text))
-    return [(s.group(1), text[s.end(): starts[i + 1].start() if i + 1 < len(starts) else len(text)])
-            for i, s in enumerate(starts)]
+    return [
+        (s.group(1), text[s.end() : starts[i + 1].start() if i + 1 < len(starts) else len(text)])
+        for i, s in enumerate(starts)
+    ]
 
 
 def is_sql_text(level: str, message: str) -> bool:
@@ -153,8 +191,16 @@ def test_hostile_names_headers_and_cells_reach_the_server_only_as_data(
     loaded = {o.name: o for o in outcomes if o.status == "loaded"}
     assert any("unknown columns ignored" in (o.message or "") for o in loaded.values())
     # Every table is still there, and the texts are stored verbatim, as data.
-    for table in ("raw.politie", "raw.verzekeraars", "raw.corporaties", "ops.ledger", "ops.file_findings",
-                  "ops.publication_log", "ops.dbt_run_results", "ref.gemeente_codes"):
+    for table in (
+        "raw.politie",
+        "raw.verzekeraars",
+        "raw.corporaties",
+        "ops.ledger",
+        "ops.file_findings",
+        "ops.publication_log",
+        "ops.dbt_run_results",
+        "ref.gemeente_codes",
+    ):
         assert db.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0], table
     keys = {r[0] for r in db.execute("select object_key from ops.ledger").fetchall()}
     assert keys == {d.name for d in drops}
@@ -183,7 +229,8 @@ def test_hostile_names_headers_and_cells_reach_the_server_only_as_data(
     assert [entry for entry in leaked if canary in entry[1]], "the log check would not see SQL built from a name"
     leaked = [entry for entry in leaked if canary not in entry[1]]
     assert leaked == [], "a partner's text became part of SQL"
-    as_parameters = " ".join(message for level, message in ours
-                             if level == "DETAIL" and message.lower().startswith("parameters: "))
+    as_parameters = " ".join(
+        message for level, message in ours if level == "DETAIL" and message.lower().startswith("parameters: ")
+    )
     for drop in drops:  # each file name reached the server, as a bind parameter
         assert drop.markers[0] in as_parameters, drop.name

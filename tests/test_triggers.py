@@ -12,10 +12,9 @@ import json
 import time
 from typing import Any
 
+import airflow_harness
 import psycopg
 import pytest
-
-import airflow_harness
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -76,8 +75,14 @@ def _exactly_once_then_restart(warehouse_url: str, bucket, **trigger_kwargs: Any
 
     # A restarted triggerer (new instance, files still waiting in incoming/): nothing is announced again,
     # and a file dropped while it runs is announced exactly once.
-    second = _run(_collect(_trigger(**trigger_kwargs), want=1, quiet_s=1.5,
-                           during=lambda: bucket.put_incoming("c.csv", b"incident_id\n3\n")))
+    second = _run(
+        _collect(
+            _trigger(**trigger_kwargs),
+            want=1,
+            quiet_s=1.5,
+            during=lambda: bucket.put_incoming("c.csv", b"incident_id\n3\n"),
+        )
+    )
     assert [e["key"] for e in second] == ["c.csv"]
 
     # The same name dropped again with new content is a new version: one more event.
@@ -116,8 +121,9 @@ def test_two_watchers_at_once_announce_a_file_once(warehouse_url, local_buckets)
         bucket.put_incoming(f"f{i}.csv", b"x\n")
 
     async def both():
-        return await asyncio.gather(_collect(_trigger(), want=0, quiet_s=1.5),
-                                    _collect(_trigger(), want=0, quiet_s=1.5))
+        return await asyncio.gather(
+            _collect(_trigger(), want=0, quiet_s=1.5), _collect(_trigger(), want=0, quiet_s=1.5)
+        )
 
     one, two = _run(both())
     assert sorted(e["key"] for e in one + two) == [f"f{i}.csv" for i in range(5)]
@@ -174,12 +180,20 @@ def test_minio_notification_wakes_the_watcher(warehouse_url, s3_server, monkeypa
 
     def drop_and_notify():
         bucket.put_incoming("genotificeerd.csv", b"x\n")
-        record = {"Records": [{"eventName": "s3:ObjectCreated:Put", "s3": {
-            "bucket": {"name": "politie"}, "object": {"key": "incoming%2Fgenotificeerd.csv", "size": 2}}}]}
+        record = {
+            "Records": [
+                {
+                    "eventName": "s3:ObjectCreated:Put",
+                    "s3": {"bucket": {"name": "politie"}, "object": {"key": "incoming%2Fgenotificeerd.csv", "size": 2}},
+                }
+            ]
+        }
         with psycopg.connect(warehouse_url, autocommit=True) as conn:
             # The statement MinIO's PostgreSQL target runs for the access format (with $1, $2).
-            conn.execute("INSERT INTO ops.minio_events (event_time, event_data) VALUES (%s, %s)",
-                         (dt.datetime.now(dt.UTC), json.dumps(record)))
+            conn.execute(
+                "INSERT INTO ops.minio_events (event_time, event_data) VALUES (%s, %s)",
+                (dt.datetime.now(dt.UTC), json.dumps(record)),
+            )
 
     trigger = _trigger(wake="postgres", fallback_interval=60.0)
     started = time.monotonic()

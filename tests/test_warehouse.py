@@ -256,9 +256,7 @@ def test_checkout_in_private_folder_as_root() -> None:
     settings.root.mkdir()
     try:
         url = warehouse.start(settings)
-        expected = (
-            warehouse.SYSTEM_DIR / hashlib.sha1(str(settings.root).encode()).hexdigest()[:12] / "postgres"
-        )
+        expected = warehouse.SYSTEM_DIR / hashlib.sha1(str(settings.root).encode()).hexdigest()[:12] / "postgres"
         assert warehouse.status(settings)["data_dir"] == str(expected)
         assert (settings.data_dir / "pgdata-location").read_text().strip() == str(expected)
         assert private.stat().st_mode & 0o777 == 0o700  # we did not loosen the user's folder

@@ -65,11 +65,20 @@ def _synthetic(effect: float, seed: int) -> panel.Data:
     for j, start in enumerate(starts):
         pcs = (f"1{2 * j:03d}", f"1{2 * j + 1:03d}")
         k = panel.month_index(start) - eerste
-        tel = tuple((p, int(data.area_counts[("GM0001", p)][k - 12:k].sum()),
-                     int(data.area_counts[("GM0001", p)][k:k + 12].sum())) for p in pcs)
-        data.maatregelen.append(panel.Maatregel("GM0001", "GM0001", f"M{j}", "proef", "preventie", start, None, pcs,
-                                                1000.0, tel))
-    data.gemeente_counts = {gm: sum(c for k, c in data.area_counts.items() if k[0] == gm) for gm in ("GM0001", "GM0002")}
+        tel = tuple(
+            (
+                p,
+                int(data.area_counts[("GM0001", p)][k - 12 : k].sum()),
+                int(data.area_counts[("GM0001", p)][k : k + 12].sum()),
+            )
+            for p in pcs
+        )
+        data.maatregelen.append(
+            panel.Maatregel("GM0001", "GM0001", f"M{j}", "proef", "preventie", start, None, pcs, 1000.0, tel)
+        )
+    data.gemeente_counts = {
+        gm: sum(c for k, c in data.area_counts.items() if k[0] == gm) for gm in ("GM0001", "GM0002")
+    }
     return data
 
 
@@ -142,18 +151,24 @@ def test_planted_effects_get_the_right_oordeel(analysed: str) -> None:
     assert camera["oordeel"] == "minder_aanslagen"
     assert camera["ci_laag_pct"] <= -50 <= camera["ci_hoog_pct"]  # the planted halving lies inside the interval
     assert camera["voortrend_p"] >= 0.05 and camera["n_gebieden"] == 9
-    assert camera["kosten_per_voorkomen_laag_eur"] <= camera["kosten_per_voorkomen_eur"] <= \
-        camera["kosten_per_voorkomen_hoog_eur"]
+    assert (
+        camera["kosten_per_voorkomen_laag_eur"]
+        <= camera["kosten_per_voorkomen_eur"]
+        <= camera["kosten_per_voorkomen_hoog_eur"]
+    )
     assert wijk["oordeel"] == "geen_verschil_aangetoond"
     assert wijk["ci_laag_pct"] < 0 < wijk["ci_hoog_pct"] and wijk["kosten_per_voorkomen_eur"] is None
     assert verbod["oordeel"] == "te_weinig_gegevens"
     assert all(verbod[c] is None for c in ("effect_pct", "ci_laag_pct", "ci_hoog_pct", "methode", "voortrend_p"))
     # every other soort of the sample is too thin to estimate, and says so instead of showing a number
-    assert {s for s, r in rows.items() if r["oordeel"] == "te_weinig_gegevens"} == set(rows) - {"cameratoezicht",
-                                                                                                "wijkaanpak"}
+    assert {s for s, r in rows.items() if r["oordeel"] == "te_weinig_gegevens"} == set(rows) - {
+        "cameratoezicht",
+        "wijkaanpak",
+    }
     trend = _rows(analysed, "select soort, kwartaal from marts.wat_werkt_voortrend")
-    assert {(r["soort"], r["kwartaal"]) for r in trend} == {(s, q) for s in ("cameratoezicht", "wijkaanpak")
-                                                            for q in range(-4, 4)}
+    assert {(r["soort"], r["kwartaal"]) for r in trend} == {
+        (s, q) for s in ("cameratoezicht", "wijkaanpak") for q in range(-4, 4)
+    }
 
 
 def test_maatregelen_mart_counts_attacks_before_and_after_from_the_incidents(analysed: str) -> None:
@@ -164,7 +179,11 @@ def test_maatregelen_mart_counts_attacks_before_and_after_from_the_incidents(ana
     ended = next(r for r in rows if r["maatregel_id"] == "RTD-2024-021")
     assert ended["eind_datum"] == dt.date(2025, 12, 31)  # ended in the newer delivery
     assert "omschrijving" not in rows[0]  # free text stays out of marts
-    recount = {(r["maatregel_id"], r["postcode4"]): (r["voor"], r["na"]) for r in _rows(analysed, """
+    recount = {
+        (r["maatregel_id"], r["postcode4"]): (r["voor"], r["na"])
+        for r in _rows(
+            analysed,
+            """
         select m.maatregel_id, m.postcode4,
                count(*) filter (where f.incident_datum < m.start_datum) as voor,
                count(*) filter (where f.incident_datum >= m.start_datum) as na
@@ -172,10 +191,13 @@ def test_maatregelen_mart_counts_attacks_before_and_after_from_the_incidents(ana
         join marts.fct_explosie_incidenten as f
           on f.gemeente_code = m.gemeente_code and (m.postcode4 is null or f.postcode4 = m.postcode4)
          and f.incident_datum >= m.start_datum - interval '1 year' and f.incident_datum < m.start_datum + interval '1 year'
-        group by 1, 2""")}
+        group by 1, 2""",
+        )
+    }
     for r in rows:
-        assert (r["aanslagen_12m_voor"], r["aanslagen_12m_na"]) == recount.get((r["maatregel_id"], r["postcode4"]),
-                                                                              (0, 0))
+        assert (r["aanslagen_12m_voor"], r["aanslagen_12m_na"]) == recount.get(
+            (r["maatregel_id"], r["postcode4"]), (0, 0)
+        )
     camera = [r for r in rows if r["soort"] == "cameratoezicht"]
     voor, na = sum(r["aanslagen_12m_voor"] for r in camera), sum(r["aanslagen_12m_na"] for r in camera)
     wat = _rows(analysed, "select * from marts.wat_werkt where soort = 'cameratoezicht'")[0]
@@ -208,12 +230,20 @@ def test_the_gate_blocks_an_interval_without_its_estimate_and_a_wrong_count(anal
         for t in (t for step in STEPS for t in step.tables):  # every suite of the folder finds its table
             conn.execute(f"create table wat_werkt_fout.{t} as select * from marts.{t}")
         conn.execute("update wat_werkt_fout.wat_werkt set effect_pct = ci_hoog_pct + 1 where soort = 'cameratoezicht'")
-        conn.execute("update wat_werkt_fout.wat_werkt set n_aanslagen_na = n_aanslagen_na + 1 where soort = 'wijkaanpak'")
-        conn.execute("update wat_werkt_fout.wat_werkt set effect_pct = 0, ci_laag_pct = 0, ci_hoog_pct = 0, "
-                     "methode = 'x' where soort = 'gebiedsverbod'")
+        conn.execute(
+            "update wat_werkt_fout.wat_werkt set n_aanslagen_na = n_aanslagen_na + 1 where soort = 'wijkaanpak'"
+        )
+        conn.execute(
+            "update wat_werkt_fout.wat_werkt set effect_pct = 0, ci_laag_pct = 0, ci_hoog_pct = 0, "
+            "methode = 'x' where soort = 'gebiedsverbod'"
+        )
     with wap.gx_isolated():
-        gate = quality.run_gate(dataclasses.replace(settings), analysed, schema="wat_werkt_fout",
-                                folder=settings.expectations_dir / "analysis")
+        gate = quality.run_gate(
+            dataclasses.replace(settings),
+            analysed,
+            schema="wat_werkt_fout",
+            folder=settings.expectations_dir / "analysis",
+        )
     assert not gate.passed
     failed = " ".join(f.sentence() for f in gate.failures if f.suite == "wat_werkt")
     assert "interval contains the estimate" in failed
@@ -225,8 +255,17 @@ def test_the_gate_blocks_an_interval_without_its_estimate_and_a_wrong_count(anal
 
 
 def _rij(oordeel: str, lo: float | None, eff: float | None, hi: float | None, p: float | None = 0.5) -> dict:
-    return {"oordeel": oordeel, "ci_laag_pct": lo, "effect_pct": eff, "ci_hoog_pct": hi, "voortrend_p": p,
-            "n_gebieden": 6, "n_aanslagen_voor": 40, "n_aanslagen_na": 30, "kosten_per_voorkomen_eur": None}
+    return {
+        "oordeel": oordeel,
+        "ci_laag_pct": lo,
+        "effect_pct": eff,
+        "ci_hoog_pct": hi,
+        "voortrend_p": p,
+        "n_gebieden": 6,
+        "n_aanslagen_voor": 40,
+        "n_aanslagen_na": 30,
+        "kosten_per_voorkomen_eur": None,
+    }
 
 
 def test_the_wording_never_claims_more_than_the_interval() -> None:

@@ -21,12 +21,11 @@ from pathlib import Path
 from unittest import mock
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import pg
 import psycopg
 from psycopg import sql
 
 from explosion_monitor.config import get_settings
-
-import pg
 
 REAL_SETTINGS = get_settings()
 _REAL_HOME = {"EXPLOSION_MONITOR_HOME": str(REAL_SETTINGS.root)}

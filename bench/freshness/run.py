@@ -55,10 +55,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-
-
-
-
 def police_file(drop: int, rows: int) -> bytes:
     """`rows` new counted incidents in YEAR (unique ids per drop), as the police deliver them."""
     rng = random.Random(drop)
@@ -230,8 +226,14 @@ def main() -> int:
     from explosion_monitor.airflow_env import airflow_command
 
     with open(log_path, "wb") as log:  # as `make airflow` starts it (no all-interfaces log servers)
-        proc = subprocess.Popen(airflow_command(["standalone"]), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            airflow_command(["standalone"]),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         started = time.monotonic()
         wait_for("airflow standalone to be healthy", lambda: proc.poll() is None and healthy(port), 240, 2)
@@ -246,8 +248,9 @@ def main() -> int:
             t0 = time.monotonic()
             bucket.put_incoming(f"politie_extract_{drop:03d}.csv", police_file(drop, args.rows))
             try:
-                wait_for(f"drop {drop} to be published", lambda: published_count(target) >= expected,
-                         args.timeout, 0.25)
+                wait_for(
+                    f"drop {drop} to be published", lambda: published_count(target) >= expected, args.timeout, 0.25
+                )
             except TimeoutError:
                 print(f"drop {drop}: NOT published within {args.timeout:.0f} s; {run_breakdown(meta, before)}")
                 print(f"see {log_path} and {OUT / 'airflow' / 'logs'}")

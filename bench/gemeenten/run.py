@@ -23,8 +23,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="em_bench_gemeenten_") as folder:
         env = {**os.environ, "EXPLOSION_MONITOR_REPORTS": folder}
         started = time.monotonic()
-        done = subprocess.run([str(ROOT / ".venv" / "bin" / "explosion-monitor"), "report", "--alle-gemeenten"],
-                              env=env, cwd=ROOT, check=False)
+        done = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "explosion-monitor"), "report", "--alle-gemeenten"],
+            env=env,
+            cwd=ROOT,
+            check=False,
+        )
         seconds = time.monotonic() - started
         pages = len(list((Path(folder) / "gemeenten").glob("GM*.html")))
     if done.returncode != 0:

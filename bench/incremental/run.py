@@ -46,10 +46,6 @@ HISTORY_FILES = 50  # monthly extracts 2021-01 .. 2025-02
 DROP_ROWS, DROP_REVISIONS = 2_000, 500
 
 
-
-
-
-
 # Today's municipalities, numbered, for spreading rows deterministically.
 GEMEENTEN = """
     create temp table gm as
@@ -142,8 +138,10 @@ def add_drop(url: str, k: int, history_size: int) -> None:
                 "+ (n %% 28)::int",
                 telt_mee="n %% 2 = 0",
                 ingetrokken="n %% 3 = 0",
-            ).replace("generate_series(%(first)s::bigint, %(last)s::bigint) as n",
-                      f"(select {k} + g::bigint * {step} as n from generate_series(0, {DROP_REVISIONS - 1}) as g) as s(n)"),
+            ).replace(
+                "generate_series(%(first)s::bigint, %(last)s::bigint) as n",
+                f"(select {k} + g::bigint * {step} as n from generate_series(0, {DROP_REVISIONS - 1}) as g) as s(n)",
+            ),
             {"peildatum": peildatum, "file_id": file_id, "arrived": arrived},
         )
 
@@ -166,8 +164,11 @@ def timed_build(url: str, label: str, target_dir: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server-url", default=os.environ.get("WAREHOUSE_URL"),
-                        help="a superuser URL of the PostgreSQL to create the benchmark databases on")
+    parser.add_argument(
+        "--server-url",
+        default=os.environ.get("WAREHOUSE_URL"),
+        help="a superuser URL of the PostgreSQL to create the benchmark databases on",
+    )
     parser.add_argument("--history", type=int, default=5_000_000, help="historic incidents (default 5M)")
     parser.add_argument("--drops", type=int, default=3, help="timed drops per warehouse (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")

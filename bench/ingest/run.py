@@ -30,8 +30,20 @@ CODES = ["GM0363", "GM0599", "GM0518", "GM0344", "GM0034", "GM0796", "GM0014", "
 DOELWIT = ["woning", "bedrijf", "voertuig", "geldautomaat", "overig"]
 # The police columns the rows below fill: contract version 1's, so that runs before and after a contract
 # change (version 2 added the optional adres_pseudoniem) measure the same file.
-COLUMNS = ("incident_id", "peildatum", "incident_datum", "gemeente_code", "postcode4", "doelwit", "uitkomst",
-           "explosief", "telt_mee", "gewonden", "doden", "ingetrokken")
+COLUMNS = (
+    "incident_id",
+    "peildatum",
+    "incident_datum",
+    "gemeente_code",
+    "postcode4",
+    "doelwit",
+    "uitkomst",
+    "explosief",
+    "telt_mee",
+    "gewonden",
+    "doden",
+    "ingetrokken",
+)
 
 
 def write_csv(path: Path, rows: int, seed: int = 1, dutch: bool = False) -> None:
@@ -53,10 +65,6 @@ def write_csv(path: Path, rows: int, seed: int = 1, dutch: bool = False) -> None
             )
 
 
-
-
-
-
 def raw_copy(url: str, path: Path) -> float:
     """psql \\copy into a typed table with the contract's columns and no indexes."""
     contract = get_contract("politie")
@@ -68,13 +76,25 @@ def raw_copy(url: str, path: Path) -> float:
 
     parts = urlsplit(url)
     psql = warehouse.pg_bin() / "psql"
-    env = {**os.environ, "PGHOST": parts.hostname, "PGPORT": str(parts.port), "PGUSER": parts.username,
-           "PGPASSWORD": parts.password or "", "PGDATABASE": parts.path.strip("/")}
+    env = {
+        **os.environ,
+        "PGHOST": parts.hostname,
+        "PGPORT": str(parts.port),
+        "PGUSER": parts.username,
+        "PGPASSWORD": parts.password or "",
+        "PGDATABASE": parts.path.strip("/"),
+    }
     start = time.perf_counter()
     subprocess.run(
-        [str(psql), "-v", "ON_ERROR_STOP=1", "-qc",
-         f"\\copy bench_raw_copy from '{path}' with (format csv, header true)"],
-        check=True, env=env,
+        [
+            str(psql),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            f"\\copy bench_raw_copy from '{path}' with (format csv, header true)",
+        ],
+        check=True,
+        env=env,
     )
     seconds = time.perf_counter() - start
     # Dropped at once: autovacuum would otherwise process its million rows during the next measurement.

@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hypothesis import HealthCheck, Phase, given, seed as with_seed, settings  # noqa: E402
-
 from fuzz_strategies import any_drop, check_drop  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import seed as with_seed
 
 SHOWN = 5  # failures printed in full
 PROGRESS_EVERY = 10.0  # seconds
@@ -50,32 +50,49 @@ def run(cases: int = 20_000, seconds: float = 600.0, seed: int = 0, log=sys.stde
         done += 1
         try:
             check_drop(drop)
-        except Exception as exc:  # noqa: BLE001 - a failure of the property, recorded
-            failures.append({"input": repr(drop)[:500], "error": f"{type(exc).__name__}: {str(exc)[:1500]}",
-                             "where": "".join(traceback.format_tb(exc.__traceback__)[-3:])})
+        except Exception as exc:
+            failures.append(
+                {
+                    "input": repr(drop)[:500],
+                    "error": f"{type(exc).__name__}: {str(exc)[:1500]}",
+                    "where": "".join(traceback.format_tb(exc.__traceback__)[-3:]),
+                }
+            )
             if dump:
                 dump.mkdir(parents=True, exist_ok=True)
                 (dump / f"failure-{len(failures)}-{drop.feed}.bin").write_bytes(drop.data)
             if len(failures) <= SHOWN:
-                print(f"FAILURE {len(failures)}: {failures[-1]['input']}\n{failures[-1]['where']}"
-                      f"{failures[-1]['error']}\n", file=log)
+                print(
+                    f"FAILURE {len(failures)}: {failures[-1]['input']}\n{failures[-1]['where']}"
+                    f"{failures[-1]['error']}\n",
+                    file=log,
+                )
         if now - last >= PROGRESS_EVERY:
             last = now
             print(f"fuzz: {done} cases, {len(failures)} failures, {now - start:.0f} s", file=log)
 
     # Generation only: no shrinking (nothing raises to shrink), no example database, fixed seed.
-    test = with_seed(seed)(settings(
-        max_examples=cases, deadline=None, database=None, phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )(given(any_drop())(one)))
+    test = with_seed(seed)(
+        settings(
+            max_examples=cases,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )(given(any_drop())(one))
+    )
     try:
         test()
     except _TimeUp:
         pass
     elapsed = time.monotonic() - start
     print(f"fuzz: {done} cases, {len(failures)} failures, {elapsed:.0f} s (seed {seed})", file=log)
-    return {"fuzz_cases": done, "fuzz_failures": len(failures), "seconds": round(elapsed, 1),
-            "failures": failures[:SHOWN]}
+    return {
+        "fuzz_cases": done,
+        "fuzz_failures": len(failures),
+        "seconds": round(elapsed, 1),
+        "failures": failures[:SHOWN],
+    }
 
 
 def main() -> int:

@@ -45,8 +45,15 @@ SUITE = [
     "tests/test_privacy.py",
     "tests/test_retention.py",
 ]
-FIGURES = ("fuzz_cases", "fuzz_failures", "kills_survived", "kills_total", "concurrent_exactly_once",
-           "concurrent_total", "rebuild_match")
+FIGURES = (
+    "fuzz_cases",
+    "fuzz_failures",
+    "kills_survived",
+    "kills_total",
+    "concurrent_exactly_once",
+    "concurrent_total",
+    "rebuild_match",
+)
 
 
 def _outcome(case: ET.Element) -> str:
@@ -61,8 +68,18 @@ def _outcome(case: ET.Element) -> str:
 def run_suite(junit: Path) -> tuple[Counter, Counter, dict[str, int]]:
     """Run the suite; return (outcomes of the hostile cases, outcomes of all tests, recorded figures)."""
     env = {**os.environ, "EXPLOSION_MONITOR_STRESS": "1"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
-           f"--junitxml={junit}", *SUITE]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "junit_family=xunit1",
+        f"--junitxml={junit}",
+        *SUITE,
+    ]
     subprocess.run(cmd, cwd=ROOT, env=env, check=False)
     hostile: Counter = Counter()
     every: Counter = Counter()
@@ -81,11 +98,28 @@ def run_suite(junit: Path) -> tuple[Counter, Counter, dict[str, int]]:
 
 
 def run_fuzz(cases: int, seconds: float, seed: int) -> dict[str, int]:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench/reliability/fuzz.py"), "--cases", str(cases), "--seconds", str(seconds),
-         "--seed", str(seed), "--dump", str(ROOT / "bench/out/fuzz-failures")],  # failing drops, to replay
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False,
-    ).stdout.strip().splitlines()
+    out = (
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench/reliability/fuzz.py"),
+                "--cases",
+                str(cases),
+                "--seconds",
+                str(seconds),
+                "--seed",
+                str(seed),
+                "--dump",
+                str(ROOT / "bench/out/fuzz-failures"),
+            ],  # failing drops, to replay
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
     last = out[-1] if out else ""
     pairs = dict(part.split("=", 1) for part in last.split() if "=" in part)
     return {"fuzz_cases": int(pairs.get("fuzz_cases", 0)), "fuzz_failures": int(pairs.get("fuzz_failures", -1))}

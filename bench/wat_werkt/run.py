@@ -51,8 +51,12 @@ def main() -> None:
         cpu.append(time.process_time() - cpu_started)  # this process's CPU: what the run costs without other load
         steps.append(next(s["seconds"] for s in result.steps if s["step"] == "wat_werkt"))
     load = os.getloadavg()[0]
-    timing = (f"analysis_s={statistics.median(totals):.1f} analysis_cpu_s={statistics.median(cpu):.1f} "
-              f"wat_werkt_s={statistics.median(steps):.1f} " if totals else "")
+    timing = (
+        f"analysis_s={statistics.median(totals):.1f} analysis_cpu_s={statistics.median(cpu):.1f} "
+        f"wat_werkt_s={statistics.median(steps):.1f} "
+        if totals
+        else ""
+    )
     print(f"analysis run: {timing or 'not timed'}, load average {load:.1f}", flush=True)
 
     with psycopg.connect(url, autocommit=True) as conn:

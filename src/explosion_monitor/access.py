@@ -49,10 +49,20 @@ ROW_LEVEL_COLUMNS = frozenset({"incident_id", "claim_id", "melding_id", "politie
 #: Columns bi_reader never gets, in any table.
 SENSITIVE_COLUMNS = frozenset({"postcode4", "incident_datum", "schadedatum", "sluiting_start", "sluiting_eind"})
 #: Date columns that describe deliveries or publications, not events: fine for bi_reader.
-SAFE_DATE_COLUMNS = frozenset({"peildatum", "publicatiedatum", "gepubliceerd_op", "ytd_tot_datum", "maand_start",
-                               "geldig_tot", "geldig_vanaf",
-                               # the window an estimate of marts.wat_werkt covers: calendar bounds, not events
-                               "periode_van", "periode_tot"})
+SAFE_DATE_COLUMNS = frozenset(
+    {
+        "peildatum",
+        "publicatiedatum",
+        "gepubliceerd_op",
+        "ytd_tot_datum",
+        "maand_start",
+        "geldig_tot",
+        "geldig_vanaf",
+        # the window an estimate of marts.wat_werkt covers: calendar bounds, not events
+        "periode_van",
+        "periode_tot",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -102,16 +112,21 @@ def apply_limits(cur: psycopg.Cursor) -> list[str]:
         ident = sql.Identifier(role_name)
         lim = READER_LIMITS[base]
         cur.execute(sql.SQL("alter role {} connection limit {}").format(ident, sql.Literal(n)))
-        for name, value in (("statement_timeout", lim.statement_timeout),
-                            ("idle_in_transaction_session_timeout", lim.idle_in_transaction),
-                            ("temp_file_limit", lim.temp_file_limit)):
+        for name, value in (
+            ("statement_timeout", lim.statement_timeout),
+            ("idle_in_transaction_session_timeout", lim.idle_in_transaction),
+            ("temp_file_limit", lim.temp_file_limit),
+        ):
             try:
                 with cur.connection.transaction():
-                    cur.execute(sql.SQL("alter role {} set {} = {}").format(ident, sql.Identifier(name),
-                                                                          sql.Literal(value)))
+                    cur.execute(
+                        sql.SQL("alter role {} set {} = {}").format(ident, sql.Identifier(name), sql.Literal(value))
+                    )
             except psycopg.errors.InsufficientPrivilege:
                 # temp_file_limit is a superuser setting: a DBA grants SET on it once (README).
-                skipped.append(f"{role_name}: {name} needs `grant set on parameter {name}` to {cur.connection.info.user}")
+                skipped.append(
+                    f"{role_name}: {name} needs `grant set on parameter {name}` to {cur.connection.info.user}"
+                )
     for line in skipped:
         log.warning("Reader limit not set: %s.", line)
     return skipped
@@ -154,15 +169,23 @@ def bi_columns(conn: psycopg.Connection, schema: str, table: str) -> list[str] |
     ).fetchall()
     if table in NEIGHBOURHOOD or any(name in ROW_LEVEL_COLUMNS for name, _type in cols):
         return None
-    return [name for name, typ in cols if name not in SENSITIVE_COLUMNS
-            and not ((typ == "date" or typ.startswith("timestamp")) and name not in SAFE_DATE_COLUMNS)]
+    return [
+        name
+        for name, typ in cols
+        if name not in SENSITIVE_COLUMNS
+        and not ((typ == "date" or typ.startswith("timestamp")) and name not in SAFE_DATE_COLUMNS)
+    ]
 
 
 def grant_published(conn: psycopg.Connection, schema: str, published: str) -> None:
     """SELECT on the tables of `schema` (holding what becomes `published`) by tier."""
-    tables = [r[0] for r in conn.execute(
-        "select c.relname from pg_class as c where c.relnamespace = to_regnamespace(%s) and c.relkind in ('r', 'p')",
-        (schema,))]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "select c.relname from pg_class as c where c.relnamespace = to_regnamespace(%s) and c.relkind in ('r', 'p')",
+            (schema,),
+        )
+    ]
     pre = prefix(conn)
     bi, public, analist = (sql.Identifier(pre + r) for r in ("bi_reader", "open_data_reader", "analist"))
     for table in tables:
@@ -174,8 +197,11 @@ def grant_published(conn: psycopg.Connection, schema: str, published: str) -> No
             continue
         columns = bi_columns(conn, schema, table)
         if columns:
-            conn.execute(sql.SQL("grant select ({}) on {} to {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, columns)), target, bi))
+            conn.execute(
+                sql.SQL("grant select ({}) on {} to {}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, columns)), target, bi
+                )
+            )
     if published == MARTS:
         protect(conn, schema)
 
@@ -222,16 +248,23 @@ def end_idle_readers(conn: psycopg.Connection) -> list[int]:
                 and state_change < clock_timestamp() - %s::interval)
                or (state = 'active' and query_start < clock_timestamp() - %s::interval))
         """,
-            ([prefix(conn) + r for r in READER_ROLES], prefix(conn).replace("_", r"\_") + r"gemeente\_%", IDLE_GRACE,
-             OVERRUN),
+            (
+                [prefix(conn) + r for r in READER_ROLES],
+                prefix(conn).replace("_", r"\_") + r"gemeente\_%",
+                IDLE_GRACE,
+                OVERRUN,
+            ),
         ).fetchall()
     except psycopg.errors.InsufficientPrivilege:
         log.warning("This login may not disconnect reader sessions; the publication waits for them instead.")
         return []
     ended = [pid for pid, ok in rows if ok]
     if ended:
-        log.warning("Disconnected %d reader session(s) idle in a transaction that held up the publication: %s",
-                    len(ended), ", ".join(map(str, ended)))
+        log.warning(
+            "Disconnected %d reader session(s) idle in a transaction that held up the publication: %s",
+            len(ended),
+            ", ".join(map(str, ended)),
+        )
     return ended
 
 
@@ -287,8 +320,11 @@ def choose_prefix(conn: psycopg.Connection, configured: str | None) -> str:
         ).fetchone()[0]
         chosen = "" if not foreign else _sanitise(conn.info.dbname) + "_"
     if chosen != current:
-        conn.execute(sql.SQL("create or replace function ops.role_prefix() returns text language sql immutable "
-                             "parallel safe as {}").format(sql.Literal(f"select {sql.quote(chosen)}::text")))
+        conn.execute(
+            sql.SQL(
+                "create or replace function ops.role_prefix() returns text language sql immutable parallel safe as {}"
+            ).format(sql.Literal(f"select {sql.quote(chosen)}::text"))
+        )
     return chosen
 
 
@@ -301,8 +337,9 @@ GEMEENTE_POLICY = "eigen_gemeente"
 GEMEENTE_COLUMN = "gemeente_code"
 #: The neighbourhood tables (per postcode4, per repeat address, per report): their rows are for the municipality's own
 #: login (all columns, its own rows) and `analist` only; bi_reader gets neither a grant nor a policy.
-NEIGHBOURHOOD = frozenset({"aanslagen_per_postcode4", "herhaling_adressen", "nazorg_meldingen", "verhoogd_risico",
-                           "hotspots_postcode4"})
+NEIGHBOURHOOD = frozenset(
+    {"aanslagen_per_postcode4", "herhaling_adressen", "nazorg_meldingen", "verhoogd_risico", "hotspots_postcode4"}
+)
 
 
 def ensure_gemeente_group(cur: psycopg.Cursor) -> str:
@@ -314,14 +351,17 @@ def ensure_gemeente_group(cur: psycopg.Cursor) -> str:
 
 
 def _protected(conn: psycopg.Connection, schema: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        """
+    return [
+        r[0]
+        for r in conn.execute(
+            """
         select c.relname from pg_class as c join pg_attribute as a on a.attrelid = c.oid
         where c.relnamespace = to_regnamespace(%s) and c.relkind in ('r', 'p') and a.attname = %s
           and not a.attisdropped order by 1
         """,
-        (schema, GEMEENTE_COLUMN),
-    )]
+            (schema, GEMEENTE_COLUMN),
+        )
+    ]
 
 
 def protect(conn: psycopg.Connection, schema: str) -> None:
@@ -342,32 +382,47 @@ def protect(conn: psycopg.Connection, schema: str) -> None:
             conn.execute(sql.SQL("drop policy if exists {} on {}").format(sql.Identifier(policy), target))
         # a neighbourhood table's rows are for the analysts and the municipality itself, not for BI
         partnership = [pre + "analist"] if table in NEIGHBOURHOOD else [pre + "bi_reader", pre + "analist"]
-        conn.execute(sql.SQL("create policy partnership on {} for select to {} using (true)").format(
-            target, sql.SQL(", ").join(map(sql.Identifier, partnership))))
-        conn.execute(sql.SQL("create policy {} on {} for select to {} using ({} = {})").format(
-            sql.Identifier(GEMEENTE_POLICY), target, sql.Identifier(group), sql.Identifier(GEMEENTE_COLUMN),
-            own_code))
+        conn.execute(
+            sql.SQL("create policy partnership on {} for select to {} using (true)").format(
+                target, sql.SQL(", ").join(map(sql.Identifier, partnership))
+            )
+        )
+        conn.execute(
+            sql.SQL("create policy {} on {} for select to {} using ({} = {})").format(
+                sql.Identifier(GEMEENTE_POLICY),
+                target,
+                sql.Identifier(group),
+                sql.Identifier(GEMEENTE_COLUMN),
+                own_code,
+            )
+        )
         if table in NEIGHBOURHOOD:  # its own neighbourhoods in full: postcode4 and dates are what the triangle needs
             conn.execute(sql.SQL("grant select on {} to {}").format(target, sql.Identifier(group)))
             continue
         columns = bi_columns(conn, schema, table)
         if columns:
-            conn.execute(sql.SQL("grant select ({}) on {} to {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, columns)), target, sql.Identifier(group)))
+            conn.execute(
+                sql.SQL("grant select ({}) on {} to {}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, columns)), target, sql.Identifier(group)
+                )
+            )
 
 
 def unprotected(conn: psycopg.Connection, schema: str) -> list[str]:
     """The blocking check: protected tables of `schema` without row-level security or without their policy."""
-    return [r[0] for r in conn.execute(
-        """
+    return [
+        r[0]
+        for r in conn.execute(
+            """
         select c.relname from pg_class as c
         where c.relnamespace = to_regnamespace(%s) and c.relname = any(%s)
           and not (c.relrowsecurity and exists (
               select 1 from pg_policy as p where p.polrelid = c.oid and p.polname = %s))
         order by 1
         """,
-        (schema, _protected(conn, schema), GEMEENTE_POLICY),
-    )]
+            (schema, _protected(conn, schema), GEMEENTE_POLICY),
+        )
+    ]
 
 
 class AccessError(ValueError):
@@ -383,22 +438,30 @@ def create_municipality_login(conn: psycopg.Connection, gemeente_code: str, pass
     code = gemeente_code.strip().upper()
     if not re.fullmatch(r"GM\d{4}", code):
         raise AccessError(f"A municipality code looks like GM0363, not {gemeente_code!r}.")
-    if not conn.execute("select 1 from ref.gemeente_codes where gemeente_code = %s and geldig_tot is null",
-                        (code,)).fetchone():
+    if not conn.execute(
+        "select 1 from ref.gemeente_codes where gemeente_code = %s and geldig_tot is null", (code,)
+    ).fetchone():
         raise AccessError(f"{code} is not a municipality of today; a login is made for today's codes only.")
     pre = prefix(conn)
     name, group = f"{pre}gemeente_{code.lower()}", pre + GEMEENTE_GROUP
     verifier = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256").decode()
     exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
     verb = "alter" if exists else "create"
-    conn.execute(sql.SQL(verb + " role {} login connection limit 5 password {}").format(
-        sql.Identifier(name), sql.Literal(verifier)))
+    conn.execute(
+        sql.SQL(verb + " role {} login connection limit 5 password {}").format(
+            sql.Identifier(name), sql.Literal(verifier)
+        )
+    )
     conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group), sql.Identifier(name)))
     for setting, value in (("statement_timeout", "30s"), ("idle_in_transaction_session_timeout", "15s")):
-        conn.execute(sql.SQL("alter role {} set {} = {}").format(sql.Identifier(name), sql.Identifier(setting),
-                                                                sql.Literal(value)))
-    conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(conn.info.dbname),
-                                                                      sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("alter role {} set {} = {}").format(
+                sql.Identifier(name), sql.Identifier(setting), sql.Literal(value)
+            )
+        )
+    conn.execute(
+        sql.SQL("grant connect on database {} to {}").format(sql.Identifier(conn.info.dbname), sql.Identifier(name))
+    )
     return name
 
 

@@ -21,17 +21,25 @@ from rich.table import Table
 from explosion_monitor.config import FEEDS, ConfigError, get_settings
 
 # Plain click help (rich_markup_mode=None): typer's rich panels print `<bool>` beside --help.
-app = typer.Typer(help="Partner drops to published target metrics for the Offensief tegen explosies.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  rich_markup_mode=None)
+app = typer.Typer(
+    help="Partner drops to published target metrics for the Offensief tegen explosies.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 warehouse_app = typer.Typer(help="The embedded PostgreSQL warehouse.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
 # Piped output (make, CI logs) gets wide tables instead of 80 columns of wrapped text.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (docs/cli-json.md); "
-                                                         "progress and messages go to stderr.")]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print one JSON document on stdout (docs/cli-json.md); progress and messages go to stderr."
+    ),
+]
 
 
 _json_stream: TextIO | None = None
@@ -77,8 +85,10 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _main_options(
-    version: Annotated[bool | None, typer.Option("--version", callback=_version_callback, is_eager=True,
-                                                 help="Show the version and exit.")] = None,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit."),
+    ] = None,
 ) -> None:
     """Partner drops to published target metrics for the Offensief tegen explosies."""
 
@@ -188,18 +198,27 @@ def run(as_json: JsonOption = False) -> None:
         rows = national_progress(conn, "marts")
         lopend = running_year_sentence(conn, "marts")
     if as_json:
-        _emit_json({
-            "ok": True,
-            "dag_runs": [{"dag_id": d.dag_id, "state": str(d.state)} for d in dags],
-            "files": {status: sum(1 for r in new if r["status"] == status) for status in sorted({r["status"] for r in new})},
-            "progress": rows,
-            "running_year": lopend,
-        })
+        _emit_json(
+            {
+                "ok": True,
+                "dag_runs": [{"dag_id": d.dag_id, "state": str(d.state)} for d in dags],
+                "files": {
+                    status: sum(1 for r in new if r["status"] == status)
+                    for status in sorted({r["status"] for r in new})
+                },
+                "progress": rows,
+                "running_year": lopend,
+            }
+        )
         return
     if new:
-        out.print(f"{len(new)} drops processed: " + ", ".join(
-            f"{status} {sum(1 for r in new if r['status'] == status)}"
-            for status in sorted({r["status"] for r in new})))
+        out.print(
+            f"{len(new)} drops processed: "
+            + ", ".join(
+                f"{status} {sum(1 for r in new if r['status'] == status)}"
+                for status in sorted({r["status"] for r in new})
+            )
+        )
     else:
         out.print("No drops were waiting in incoming/.")
     out.print(progress_table(rows, "Aanslagen met explosieven (incl. pogingen), landelijk — gepubliceerd (marts)"))
@@ -220,10 +239,12 @@ def status(
 
     with connect_ready() as conn:
         rows = ledger.rows(conn, feed, limit)
-        purged = dict(conn.execute(
-            "select file_id, purged_at from ops.ledger where purged_at is not null and file_id = any(%s)",
-            ([r["file_id"] for r in rows],),
-        ).fetchall())
+        purged = dict(
+            conn.execute(
+                "select file_id, purged_at from ops.ledger where purged_at is not null and file_id = any(%s)",
+                ([r["file_id"] for r in rows],),
+            ).fetchall()
+        )
     if as_json:
         _emit_json({"files": [{**r, "purged_at": purged.get(r["file_id"])} for r in rows]})
         return
@@ -233,10 +254,14 @@ def status(
         table.add_column(col, overflow="fold", no_wrap=not wide, min_width=12 if wide else None)
     for r in rows:
         table.add_row(
-            str(r["file_id"]), r["feed"], r["object_key"],
+            str(r["file_id"]),
+            r["feed"],
+            r["object_key"],
             r["status"] + (f", purged {purged[r['file_id']]:%Y-%m-%d}" if r["file_id"] in purged else ""),
             str(r["rows_loaded"]),
-            str(r["error_count"]), str(r["warning_count"]), f"{r['arrived_at']:%m-%d %H:%M}",
+            str(r["error_count"]),
+            str(r["warning_count"]),
+            f"{r['arrived_at']:%m-%d %H:%M}",
             (r["message"] or "")[:60],
         )
     out.print(table)
@@ -294,12 +319,23 @@ def analysis() -> None:
 
 @app.command()
 def report(
-    netwerk: Annotated[bool, typer.Option("--netwerk", help="Write reports/netwerk_wat_werkt.html for the VNG "
-                                          "network instead: each measure type, its municipalities and effect.")] = False,
-    gemeente: Annotated[list[str] | None, typer.Option(
-        help="Write the confidential page of this municipality (e.g. GM0363) to reports/gemeenten/; repeatable.")] = None,
-    alle_gemeenten: Annotated[bool, typer.Option(
-        "--alle-gemeenten", help="Write a page for every municipality that had a counted attack.")] = False,
+    netwerk: Annotated[
+        bool,
+        typer.Option(
+            "--netwerk",
+            help="Write reports/netwerk_wat_werkt.html for the VNG "
+            "network instead: each measure type, its municipalities and effect.",
+        ),
+    ] = False,
+    gemeente: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Write the confidential page of this municipality (e.g. GM0363) to reports/gemeenten/; repeatable."
+        ),
+    ] = None,
+    alle_gemeenten: Annotated[
+        bool, typer.Option("--alle-gemeenten", help="Write a page for every municipality that had a counted attack.")
+    ] = False,
 ) -> None:
     """Write reports/target_progress.html (charts in reports/img/) from the published marts, or municipality pages."""
     from explosion_monitor.reports.common import NothingPublished
@@ -312,8 +348,13 @@ def report(
             started = time.monotonic()
             paths = write_pages(None if alle_gemeenten else gemeente, progress=stderr_progress)
             where = paths[0] if len(paths) == 1 else (paths[0].parent if paths else "nowhere")
-            out.print(f"{len(paths)} municipality page(s) written to {where} in {time.monotonic() - started:.1f} s "
-                      "(vertrouwelijk: for the local triangle only)", markup=False, highlight=False, soft_wrap=True)
+            out.print(
+                f"{len(paths)} municipality page(s) written to {where} in {time.monotonic() - started:.1f} s "
+                "(vertrouwelijk: for the local triangle only)",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
             return
         path = write_netwerk() if netwerk else write_report()
     except (NothingPublished, UnknownMunicipality) as exc:
@@ -352,8 +393,13 @@ def access_gemeente(code: Annotated[str, typer.Argument(help="Municipality code,
     except AccessError as exc:
         err.print(f"[red]Error:[/red] {exc}")
         raise typer.Exit(1) from None
-    out.print(f"Login {login.role} for {login.gemeente_code} is ready. Password written to {login.password_file} "
-              "(mode 0600).", markup=False, highlight=False, soft_wrap=True)
+    out.print(
+        f"Login {login.role} for {login.gemeente_code} is ready. Password written to {login.password_file} "
+        "(mode 0600).",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -443,8 +489,10 @@ def rebuild_cmd(
     compared = result["compare"]
     out.print(f"Replayed {result['replayed']['files']} files into {result['target_database']}.")
     for name, info in compared["tables"].items():
-        out.print(f"{name:45} live {info['rows_live']:>8} rebuild {info['rows_rebuild']:>8} "
-                  f"{'equal' if info['equal'] else 'DIFFERENT'}")
+        out.print(
+            f"{name:45} live {info['rows_live']:>8} rebuild {info['rows_rebuild']:>8} "
+            f"{'equal' if info['equal'] else 'DIFFERENT'}"
+        )
     for difference in compared["differences"]:
         err.print(f"[red]{difference}[/red]")
     if not compared["equal"]:
@@ -453,8 +501,11 @@ def rebuild_cmd(
 
 def _decision_table(title: str, decisions: list, *, removed: bool) -> Table:
     table = Table(title=title)
-    columns = ("id", "feed", "file", "status", "arrived", "rows", "objects", "reason") if removed else (
-        "id", "feed", "file", "status", "arrived", "why")
+    columns = (
+        ("id", "feed", "file", "status", "arrived", "rows", "objects", "reason")
+        if removed
+        else ("id", "feed", "file", "status", "arrived", "why")
+    )
     for col in columns:
         wide = col in ("file", "reason", "why")
         table.add_column(col, overflow="fold", no_wrap=not wide, min_width=12 if wide else None)
@@ -472,16 +523,26 @@ def _decision_table(title: str, decisions: list, *, removed: bool) -> Table:
 
 @app.command("purge")
 def purge_cmd(
-    apply: Annotated[bool, typer.Option(
-        "--apply/--dry-run", help="Remove what is past retention (--apply), or only show it (--dry-run, the default)."
-    )] = False,
-    retention_days: Annotated[int | None, typer.Option(
-        "--retention-days", help="Retention in days for this run (default EXPLOSION_MONITOR_RETENTION_DAYS, 1825)."
-    )] = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply/--dry-run",
+            help="Remove what is past retention (--apply), or only show it (--dry-run, the default).",
+        ),
+    ] = False,
+    retention_days: Annotated[
+        int | None,
+        typer.Option(
+            "--retention-days", help="Retention in days for this run (default EXPLOSION_MONITOR_RETENTION_DAYS, 1825)."
+        ),
+    ] = None,
     feed: Annotated[list[str] | None, typer.Option(help="Only this feed (repeatable).")] = None,
-    build: Annotated[bool, typer.Option(
-        "--build/--no-build", help="After removing raw rows: full-refresh dbt build, quality gate and publication."
-    )] = True,
+    build: Annotated[
+        bool,
+        typer.Option(
+            "--build/--no-build", help="After removing raw rows: full-refresh dbt build, quality gate and publication."
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Remove raw rows and archived/quarantined files older than the retention period that no figure needs."""
@@ -498,21 +559,36 @@ def purge_cmd(
             _emit_json({**document, "errors": [str(exc)]})
         _orchestration_error(exc)
     per = result.plan.period
-    document.update({
-        "retention_days": per.retention_days, "cutoff": per.cutoff, "event_cutoff": per.event_cutoff,
-        "files": result.removed if apply else result.plan.purge, "kept": result.plan.keep,
-        "rows_removed": result.rows_removed, "objects_removed": result.objects_removed,
-        "notifications_removed": result.notifications_removed, "errors": result.errors,
-        "run_id": result.run_id, "publication_id": None,
-    })
-    out.print(f"Retention {per.retention_days} days: files that arrived before {per.cutoff:%Y-%m-%d %H:%M} UTC "
-              f"may go; events before {per.event_cutoff} lie outside the period.", highlight=False)
+    document.update(
+        {
+            "retention_days": per.retention_days,
+            "cutoff": per.cutoff,
+            "event_cutoff": per.event_cutoff,
+            "files": result.removed if apply else result.plan.purge,
+            "kept": result.plan.keep,
+            "rows_removed": result.rows_removed,
+            "objects_removed": result.objects_removed,
+            "notifications_removed": result.notifications_removed,
+            "errors": result.errors,
+            "run_id": result.run_id,
+            "publication_id": None,
+        }
+    )
+    out.print(
+        f"Retention {per.retention_days} days: files that arrived before {per.cutoff:%Y-%m-%d %H:%M} UTC "
+        f"may go; events before {per.event_cutoff} lie outside the period.",
+        highlight=False,
+    )
     if result.plan.unfinished and apply:
-        out.print(f"Finished {len(result.finished)} of {len(result.plan.unfinished)} earlier purge(s) whose bucket "
-                  "objects were not all removed.")
+        out.print(
+            f"Finished {len(result.finished)} of {len(result.plan.unfinished)} earlier purge(s) whose bucket "
+            "objects were not all removed."
+        )
     elif result.plan.unfinished:
-        out.print(f"{len(result.plan.unfinished)} earlier purge(s) did not remove all their bucket objects; "
-                  "--apply finishes them.")
+        out.print(
+            f"{len(result.plan.unfinished)} earlier purge(s) did not remove all their bucket objects; "
+            "--apply finishes them."
+        )
     going = result.removed if apply else result.plan.purge
     if going:
         out.print(_decision_table("Removed" if apply else "Would remove (dry run)", going, removed=True))
@@ -522,20 +598,26 @@ def purge_cmd(
         err.print(f"[red]Error:[/red] {escape(problem)}", highlight=False)
     if not apply:
         if going:
-            out.print(f"Dry run: nothing was removed. `explosion-monitor purge --apply` removes these {len(going)} "
-                      f"files ({sum(d.rows for d in going):,} raw rows).")
+            out.print(
+                f"Dry run: nothing was removed. `explosion-monitor purge --apply` removes these {len(going)} "
+                f"files ({sum(d.rows for d in going):,} raw rows)."
+            )
         else:
             out.print("Dry run: nothing is past retention.")
         if as_json:
             _emit_json(document)
         return
-    out.print(f"Removed {len(going)} files: {result.rows_removed:,} raw rows, {result.objects_removed} bucket objects, "
-              f"{result.notifications_removed} notifications; recorded in ops.purge_log (run {result.run_id}).")
+    out.print(
+        f"Removed {len(going)} files: {result.rows_removed:,} raw rows, {result.objects_removed} bucket objects, "
+        f"{result.notifications_removed} notifications; recorded in ops.purge_log (run {result.run_id})."
+    )
     with connect_ready() as conn:
         pending = retention.full_refresh_pending(conn)
     if pending and not build:
-        out.print("[yellow]The build schema still holds the purged rows:[/yellow] run `explosion-monitor purge "
-                  "--apply` again (it only rebuilds then), or the warehouse DAG with full_refresh=true.")
+        out.print(
+            "[yellow]The build schema still holds the purged rows:[/yellow] run `explosion-monitor purge "
+            "--apply` again (it only rebuilds then), or the warehouse DAG with full_refresh=true."
+        )
     elif pending:
         from explosion_monitor import publish  # GX is heavy: only when it is needed
         from explosion_monitor.orchestration.steps import refresh_after_purge
@@ -552,8 +634,9 @@ def purge_cmd(
                 _emit_json({**document, "errors": [*result.errors, str(exc)]})
             sys.exit(1)
         document["publication_id"] = refreshed["publish"]["publication_id"]
-        out.print(f"Rebuilt the marts in full and published them (publication "
-                  f"{refreshed['publish']['publication_id']}).")
+        out.print(
+            f"Rebuilt the marts in full and published them (publication {refreshed['publish']['publication_id']})."
+        )
     if as_json:
         _emit_json(document)
     if result.errors:
@@ -579,7 +662,7 @@ def main() -> None:
         # Standalone mode: click (typer's bundled copy) prints usage errors with the usage and exits 2, and
         # turns typer.Exit and Ctrl-C into exit codes; every other exception reaches the handler below.
         app(standalone_mode=True)
-    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into sentences
+    except Exception as exc:
         if isinstance(exc, _user_errors()):
             err.print(f"[red]Error:[/red] {exc}")
             sys.exit(1)
@@ -598,7 +681,7 @@ def _crash_log(exc: BaseException) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # tracebacks may quote data: private
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        fh.write(f"--- {dt.datetime.now(dt.timezone.utc).isoformat()}\n")
+        fh.write(f"--- {dt.datetime.now(dt.UTC).isoformat()}\n")
         fh.write("".join(traceback.format_exception(exc)))
     return str(path)
 

@@ -196,8 +196,10 @@ def _role_prefix_env() -> str | None:
     if raw is None:
         return None
     if not re.fullmatch(r"([a-z][a-z0-9_]{0,29})?", raw):
-        raise ConfigError("EXPLOSION_MONITOR_ROLE_PREFIX must be empty or up to 30 lower-case letters, digits and "
-                          f"underscores starting with a letter, such as acc_, not {raw!r}.")
+        raise ConfigError(
+            "EXPLOSION_MONITOR_ROLE_PREFIX must be empty or up to 30 lower-case letters, digits and "
+            f"underscores starting with a letter, such as acc_, not {raw!r}."
+        )
     return raw
 
 
@@ -240,12 +242,15 @@ def get_settings() -> Settings:
         pgdata=_pgdata_env(),
         airflow_db_url=os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or None,
         role_prefix=_role_prefix_env(),
-        login_passwords=tuple((role, os.environ[env]) for role, env in LOGIN_PASSWORD_ENV.items() if os.environ.get(env)),
+        login_passwords=tuple(
+            (role, os.environ[env]) for role, env in LOGIN_PASSWORD_ENV.items() if os.environ.get(env)
+        ),
         s3=S3Settings.from_environ(os.environ),
         watch=os.environ.get("EXPLOSION_MONITOR_WATCH", "poll").strip() or "poll",
         watch_interval=_float_env("EXPLOSION_MONITOR_WATCH_INTERVAL"),
         feed_queues=_feed_queues_env(),
-        dbt_manifest=Path(os.environ["EXPLOSION_MONITOR_DBT_MANIFEST"]) if os.environ.get("EXPLOSION_MONITOR_DBT_MANIFEST")
+        dbt_manifest=Path(os.environ["EXPLOSION_MONITOR_DBT_MANIFEST"])
+        if os.environ.get("EXPLOSION_MONITOR_DBT_MANIFEST")
         else None,
         dbt_schema=os.environ.get("EM_DBT_SCHEMA") or None,
         airflow_logging_level=os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL") or None,
@@ -255,7 +260,10 @@ def get_settings() -> Settings:
         alert_email=os.environ.get("EXPLOSION_MONITOR_ALERT_EMAIL") or None,
         partner_contacts=tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(CONTACT_PREFIX))),
         prod_warehouse_login=os.environ.get("EXPLOSION_MONITOR_PROD_WAREHOUSE_LOGIN", "postgres"),
-        prod_ports=tuple((name, os.environ[f"EXPLOSION_MONITOR_PROD_{name}_PORT"]) for name in PROD_PORTS
-                         if f"EXPLOSION_MONITOR_PROD_{name}_PORT" in os.environ),
+        prod_ports=tuple(
+            (name, os.environ[f"EXPLOSION_MONITOR_PROD_{name}_PORT"])
+            for name in PROD_PORTS
+            if f"EXPLOSION_MONITOR_PROD_{name}_PORT" in os.environ
+        ),
         worker_name=os.environ.get("EXPLOSION_MONITOR_WORKER_NAME", "worker"),
     )

@@ -43,8 +43,18 @@ FEED_ID_COLUMN = {"politie": "incident_id", "verzekeraars": "claim_id", "corpora
 HIDDEN = "(verborgen)"
 ERASED = "[verwijderd]"
 #: Schemas that hold copies of published or built data; all are made again by the next full build/publication.
-COPY_SCHEMA_PATTERNS = ("marts\\_prev", "open\\_data\\_prev", "marts\\_next", "open\\_data\\_next",
-                        "marts\\_rollback", "open\\_data\\_rollback", "build", "build\\_%", "nightly", "nightly\\_%")
+COPY_SCHEMA_PATTERNS = (
+    "marts\\_prev",
+    "open\\_data\\_prev",
+    "marts\\_next",
+    "open\\_data\\_next",
+    "marts\\_rollback",
+    "open\\_data\\_rollback",
+    "build",
+    "build\\_%",
+    "nightly",
+    "nightly\\_%",
+)
 _TEXT_SUFFIXES = {".json", ".html", ".txt", ".log", ".md", ".csv", ".yml", ".yaml", ""}
 
 
@@ -85,8 +95,9 @@ def gone_ids(conn: psycopg.Connection, feed: str, removed: Sequence[str]) -> lis
         return []
     column = sql.Identifier(FEED_ID_COLUMN[feed])
     rows = conn.execute(
-        sql.SQL("select i from unnest(%s::text[]) as i where not exists (select 1 from raw.{} as r where r.{} = i)")
-        .format(sql.Identifier(feed), column),
+        sql.SQL(
+            "select i from unnest(%s::text[]) as i where not exists (select 1 from raw.{} as r where r.{} = i)"
+        ).format(sql.Identifier(feed), column),
         (sorted(set(removed)),),
     ).fetchall()
     return [r[0] for r in rows]
@@ -95,13 +106,18 @@ def gone_ids(conn: psycopg.Connection, feed: str, removed: Sequence[str]) -> lis
 def erase_in_database(conn: psycopg.Connection, ids: Sequence[str], file_ids: Sequence[int]) -> Erased:
     """Inside the purge's transaction: drop the copies, erase the ids from published tables and the logs."""
     done = Erased(ids=len(set(ids)))
-    schemas = [r[0] for r in conn.execute(
-        "select nspname from pg_namespace where nspname like any(%s) order by 1", (list(COPY_SCHEMA_PATTERNS),))]
+    schemas = [
+        r[0]
+        for r in conn.execute(
+            "select nspname from pg_namespace where nspname like any(%s) order by 1", (list(COPY_SCHEMA_PATTERNS),)
+        )
+    ]
     for schema in schemas:
         conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
     done.schemas_dropped = schemas
-    conn.execute("update ops.ledger set message = null where file_id = any(%s) and message is not null",
-                 (list(file_ids),))
+    conn.execute(
+        "update ops.ledger set message = null where file_id = any(%s) and message is not null", (list(file_ids),)
+    )
     if not ids:
         return done
     id_list = sorted(set(ids))
@@ -116,8 +132,11 @@ def erase_in_database(conn: psycopg.Connection, ids: Sequence[str], file_ids: Se
     ).fetchall()
     for schema, table, column in columns:
         done.published_rows += conn.execute(
-            sql.SQL("delete from {} where {}::text = any(%s)").format(sql.Identifier(schema, table),
-                                                                     sql.Identifier(column)), (id_list,)).rowcount
+            sql.SQL("delete from {} where {}::text = any(%s)").format(
+                sql.Identifier(schema, table), sql.Identifier(column)
+            ),
+            (id_list,),
+        ).rowcount
     done.log_entries = _erase_publication_log(conn, id_list)
     return done
 
@@ -147,8 +166,11 @@ def _erase_publication_log(conn: psycopg.Connection, ids: list[str]) -> int:
     for publication_id, failed, warnings, message in rows:
         new = (_scrub_json(failed, pattern), _scrub_json(warnings, pattern), _scrub_json(message, pattern))
         if new != (failed, warnings, message):
-            conn.execute("update ops.publication_log set failed_checks = %s, warnings = %s, message = %s "
-                         "where publication_id = %s", (Jsonb(new[0]), Jsonb(new[1]), new[2], publication_id))
+            conn.execute(
+                "update ops.publication_log set failed_checks = %s, warnings = %s, message = %s "
+                "where publication_id = %s",
+                (Jsonb(new[0]), Jsonb(new[1]), new[2], publication_id),
+            )
             changed += 1
     return changed
 
@@ -209,8 +231,10 @@ def erase_airflow(airflow_url: str, ids: Sequence[str]) -> int:
                 if conn.execute("select to_regclass(%s) is null", (f"public.{table}",)).fetchone()[0]:
                     continue
                 removed += conn.execute(
-                    sql.SQL("delete from {} as t where exists (select 1 from unnest(%s::text[]) as i "
-                            "where strpos(t.{}::text, i) > 0)").format(sql.Identifier(table), sql.Identifier(column)),
+                    sql.SQL(
+                        "delete from {} as t where exists (select 1 from unnest(%s::text[]) as i "
+                        "where strpos(t.{}::text, i) > 0)"
+                    ).format(sql.Identifier(table), sql.Identifier(column)),
                     (sorted(set(ids)),),
                 ).rowcount
     except psycopg.Error as exc:  # no airflow database, or no right to it: nothing of ours to erase there

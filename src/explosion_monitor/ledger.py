@@ -97,8 +97,9 @@ def knows(conn: psycopg.Connection, feed: str, name: str) -> bool:
     return row is not None
 
 
-def record_refusal(conn: psycopg.Connection, *, feed: str, bucket: str, name: str, size: int, reason: str,
-                   run_id: str | None) -> int | None:
+def record_refusal(
+    conn: psycopg.Connection, *, feed: str, bucket: str, name: str, size: int, reason: str, run_id: str | None
+) -> int | None:
     """Record once that `name` is not read, and why; None when that is already on record."""
     known = conn.execute(
         "select 1 from ops.ledger where feed = %s and object_key = %s and status = 'refused' and size_bytes = %s "

@@ -59,19 +59,27 @@ def ensure_login(conn: psycopg.Connection[Any], settings: Settings) -> str:
         verifier = conn.pgconn.encrypt_password(secret.encode(), PIPELINE_ROLE.encode(), b"scram-sha-256").decode()
         verb = "alter" if exists else "create"
         with contextlib.suppress(psycopg.errors.DuplicateObject):  # a concurrent start made it first
-            conn.execute(sql.SQL(verb + " role {} with login createrole createdb nosuperuser password {}").format(
-                ident, sql.Literal(verifier)))
+            conn.execute(
+                sql.SQL(verb + " role {} with login createrole createdb nosuperuser password {}").format(
+                    ident, sql.Literal(verifier)
+                )
+            )
     version = conn.info.server_version
     missing = conn.execute(
         """
         select not has_database_privilege(%(r)s, 'postgres', 'CONNECT'),
                %(v)s >= 160000 and not pg_has_role(%(r)s, 'pg_use_reserved_connections', 'MEMBER'),
                %(v)s >= 150000 and not has_parameter_privilege(%(r)s, 'temp_file_limit', 'SET')
-        """ if version >= 150000 else "select not has_database_privilege(%(r)s, 'postgres', 'CONNECT'), false, false",
+        """
+        if version >= 150000
+        else "select not has_database_privilege(%(r)s, 'postgres', 'CONNECT'), false, false",
         {"r": PIPELINE_ROLE, "v": version},
     ).fetchone()
-    grants = ("grant connect on database postgres to {}", "grant pg_use_reserved_connections to {}",
-              "grant set on parameter temp_file_limit to {}")
+    grants = (
+        "grant connect on database postgres to {}",
+        "grant pg_use_reserved_connections to {}",
+        "grant set on parameter temp_file_limit to {}",
+    )
     for needed, statement in zip(missing, grants, strict=True):
         if needed:
             conn.execute(sql.SQL(statement).format(ident))
@@ -93,8 +101,9 @@ def _administer_existing_roles(conn: psycopg.Connection[Any], settings: Settings
         (names, [p.replace("_", r"\_") + r"gemeente\_gm%" for p in prefixes], PIPELINE_ROLE, PIPELINE_ROLE),
     ).fetchall()
     for (name,) in rows:
-        conn.execute(sql.SQL("grant {} to {} with admin option").format(
-            sql.Identifier(name), sql.Identifier(PIPELINE_ROLE)))
+        conn.execute(
+            sql.SQL("grant {} to {} with admin option").format(sql.Identifier(name), sql.Identifier(PIPELINE_ROLE))
+        )
 
 
 # Every object the superuser owns in one database, given to the pipeline login. Sequences that belong to a column
@@ -175,10 +184,14 @@ def hand_over(conn: psycopg.Connection[Any], admin_url: str, superuser: str, dat
             with db.connect(db.database_url(admin_url, name), what="the embedded server") as target:
                 target.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(_HAND_OVER_LOCK_TIMEOUT)))
                 moved = owned_by(target, superuser)
-                target.execute(sql.SQL(_HAND_OVER_SQL).format(superuser=sql.Literal(superuser),
-                                                              pipeline=sql.Literal(PIPELINE_ROLE)))
-                target.execute(sql.SQL("alter database {} owner to {}").format(
-                    sql.Identifier(name), sql.Identifier(PIPELINE_ROLE)))
+                target.execute(
+                    sql.SQL(_HAND_OVER_SQL).format(
+                        superuser=sql.Literal(superuser), pipeline=sql.Literal(PIPELINE_ROLE)
+                    )
+                )
+                target.execute(
+                    sql.SQL("alter database {} owner to {}").format(sql.Identifier(name), sql.Identifier(PIPELINE_ROLE))
+                )
                 target.commit()
         except psycopg.Error as e:
             raise WarehouseError(
@@ -186,5 +199,9 @@ def hand_over(conn: psycopg.Connection[Any], admin_url: str, superuser: str, dat
                 "stop what uses it (Airflow, dbt) and start the warehouse again."
             ) from None
         if moved:
-            log.warning("The database %s and %d objects in it now belong to the login %s instead of the superuser.",
-                        name, moved, PIPELINE_ROLE)
+            log.warning(
+                "The database %s and %d objects in it now belong to the login %s instead of the superuser.",
+                name,
+                moved,
+                PIPELINE_ROLE,
+            )

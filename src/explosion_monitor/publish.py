@@ -58,8 +58,17 @@ from explosion_monitor.published import (
 )
 
 log = logging.getLogger(__name__)
-__all__ = ["OPEN_DATA_PREFIX", "Relation", "checksums", "current_publication", "format_warnings", "publication_log", "publish",
-           "publishable_relations", "rollback"]
+__all__ = [
+    "OPEN_DATA_PREFIX",
+    "Relation",
+    "checksums",
+    "current_publication",
+    "format_warnings",
+    "publication_log",
+    "publish",
+    "publishable_relations",
+    "rollback",
+]
 
 BUILD_SCHEMA = "build"
 MARTS = "marts"
@@ -93,7 +102,7 @@ class PublicationResult:
 
 
 def new_run_id() -> str:
-    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -109,9 +118,6 @@ def _ident(*names: str) -> sql.Identifier:
 
 def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
     return conn.execute("select to_regnamespace(%s) is not null", (schema,)).fetchone()[0]
-
-
-
 
 
 # --- the publication log ------------------------------------------------------------------------
@@ -154,9 +160,6 @@ def _log_finish(
     )
 
 
-
-
-
 # --- freeze, stage, swap ------------------------------------------------------------------------
 
 
@@ -170,9 +173,7 @@ def _freeze_build(conn: psycopg.Connection, url: str, build: str) -> list[Relati
     conn.execute("set transaction isolation level repeatable read")
     conn.execute("set local lock_timeout = '60s'")
     try:
-        conn.execute(
-            sql.SQL("lock table {} in share mode").format(sql.SQL(", ").join(r.source for r in listed))
-        )
+        conn.execute(sql.SQL("lock table {} in share mode").format(sql.SQL(", ").join(r.source for r in listed)))
     except psycopg.errors.LockNotAvailable:
         raise PublishError(f"The marts in {build} stayed locked for 60 s (a dbt build running?); try again.") from None
     relations = publishable_relations(conn, build)  # the snapshot is taken here, after the locks
@@ -246,8 +247,9 @@ def _stage(
         access.grant_published(conn, f"{schema}_next", schema)
     missing = access.unprotected(conn, f"{MARTS}_next")
     if missing:  # blocking: a table with gemeente_code must never reach a municipality login without its policy
-        raise PublishError(f"{', '.join(missing)} would be published without its row-level security policy; "
-                           "nothing was published.")
+        raise PublishError(
+            f"{', '.join(missing)} would be published without its row-level security policy; nothing was published."
+        )
     for rel in relations:
         conn.execute(sql.SQL("analyze {}").format(_ident(f"{rel.target_schema}_next", rel.name)))
 
@@ -322,10 +324,14 @@ def _purged_since(conn: psycopg.Connection, schema: str) -> bool:
     if conn.execute("select to_regclass(%s) is null", (f"{schema}.{PUBLICATION_TABLE}",)).fetchone()[0]:
         # a publication we cannot date is older than any purge there was
         return bool(conn.execute("select exists (select 1 from ops.purge_log)").fetchone()[0])
-    return bool(conn.execute(
-        sql.SQL("select exists (select 1 from ops.purge_log as l where l.purged_at >= "
-                "(select coalesce(min(p.gepubliceerd_op), '-infinity') from {} as p))").format(
-            _ident(schema, PUBLICATION_TABLE))).fetchone()[0])
+    return bool(
+        conn.execute(
+            sql.SQL(
+                "select exists (select 1 from ops.purge_log as l where l.purged_at >= "
+                "(select coalesce(min(p.gepubliceerd_op), '-infinity') from {} as p))"
+            ).format(_ident(schema, PUBLICATION_TABLE))
+        ).fetchone()[0]
+    )
 
 
 def _swap_in(conn: psycopg.Connection, publication_id: int, warnings: Sequence[Any]) -> None:
@@ -505,8 +511,10 @@ def rollback(settings: Settings | None = None, url: str | None = None, run_id: s
         if not all(_schema_exists(conn, f"{s}_prev") for s in PUBLISHED):
             raise PublishError("There is no previous publication to roll back to.")
         if any(_purged_since(conn, f"{s}_prev") for s in PUBLISHED):
-            raise PublishError("The previous publication is older than a retention purge and may hold purged "
-                               "records; it cannot be put back.")
+            raise PublishError(
+                "The previous publication is older than a retention purge and may hold purged "
+                "records; it cannot be put back."
+            )
         current = _publication_id(conn, MARTS)
         for schema in PUBLISHED:
             prev, parked = f"{schema}_prev", f"{schema}_rollback"

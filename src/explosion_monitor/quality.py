@@ -334,8 +334,9 @@ def _prune_results(settings: Settings, suite: str, keep: int = KEEP_RESULTS_PER_
     runs = sorted((base / "validations" / suite).glob("*/*"), key=lambda p: p.name)  # <run name>/<run time>
     for run in runs[: max(len(runs) - keep, 0)]:
         shutil.rmtree(run, ignore_errors=True)
-        shutil.rmtree(base / "data_docs" / "local_site" / "validations" / suite / run.parent.name / run.name,
-                      ignore_errors=True)
+        shutil.rmtree(
+            base / "data_docs" / "local_site" / "validations" / suite / run.parent.name / run.name, ignore_errors=True
+        )
 
 
 # --- suites as GX objects -------------------------------------------------------------------------
@@ -377,7 +378,7 @@ def _gx_expectations(spec: SuiteSpec, values: Mapping[str, Any]) -> list[Any]:
         )
         try:
             out.append(config.to_domain_obj())
-        except Exception as exc:  # noqa: BLE001 - GX raises many kinds; all mean the file is wrong
+        except Exception as exc:
             reason = " ".join(str(exc).split())[:300]
             raise _fail(spec.path, f"expectation {n} ({exp['type']}) is not valid: {reason}") from None
     return out
@@ -723,16 +724,18 @@ class GateRun:
         suites = [r.describe_dict() for r in self.results]
         ours = [d["explosion_monitor"] for d in suites]
         failures = [f for o in ours if o["level"] == BLOCKING for f in o["failures"]]
-        return _jsonable({
-            "success": self.success,
-            "statistics": {
-                "suites": len(suites),
-                "failed_blocking_checks": len(failures),
-            },
-            "validation_results": [v for d in suites for v in d.get("validation_results") or []],
-            "data_docs": str(self.data_docs) if self.data_docs else None,
-            "explosion_monitor": {"window": asdict(self.window), "suites": ours},
-        })
+        return _jsonable(
+            {
+                "success": self.success,
+                "statistics": {
+                    "suites": len(suites),
+                    "failed_blocking_checks": len(failures),
+                },
+                "validation_results": [v for d in suites for v in d.get("validation_results") or []],
+                "data_docs": str(self.data_docs) if self.data_docs else None,
+                "explosion_monitor": {"window": asdict(self.window), "suites": ours},
+            }
+        )
 
 
 class GateCheckpoint:
@@ -740,7 +743,11 @@ class GateCheckpoint:
     run as one; Data Docs are rendered once for all of them. Never raises on a failed warning suite."""
 
     def __init__(
-        self, context: Any, checkpoints: Sequence[SuiteCheckpoint | UnrunnableSuite], *, settings: Settings,
+        self,
+        context: Any,
+        checkpoints: Sequence[SuiteCheckpoint | UnrunnableSuite],
+        *,
+        settings: Settings,
         window: Window,
     ) -> None:
         self.context = context
@@ -769,7 +776,7 @@ class GateCheckpoint:
         docs: Path | None = None
         try:
             docs = _update_data_docs(self.context, self.settings, rendered, [c.name for c in self.checkpoints])
-        except Exception as exc:  # noqa: BLE001 - the results are kept; only their rendering failed
+        except Exception as exc:
             log.warning("Data Docs could not be updated: %s", _one_line(exc))
         return GateRun(results, self.window, docs)
 

@@ -90,15 +90,17 @@ class Period:
     event_cutoff: dt.date
 
 
-def period(now: dt.datetime | None = None, retention_days: int | None = None,
-           settings: Settings | None = None) -> Period:
+def period(
+    now: dt.datetime | None = None, retention_days: int | None = None, settings: Settings | None = None
+) -> Period:
     now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
         raise PurgeError("The moment to purge from must carry a time zone.")
     days = retention_days if retention_days is not None else (settings or get_settings()).retention_days
     if isinstance(days, bool) or not isinstance(days, int) or not MIN_DAYS <= days <= MAX_DAYS:
-        raise PurgeError(f"The retention period must be a whole number of days between {MIN_DAYS} and {MAX_DAYS}, "
-                         f"not {days!r}.")
+        raise PurgeError(
+            f"The retention period must be a whole number of days between {MIN_DAYS} and {MAX_DAYS}, not {days!r}."
+        )
     cutoff = now - dt.timedelta(days=days)
     cutoff_date = cutoff.astimezone(AMSTERDAM).date()
     return Period(now, days, cutoff, cutoff_date, dt.date(cutoff_date.year, 1, 1))
@@ -156,7 +158,8 @@ class PurgeResult:
     @property
     def objects_removed(self) -> int:
         return sum(d.objects_removed or 0 for d in self.removed) + sum(
-            f.get("objects_removed") or 0 for f in self.finished)
+            f.get("objects_removed") or 0 for f in self.finished
+        )
 
     @property
     def complete(self) -> bool:
@@ -234,8 +237,9 @@ def _row_counts(conn: psycopg.Connection, feed: str, going: Sequence[int], per: 
 _NO_ROWS = {"rows": 0, "superseded": 0, "before_period": 0, "current_in_period": 0, "holds_back_older": 0}
 
 
-def _decide_loaded(conn: psycopg.Connection, feed: str, candidates: Sequence[int],
-                   per: Period) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
+def _decide_loaded(
+    conn: psycopg.Connection, feed: str, candidates: Sequence[int], per: Period
+) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
     """The fixpoint: (files that go, files kept), each with the row counts that decided it."""
     going = sorted(candidates)
     kept: dict[int, dict[str, int]] = {}
@@ -264,29 +268,50 @@ def _loaded_reason(c: dict[str, int], per: Period) -> tuple[str, str]:
         parts.append(f"{c['superseded']} superseded by a delivery with peildatum on or before {per.cutoff_date}")
     if c["before_period"]:
         parts.append(f"{c['before_period']} about records whose events all lie before {per.event_cutoff}")
-    reason = ("superseded" if not c["before_period"] else
-              "before_period" if not c["superseded"] else "superseded_or_before_period")
+    reason = (
+        "superseded"
+        if not c["before_period"]
+        else "before_period"
+        if not c["superseded"]
+        else "superseded_or_before_period"
+    )
     return reason, f"{_n(c['rows'])}: " + "; ".join(parts)
 
 
 def _kept_reason(c: dict[str, int], per: Period) -> tuple[str, str]:
     if c["current_in_period"]:
-        return "needed", (f"{c['current_in_period']} of {_n(c['rows'])}: the version of a record from "
-                          f"{per.event_cutoff} on that is valid at or after the cutoff")
-    return "needed", (f"{c['holds_back_older']} of {_n(c['rows'])}: the newest version of a record whose older "
-                      "version stays in another file (removing it would make that one current again)")
+        return "needed", (
+            f"{c['current_in_period']} of {_n(c['rows'])}: the version of a record from "
+            f"{per.event_cutoff} on that is valid at or after the cutoff"
+        )
+    return "needed", (
+        f"{c['holds_back_older']} of {_n(c['rows'])}: the newest version of a record whose older "
+        "version stays in another file (removing it would make that one current again)"
+    )
 
 
-def _decide_feed(conn: psycopg.Connection, feed: str, per: Period,
-                 exclude: Iterable[int] = ()) -> tuple[list[FileDecision], list[FileDecision]]:
+def _decide_feed(
+    conn: psycopg.Connection, feed: str, per: Period, exclude: Iterable[int] = ()
+) -> tuple[list[FileDecision], list[FileDecision]]:
     excluded = set(exclude)
     purge: list[FileDecision] = []
     keep: list[FileDecision] = []
     rows = {r["file_id"]: r for r in _old_files(conn, feed, per)}
 
     def decision(r: dict[str, Any], go: bool, reason: str, detail: str) -> FileDecision:
-        return FileDecision(r["file_id"], feed, r["object_key"], r["sha256"], r["status"], r["arrived_at"],
-                            int(r["rows_loaded"] or 0), _objects(r), go, reason, detail)
+        return FileDecision(
+            r["file_id"],
+            feed,
+            r["object_key"],
+            r["sha256"],
+            r["status"],
+            r["arrived_at"],
+            int(r["rows_loaded"] or 0),
+            _objects(r),
+            go,
+            reason,
+            detail,
+        )
 
     candidates = []
     for fid, r in rows.items():
@@ -336,8 +361,14 @@ def unfinished(conn: psycopg.Connection) -> list[dict[str, Any]]:
         ).fetchall()
 
 
-def plan(conn: psycopg.Connection, *, now: dt.datetime | None = None, retention_days: int | None = None,
-         feeds: Iterable[str] | None = None, settings: Settings | None = None) -> Plan:
+def plan(
+    conn: psycopg.Connection,
+    *,
+    now: dt.datetime | None = None,
+    retention_days: int | None = None,
+    feeds: Iterable[str] | None = None,
+    settings: Settings | None = None,
+) -> Plan:
     """What a purge would remove now, and which old files it keeps and why. Changes nothing."""
     per = period(now, retention_days, settings)
     chosen = _feeds(feeds)
@@ -380,8 +411,9 @@ def _unlock(conn: psycopg.Connection, held: set[tuple[str, str]]) -> None:
     held.clear()
 
 
-def _remove_rows(conn: psycopg.Connection, feed: str, decisions: Sequence[FileDecision], per: Period,
-                 run_id: str) -> tuple[list[str], Any]:
+def _remove_rows(
+    conn: psycopg.Connection, feed: str, decisions: Sequence[FileDecision], per: Period, run_id: str
+) -> tuple[list[str], Any]:
     """Inside the feed's transaction: raw rows and findings out, every copy erased (erasure.py), purge_log in,
     ledger marked; returns the record ids that are gone for good and what else was erased."""
     from explosion_monitor import erasure
@@ -390,7 +422,8 @@ def _remove_rows(conn: psycopg.Connection, feed: str, decisions: Sequence[FileDe
     id_column = sql.Identifier(erasure.FEED_ID_COLUMN[feed])
     gone_rows = conn.execute(
         sql.SQL("delete from raw.{} where _file_id = any(%s) returning _file_id, {}::text").format(
-            sql.Identifier(feed), id_column),
+            sql.Identifier(feed), id_column
+        ),
         (ids,),
     ).fetchall()
     removed: dict[int, int] = {}
@@ -404,7 +437,8 @@ def _remove_rows(conn: psycopg.Connection, feed: str, decisions: Sequence[FileDe
     for file_id, _column, _value in finding_rows:
         findings[file_id] = findings.get(file_id, 0) + 1
     record_ids = erasure.gone_ids(conn, feed, [r for _f, r in gone_rows if r]) + [
-        v for _f, c, v in finding_rows if c in erasure.PERSONAL_ID_COLUMNS and v]
+        v for _f, c, v in finding_rows if c in erasure.PERSONAL_ID_COLUMNS and v
+    ]
     erased = erasure.erase_in_database(conn, record_ids, ids)
     with conn.cursor() as cur:
         cur.executemany(
@@ -415,9 +449,23 @@ def _remove_rows(conn: psycopg.Connection, feed: str, decisions: Sequence[FileDe
                     case when %s = 0 then now() end)
             """,
             [
-                (run_id, d.file_id, d.feed, d.object_key, d.sha256, d.status, d.arrived_at, d.reason, d.detail,
-                 per.retention_days, per.cutoff, removed.get(d.file_id, 0), findings.get(d.file_id, 0), d.objects,
-                 removed.get(d.file_id, 0))
+                (
+                    run_id,
+                    d.file_id,
+                    d.feed,
+                    d.object_key,
+                    d.sha256,
+                    d.status,
+                    d.arrived_at,
+                    d.reason,
+                    d.detail,
+                    per.retention_days,
+                    per.cutoff,
+                    removed.get(d.file_id, 0),
+                    findings.get(d.file_id, 0),
+                    d.objects,
+                    removed.get(d.file_id, 0),
+                )
                 for d in decisions
             ],
         )
@@ -427,9 +475,14 @@ def _remove_rows(conn: psycopg.Connection, feed: str, decisions: Sequence[FileDe
     return record_ids, erased
 
 
-def _purge_feed(conn: psycopg.Connection, feed: str, per: Period, run_id: str,
-                held: set[tuple[str, str]], gone: list[str] | None = None
-                ) -> tuple[list[FileDecision], list[FileDecision]]:
+def _purge_feed(
+    conn: psycopg.Connection,
+    feed: str,
+    per: Period,
+    run_id: str,
+    held: set[tuple[str, str]],
+    gone: list[str] | None = None,
+) -> tuple[list[FileDecision], list[FileDecision]]:
     """Decide and remove the rows of one feed in one transaction; returns (removed, kept); the record ids gone for
     good are added to `gone`."""
     busy: set[int] = set()
@@ -439,8 +492,9 @@ def _purge_feed(conn: psycopg.Connection, feed: str, per: Period, run_id: str,
             # SHARE ROW EXCLUSIVE: no load (or other purge) changes raw.<feed> between the decision and the delete.
             conn.execute(sql.SQL("lock table raw.{} in share row exclusive mode").format(sql.Identifier(feed)))
         except psycopg.errors.LockNotAvailable:
-            raise PurgeError(f"raw.{feed} stayed busy for {_LOCK_TIMEOUT} (a load or another purge); "
-                             "try again later.") from None
+            raise PurgeError(
+                f"raw.{feed} stayed busy for {_LOCK_TIMEOUT} (a load or another purge); try again later."
+            ) from None
         while True:
             purge, keep = _decide_feed(conn, feed, per, exclude=busy)
             newly_busy = _lock_files(conn, purge, held)
@@ -454,8 +508,9 @@ def _purge_feed(conn: psycopg.Connection, feed: str, per: Period, run_id: str,
     return purge, keep
 
 
-def _remove_objects(conn: psycopg.Connection, settings: Settings, errors: list[str],
-                    failed: set[int]) -> list[dict[str, Any]]:
+def _remove_objects(
+    conn: psycopg.Connection, settings: Settings, errors: list[str], failed: set[int]
+) -> list[dict[str, Any]]:
     """Delete the bucket objects of every purge_log row still waiting for it; returns the rows finished.
 
     A row whose deletion failed (its purge_id lands in `failed`) is not tried again in the same run.
@@ -475,8 +530,10 @@ def _remove_objects(conn: psycopg.Connection, settings: Settings, errors: list[s
         except BucketError as exc:
             conn.execute("update ops.purge_log set last_error = %s where purge_id = %s", (str(exc), row["purge_id"]))
             failed.add(row["purge_id"])
-            errors.append(f"File {row['file_id']} ({row['feed']}/{row['object_key']}): {str(exc).rstrip('.')}; "
-                          "its rows are purged and the next `purge --apply` removes the rest.")
+            errors.append(
+                f"File {row['file_id']} ({row['feed']}/{row['object_key']}): {str(exc).rstrip('.')}; "
+                "its rows are purged and the next `purge --apply` removes the rest."
+            )
             continue
         conn.execute(
             "update ops.purge_log set objects_removed = coalesce(objects_removed, 0) + %s, "
@@ -515,8 +572,11 @@ def purge(
     conn = conn or connect_ready(settings)
     try:
         if not apply:
-            return PurgeResult(plan(conn, now=now, retention_days=retention_days, feeds=feeds, settings=settings),
-                               run_id, applied=False)
+            return PurgeResult(
+                plan(conn, now=now, retention_days=retention_days, feeds=feeds, settings=settings),
+                run_id,
+                applied=False,
+            )
         per = period(now, retention_days, settings)
         chosen = _feeds(feeds)
         result = PurgeResult(Plan(per, chosen, [], [], unfinished(conn)), run_id, applied=True)
@@ -537,13 +597,19 @@ def purge(
             _unlock(conn, held)
         if conn.execute("select to_regclass('ops.notifications') is not null").fetchone()[0]:
             result.notifications_removed = conn.execute(
-                "delete from ops.notifications where sent_at < %s", (per.cutoff,)).rowcount
+                "delete from ops.notifications where sent_at < %s", (per.cutoff,)
+            ).rowcount
         from explosion_monitor import erasure
         from explosion_monitor.db import ready
 
         result.erased = erasure.erase_outside(settings, ready.warehouse_url(settings), gone, erasure.Erased(len(gone)))
-        log.info("Purge %s: %d files, %d raw rows, %d objects", run_id, len(result.removed), result.rows_removed,
-                 result.objects_removed)
+        log.info(
+            "Purge %s: %d files, %d raw rows, %d objects",
+            run_id,
+            len(result.removed),
+            result.rows_removed,
+            result.objects_removed,
+        )
         return result
     finally:
         if own:
@@ -555,8 +621,12 @@ def purge(
 
 def refresh_pending_feeds(conn: psycopg.Connection) -> list[str]:
     """The feeds of which a purge removed raw rows that the build schema's incremental models may still hold."""
-    return [r[0] for r in conn.execute(
-        "select distinct feed from ops.purge_log where refreshed_at is null and rows_removed > 0 order by 1")]
+    return [
+        r[0]
+        for r in conn.execute(
+            "select distinct feed from ops.purge_log where refreshed_at is null and rows_removed > 0 order by 1"
+        )
+    ]
 
 
 def full_refresh_pending(conn: psycopg.Connection) -> bool:

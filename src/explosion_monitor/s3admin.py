@@ -66,8 +66,17 @@ def madmin_decrypt(password: str, blob: bytes) -> bytes:
     return bytes(out)
 
 
-def admin_call(endpoint_url: str, access_key: str, secret_key: str, method: str, action: str, body: bytes = b"",
-               *, region: str = REGION, **query: str) -> tuple[int, bytes]:
+def admin_call(
+    endpoint_url: str,
+    access_key: str,
+    secret_key: str,
+    method: str,
+    action: str,
+    body: bytes = b"",
+    *,
+    region: str = REGION,
+    **query: str,
+) -> tuple[int, bytes]:
     """A SigV4-signed MinIO admin API request; returns (HTTP status, body) whatever the status."""
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest

@@ -200,8 +200,16 @@ def _schema_version(settings: Settings) -> str:
         digest.update(repr(contract).encode())
     digest.update(raw_lineage_ddl(sorted(all_contracts())).encode() + repr(settings.role_prefix).encode())
     digest.update((LEDGER_DDL + OPS_DDL + GRANTS_SQL + access.DATABASE_SQL + repr(LOGIN_ROLES)).encode())
-    digest.update(repr((access.READER_LIMITS, sorted(access.SENSITIVE_COLUMNS), sorted(access.SAFE_DATE_COLUMNS),
-                        sorted(access.ROW_LEVEL_COLUMNS))).encode())
+    digest.update(
+        repr(
+            (
+                access.READER_LIMITS,
+                sorted(access.SENSITIVE_COLUMNS),
+                sorted(access.SAFE_DATE_COLUMNS),
+                sorted(access.ROW_LEVEL_COLUMNS),
+            )
+        ).encode()
+    )
     for name in ("gemeenten_2025.csv", "gemeentelijke_herindelingen.csv"):
         digest.update((_seed_dir(settings) / name).read_bytes())
     return digest.hexdigest()[:16]

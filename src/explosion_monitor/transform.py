@@ -160,7 +160,7 @@ def run_dbt(
     settings: Settings | None = None,
     url: str | None = None,
     schema: str | None = None,
-    role: str | None | bool = True,
+    role: str | bool | None = True,
     target_dir: Path | None = None,
 ) -> tuple[Any, DbtResult]:
     """Run one dbt command in-process; returns (dbtRunnerResult, DbtResult). Does not raise on failure.
@@ -262,7 +262,7 @@ def build(
     full_refresh: bool = False,
     selector: str | None = PER_DROP_SELECTOR,
     schema: str | None = None,
-    role: str | None | bool = True,
+    role: str | bool | None = True,
     target_dir: Path | None = None,
 ) -> DbtResult:
     """`dbt build` (seeds, models, tests, unit tests), then load the results into ops.dbt_run_results.

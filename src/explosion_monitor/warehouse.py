@@ -305,8 +305,10 @@ def _reserve_connections(data: Path) -> None:
     if "\nreserved_connections" in conf.read_text():
         return
     with open(conf, "a") as f:
-        f.write("\n# explosion-monitor: slots for the pipeline that reader logins cannot take (issue 12).\n"
-                f"reserved_connections = {RESERVED_CONNECTIONS}\n")
+        f.write(
+            "\n# explosion-monitor: slots for the pipeline that reader logins cannot take (issue 12).\n"
+            f"reserved_connections = {RESERVED_CONNECTIONS}\n"
+        )
 
 
 # --- server process ----------------------------------------------------------------------------
@@ -489,8 +491,12 @@ def _start_embedded(settings: Settings) -> str:
         # The superuser only makes roles and databases: the pipeline, dbt and Airflow log in as `pipeline`, which
         # owns both databases (a folder made before takes them over here, see pipeline_login).
         pipeline_password = pipeline_login.ensure_login(conn, settings)
-        pipeline_login.hand_over(conn, _superuser_url(password, settings.pg_port), SUPERUSER,
-                                 (DEFAULT_DB, AIRFLOW_DB, DEFAULT_DB + REBUILD_SUFFIX))
+        pipeline_login.hand_over(
+            conn,
+            _superuser_url(password, settings.pg_port),
+            SUPERUSER,
+            (DEFAULT_DB, AIRFLOW_DB, DEFAULT_DB + REBUILD_SUFFIX),
+        )
         if load_secrets(settings).get(_LOGINS_STALE):
             _renew_login_passwords(conn, settings)
     return _login_url(pipeline_login.PIPELINE_ROLE, pipeline_password, settings.pg_port)
@@ -553,8 +559,14 @@ def status(settings: Settings | None = None) -> dict[str, Any]:
         except WarehouseError:
             running = False
         port = urlsplit(url).port or 5432
-        return {"embedded": False, "running": running, "pid": None, "port": port, "data_dir": None,
-                "url": db.redact(url)}
+        return {
+            "embedded": False,
+            "running": running,
+            "pid": None,
+            "port": port,
+            "data_dir": None,
+            "url": db.redact(url),
+        }
     data = known_data_dir(settings)
     found = running_server(data)
     port = (found[1] if found else None) or settings.pg_port

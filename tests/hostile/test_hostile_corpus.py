@@ -25,10 +25,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
-from explosion_monitor.buckets import get_bucket
-from explosion_monitor.ingest.pending import ingest_pending
-
 from partner_files import (
     CORPORATIES_COLUMNS,
     POLITIE_COLUMNS,
@@ -39,6 +35,9 @@ from partner_files import (
     politie_row,
     xlsx_bytes,
 )
+
+from explosion_monitor.buckets import get_bucket
+from explosion_monitor.ingest.pending import ingest_pending
 
 FEEDS = ("politie", "verzekeraars", "corporaties", "gemeenten")
 
@@ -144,7 +143,7 @@ def xlsx_zip_bomb() -> bytes:
     """A real workbook whose first sheet is replaced by ~300 MB of (compressible) XML."""
     real = zipfile.ZipFile(io.BytesIO(xlsx_valid()))
     buf = io.BytesIO()
-    chunk = b"<row><c t=\"inlineStr\"><is><t>" + b"A" * 4000 + b"</t></is></c></row>"
+    chunk = b'<row><c t="inlineStr"><is><t>' + b"A" * 4000 + b"</t></is></c></row>"
     chunk = chunk * 256  # ~1 MB
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
         for info in real.infolist():
@@ -209,15 +208,18 @@ def _stored(column: str, expected: str, feed: str = "politie"):
 
 
 FORMULA = "=cmd|' /C calc'!A0"
-EMOJI_RTL = "PL-\U0001F4A5-\u05e9\u05dc\u05d5\u05dd-\u0645\u0631\u062d\u0628\u0627"
+EMOJI_RTL = "PL-\U0001f4a5-\u05e9\u05dc\u05d5\u05dd-\u0645\u0631\u062d\u0628\u0627"
 LETTERS_ID = "Zaak-\u00e9\u00f8\u00df/2025.\u05e9\u05dc\u05d5\u05dd_1"  # letters of any script, digits and - _ . /
 
 CASES: list[Case] = [
     # -- emptiness -------------------------------------------------------------------------------------
     Case("zero-bytes", lambda: b"", "quarantined", "0 bytes"),
     Case("header-only", header_only, "empty"),
-    Case("header-only-bom-crlf-semicolon", lambda: b"\xef\xbb\xbf" + ";".join(POLITIE_COLUMNS).encode() + b"\r\n",
-         "empty"),
+    Case(
+        "header-only-bom-crlf-semicolon",
+        lambda: b"\xef\xbb\xbf" + ";".join(POLITIE_COLUMNS).encode() + b"\r\n",
+        "empty",
+    ),
     Case("only-bom", lambda: b"\xef\xbb\xbf", "quarantined", "kopregel"),
     Case("only-bom-and-blank-lines", lambda: b"\xef\xbb\xbf\r\n\r\n  \n", "quarantined", "kopregel"),
     # -- binary / not text -----------------------------------------------------------------------------
@@ -237,42 +239,92 @@ CASES: list[Case] = [
     Case("duplicate-header-case-insensitive", duplicate_header, "quarantined", "Dubbele kolomnamen"),
     Case("excel-trailing-blank-columns", excel_trailing_blank_columns, "loaded", rows=2),
     Case("xlsx-blank-header-cells", xlsx_blank_header_cells, "loaded", rows=1),
-    Case("stray-quote-then-lone-cr-after-a-long-record", stray_quote_then_lone_cr_after_a_long_record,
-         "quarantined", "(regel/line 6): Deze regel wisselt tussen CRLF- en LF-regeleinden"),
+    Case(
+        "stray-quote-then-lone-cr-after-a-long-record",
+        stray_quote_then_lone_cr_after_a_long_record,
+        "quarantined",
+        "(regel/line 6): Deze regel wisselt tussen CRLF- en LF-regeleinden",
+    ),
     Case("mixed-delimiters-header-vs-rows", mixed_delimiters, "quarantined", "velden"),
     Case("mixed-delimiters-per-row", mixed_delimiters_per_row, "quarantined", "velden"),
     # -- encoding --------------------------------------------------------------------------------------
     Case("bom-declares-utf8-but-cp1252", bom_but_cp1252, "quarantined", "BOM"),
-    Case("cp1252-without-bom-is-fine", lambda: good_politie(politie_row(1, incident_id="PL-caf\u00e9"),
-                                                            encoding="cp1252"), "loaded", rows=1,
-         check=_stored("incident_id", "PL-caf\u00e9")),
-    Case("undefined-cp1252-bytes", lambda: good_politie().replace(b"PL-1", b"PL-\x81\x8d"), "quarantined",
-         "Windows-1252"),
+    Case(
+        "cp1252-without-bom-is-fine",
+        lambda: good_politie(politie_row(1, incident_id="PL-caf\u00e9"), encoding="cp1252"),
+        "loaded",
+        rows=1,
+        check=_stored("incident_id", "PL-caf\u00e9"),
+    ),
+    Case(
+        "undefined-cp1252-bytes", lambda: good_politie().replace(b"PL-1", b"PL-\x81\x8d"), "quarantined", "Windows-1252"
+    ),
     # -- text content ----------------------------------------------------------------------------------
     # Contract v2: identifiers are 1-40 letters, digits and - _ . /; formulas, markup and templates are row errors.
-    Case("formula-in-id-is-a-row-error", lambda: good_politie(politie_row(1), politie_row(2, incident_id=FORMULA)),
-         "quarantined", "\"'=cmd"),
-    Case("formula-in-enum-is-neutralised-in-report",
-         lambda: good_politie(politie_row(1), politie_row(2, doelwit="=HYPERLINK(\"http://x\")")),
-         "quarantined", "\"'=HYPERLINK"),
-    Case("formula-plus-at-in-claim-ids", lambda: csv_bytes([claim_row(1, claim_id="+SUM(A1)", verzekeraar_code="@V")],
-                                                          VERZEKERAARS_COLUMNS),
-         "quarantined", "geen geldige code", feed="verzekeraars"),
-    Case("markup-in-melding-id", lambda: csv_bytes([melding_row(1, melding_id="<img src=x onerror=alert(1)>")],
-                                                   CORPORATIES_COLUMNS),
-         "quarantined", "kolom melding_id", feed="corporaties"),
-    Case("template-in-politie-incident-id", lambda: claims(politie_incident_id="{{7*7}}"), "quarantined",
-         "kolom politie_incident_id", feed="verzekeraars"),
-    Case("emoji-and-rtl-in-id", lambda: good_politie(politie_row(1, incident_id=EMOJI_RTL)), "quarantined",
-         "geen geldige code"),
-    Case("letters-of-any-script-in-id", lambda: good_politie(politie_row(1, incident_id=LETTERS_ID)), "loaded",
-         rows=1, check=_stored("incident_id", LETTERS_ID)),
-    Case("id-of-41-characters", lambda: good_politie(politie_row(1, incident_id="P" * 41)), "quarantined",
-         "langer dan 40 tekens"),
-    Case("control-char-in-id", lambda: good_politie(politie_row(1), politie_row(2, incident_id="PL-\x1b[31m2")),
-         "quarantined", "stuurtekens"),
-    Case("newline-inside-quoted-id", lambda: good_politie(politie_row(1, incident_id="PL-\n1")),
-         "quarantined", "stuurtekens"),
+    Case(
+        "formula-in-id-is-a-row-error",
+        lambda: good_politie(politie_row(1), politie_row(2, incident_id=FORMULA)),
+        "quarantined",
+        "\"'=cmd",
+    ),
+    Case(
+        "formula-in-enum-is-neutralised-in-report",
+        lambda: good_politie(politie_row(1), politie_row(2, doelwit='=HYPERLINK("http://x")')),
+        "quarantined",
+        "\"'=HYPERLINK",
+    ),
+    Case(
+        "formula-plus-at-in-claim-ids",
+        lambda: csv_bytes([claim_row(1, claim_id="+SUM(A1)", verzekeraar_code="@V")], VERZEKERAARS_COLUMNS),
+        "quarantined",
+        "geen geldige code",
+        feed="verzekeraars",
+    ),
+    Case(
+        "markup-in-melding-id",
+        lambda: csv_bytes([melding_row(1, melding_id="<img src=x onerror=alert(1)>")], CORPORATIES_COLUMNS),
+        "quarantined",
+        "kolom melding_id",
+        feed="corporaties",
+    ),
+    Case(
+        "template-in-politie-incident-id",
+        lambda: claims(politie_incident_id="{{7*7}}"),
+        "quarantined",
+        "kolom politie_incident_id",
+        feed="verzekeraars",
+    ),
+    Case(
+        "emoji-and-rtl-in-id",
+        lambda: good_politie(politie_row(1, incident_id=EMOJI_RTL)),
+        "quarantined",
+        "geen geldige code",
+    ),
+    Case(
+        "letters-of-any-script-in-id",
+        lambda: good_politie(politie_row(1, incident_id=LETTERS_ID)),
+        "loaded",
+        rows=1,
+        check=_stored("incident_id", LETTERS_ID),
+    ),
+    Case(
+        "id-of-41-characters",
+        lambda: good_politie(politie_row(1, incident_id="P" * 41)),
+        "quarantined",
+        "langer dan 40 tekens",
+    ),
+    Case(
+        "control-char-in-id",
+        lambda: good_politie(politie_row(1), politie_row(2, incident_id="PL-\x1b[31m2")),
+        "quarantined",
+        "stuurtekens",
+    ),
+    Case(
+        "newline-inside-quoted-id",
+        lambda: good_politie(politie_row(1, incident_id="PL-\n1")),
+        "quarantined",
+        "stuurtekens",
+    ),
     # -- xlsx ------------------------------------------------------------------------------------------
     Case("xlsx-zip-bomb", xlsx_zip_bomb, "quarantined", "zip-bom", name="claims.xlsx"),
     Case("xlsx-no-sheets", xlsx_without_sheets, "quarantined", "XLSX", name="leeg.xlsx"),
@@ -280,33 +332,75 @@ CASES: list[Case] = [
     Case("xlsx-renamed-csv", xlsx_valid, "loaded", name="eigenlijk-excel.csv", rows=1),
     Case("xlsx-without-extension", xlsx_valid, "loaded", name="export", rows=1),
     # -- dates and numbers -----------------------------------------------------------------------------
-    Case("date-31-02-2025", lambda: good_politie(politie_row(1, peildatum="31-02-2025")), "quarantined",
-         "bestaat niet als datum"),
-    Case("date-2025-02-29", lambda: good_politie(politie_row(1, incident_datum="2025-02-29")), "quarantined",
-         "bestaat niet als datum"),
+    Case(
+        "date-31-02-2025",
+        lambda: good_politie(politie_row(1, peildatum="31-02-2025")),
+        "quarantined",
+        "bestaat niet als datum",
+    ),
+    Case(
+        "date-2025-02-29",
+        lambda: good_politie(politie_row(1, incident_datum="2025-02-29")),
+        "quarantined",
+        "bestaat niet als datum",
+    ),
     Case("integer-1e309", lambda: good_politie(politie_row(1, gewonden="1e309")), "quarantined", "geen geheel getal"),
     Case("integer-NaN", lambda: good_politie(politie_row(1, doden="NaN")), "quarantined", "geen geheel getal"),
     Case("integer-huge", lambda: good_politie(politie_row(1, gewonden="9" * 30)), "quarantined", "kolom gewonden"),
-    Case("decimal-1e309", lambda: claims(schade_geraamd_eur="1e309"), "quarantined", "kolom schade_geraamd_eur",
-         feed="verzekeraars"),
-    Case("decimal-NaN", lambda: claims(schade_geraamd_eur="NaN"), "quarantined", "kolom schade_geraamd_eur",
-         feed="verzekeraars"),
-    Case("decimal-Infinity", lambda: claims(uitgekeerd_eur="Infinity"), "quarantined", "kolom uitgekeerd_eur",
-         feed="verzekeraars"),
+    Case(
+        "decimal-1e309",
+        lambda: claims(schade_geraamd_eur="1e309"),
+        "quarantined",
+        "kolom schade_geraamd_eur",
+        feed="verzekeraars",
+    ),
+    Case(
+        "decimal-NaN",
+        lambda: claims(schade_geraamd_eur="NaN"),
+        "quarantined",
+        "kolom schade_geraamd_eur",
+        feed="verzekeraars",
+    ),
+    Case(
+        "decimal-Infinity",
+        lambda: claims(uitgekeerd_eur="Infinity"),
+        "quarantined",
+        "kolom uitgekeerd_eur",
+        feed="verzekeraars",
+    ),
     # Contract v2: in a ;-file 12.500 is ambiguous (Dutch Excel's twelve thousand five hundred), a row error;
     # in a ,-file it is 12.5.
-    Case("ambiguous-12.500-in-semicolon-file",
-         lambda: csv_bytes([claim_row(1, schade_geraamd_eur="12.500")], VERZEKERAARS_COLUMNS, delimiter=";"),
-         "quarantined", "dubbelzinnig", feed="verzekeraars"),
-    Case("12.500-in-comma-file-is-12.5", lambda: claims(schade_geraamd_eur="12.500"), "loaded", feed="verzekeraars",
-         rows=2, check=_stored("schade_geraamd_eur::text", "12.500", "verzekeraars")),
+    Case(
+        "ambiguous-12.500-in-semicolon-file",
+        lambda: csv_bytes([claim_row(1, schade_geraamd_eur="12.500")], VERZEKERAARS_COLUMNS, delimiter=";"),
+        "quarantined",
+        "dubbelzinnig",
+        feed="verzekeraars",
+    ),
+    Case(
+        "12.500-in-comma-file-is-12.5",
+        lambda: claims(schade_geraamd_eur="12.500"),
+        "loaded",
+        feed="verzekeraars",
+        rows=2,
+        check=_stored("schade_geraamd_eur::text", "12.500", "verzekeraars"),
+    ),
     # -- keys ------------------------------------------------------------------------------------------
-    Case("key-trailing-space", lambda: good_politie(politie_row(1, incident_id="PL-1"),
-                                                    politie_row(2, incident_id="PL-1 "), quote_all=True),
-         "quarantined", "komt vaker voor"),
-    Case("composite-key-leading-space", lambda: csv_bytes([claim_row(1), claim_row(1, verzekeraar_code=" VV0101")],
-                                                          VERZEKERAARS_COLUMNS, quote_all=True),
-         "quarantined", "komt vaker voor", feed="verzekeraars"),
+    Case(
+        "key-trailing-space",
+        lambda: good_politie(politie_row(1, incident_id="PL-1"), politie_row(2, incident_id="PL-1 "), quote_all=True),
+        "quarantined",
+        "komt vaker voor",
+    ),
+    Case(
+        "composite-key-leading-space",
+        lambda: csv_bytes(
+            [claim_row(1), claim_row(1, verzekeraar_code=" VV0101")], VERZEKERAARS_COLUMNS, quote_all=True
+        ),
+        "quarantined",
+        "komt vaker voor",
+        feed="verzekeraars",
+    ),
     # -- hostile file names (valid and invalid content) ------------------------------------------------
     Case("name-dotdot-traversal", good_politie, "loaded", name="../../../../escape.csv", rows=1),
     Case("name-dotdot-traversal-rejected", lambda: b"%PDF-1.7", "quarantined", "PDF", name="../../../tmp/evil.csv"),
@@ -315,10 +409,16 @@ CASES: list[Case] = [
     Case("name-quotes-semicolon", lambda: b"", "quarantined", "0 bytes", name="a\"b';DROP TABLE raw.politie;--.csv"),
     Case("name-newline", good_politie, "loaded", name="jan\nfeb\r.csv", rows=1),
     Case("name-newline-rejected", gzip_csv, "quarantined", "gzip", name="regel\n1.csv"),
-    Case("name-non-ascii", good_politie, "loaded", name="levering \u00e9\u00fc\u6771\u4eac \U0001F4A5 \u05e9.csv",
-         rows=1),
-    Case("name-rtl-override", lambda: good_politie(politie_row(1, gewonden="x")), "quarantined", "kolom gewonden",
-         name="rapport\u202etxt.exe.csv"),
+    Case(
+        "name-non-ascii", good_politie, "loaded", name="levering \u00e9\u00fc\u6771\u4eac \U0001f4a5 \u05e9.csv", rows=1
+    ),
+    Case(
+        "name-rtl-override",
+        lambda: good_politie(politie_row(1, gewonden="x")),
+        "quarantined",
+        "kolom gewonden",
+        name="rapport\u202etxt.exe.csv",
+    ),
     Case("name-long-rejected", lambda: b"<html></html>", "quarantined", "HTML", name="x" * 250 + ".csv"),
     Case("name-subfolder-with-nul", header_only, "empty", name="sub/dir/na\x00me.csv"),
 ]
@@ -353,7 +453,7 @@ def assert_all_inside(root: Path) -> None:
 def url_path(url: str) -> Path:
     """The local path of a file:// URL, taken literally (urlsplit would drop a newline in a name)."""
     assert url.startswith("file://"), url
-    return Path(url[len("file://"):])
+    return Path(url[len("file://") :])
 
 
 def raw_total(db) -> int:
@@ -406,7 +506,8 @@ def test_hostile_drop(case: Case, local_buckets: str, db) -> None:
         assert case.phrase in report, report
         assert raw_total(db) == 0, "nothing of a rejected file may load"
         assert db.execute("select status from ops.ledger where file_id = %s", (out.file_id,)).fetchone() == (
-            "quarantined",)
+            "quarantined",
+        )
     else:
         assert out.report_url is None
         expected_rows = 0 if case.expected == "empty" else case.rows

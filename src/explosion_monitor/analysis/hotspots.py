@@ -41,25 +41,39 @@ def run(conn: psycopg.Connection, schema: str) -> None:
     peildatum = conn.execute("select max(peildatum) from marts.publicatie").fetchone()[0]
     grid = conn.execute(
         "select postcode4, gemeente_code, coalesce(politie_eenheid, ''), lat, lon from marts.dim_postcode4 "
-        "order by postcode4").fetchall()
+        "order by postcode4"
+    ).fetchall()
     index = {g[0]: k for k, g in enumerate(grid)}
-    counts_rows = conn.execute(
-        "select postcode4, cast(extract(year from incident_datum) as integer), count(*) "
-        "from marts.fct_explosie_incidenten where incident_datum <= %s group by 1, 2",
-        (peildatum,)).fetchall() if peildatum else []
+    counts_rows = (
+        conn.execute(
+            "select postcode4, cast(extract(year from incident_datum) as integer), count(*) "
+            "from marts.fct_explosie_incidenten where incident_datum <= %s group by 1, 2",
+            (peildatum,),
+        ).fetchall()
+        if peildatum
+        else []
+    )
     target = sql.Identifier(schema, "hotspots_postcode4")
-    conn.execute(sql.SQL("""
+    conn.execute(
+        sql.SQL("""
         create table {} (
             gemeente_code text not null, postcode4 text not null, politie_eenheid text not null,
             categorie text not null, jaren integer not null, jaren_hot integer not null, hot_laatste_jaar boolean not null,
             z_laatste_jaar double precision not null, trend_tau double precision, trend_p double precision,
             aanslagen_totaal integer not null, aanslagen_laatste_jaar integer not null, laatste_jaar integer not null,
-            peildatum date not null, primary key (gemeente_code, postcode4))""").format(target))
-    conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(
-        "Hotspots over the CBS postcode4 grid: Getis-Ord Gi* per police unit and year (binary weights within 2 km, "
-        "star), hot when "
-        "z > 1.96; trend by Mann-Kendall; categories persistent, opkomend, afnemend, sporadisch. Row-level "
-        "security: the municipality's own login and analist.")))
+            peildatum date not null, primary key (gemeente_code, postcode4))""").format(target)
+    )
+    conn.execute(
+        sql.SQL("comment on table {} is {}").format(
+            target,
+            sql.Literal(
+                "Hotspots over the CBS postcode4 grid: Getis-Ord Gi* per police unit and year (binary weights within 2 km, "
+                "star), hot when "
+                "z > 1.96; trend by Mann-Kendall; categories persistent, opkomend, afnemend, sporadisch. Row-level "
+                "security: the municipality's own login and analist."
+            ),
+        )
+    )
     if not counts_rows:
         return
     years = list(range(max(FIRST_YEAR, min(r[1] for r in counts_rows)), peildatum.year + 1))
@@ -74,15 +88,37 @@ def run(conn: psycopg.Connection, schema: str) -> None:
         members = np.array([i for i, g in enumerate(grid) if g[2] == unit])
         if len(members) < 3 or y[:, members].sum() == 0:
             continue
-        rows.extend(_unit_rows(grid, members, y[:, members], np.column_stack([x[members], yy[members]]), years,
-                               peildatum, G_Local, libpysal, kendalltau))
+        rows.extend(
+            _unit_rows(
+                grid,
+                members,
+                y[:, members],
+                np.column_stack([x[members], yy[members]]),
+                years,
+                peildatum,
+                G_Local,
+                libpysal,
+                kendalltau,
+            )
+        )
     with conn.cursor() as cur:
-        cur.executemany(sql.SQL("insert into {} values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
-                        .format(target), rows)
+        cur.executemany(
+            sql.SQL("insert into {} values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)").format(target),
+            rows,
+        )
 
 
-def _unit_rows(grid: list, members: np.ndarray, y: np.ndarray, xy: np.ndarray, years: list[int], peildatum: object,
-               g_local: object, libpysal: object, kendalltau: object) -> list[tuple]:
+def _unit_rows(
+    grid: list,
+    members: np.ndarray,
+    y: np.ndarray,
+    xy: np.ndarray,
+    years: list[int],
+    peildatum: object,
+    g_local: object,
+    libpysal: object,
+    kendalltau: object,
+) -> list[tuple]:
     """Gi* per year over one unit's areas, the trend and the category of every area hot at least once."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # islands (no neighbour within 2 km) are expected on the grid
@@ -94,8 +130,9 @@ def _unit_rows(grid: list, members: np.ndarray, y: np.ndarray, xy: np.ndarray, y
     near = np.zeros_like(y, dtype=bool)
     for k in range(len(years)):
         hit = y[k] > 0
-        near[k] = hit | np.array([bool(hit[list(w.neighbors[i])].any()) if w.neighbors[i] else False
-                                  for i in range(len(members))])
+        near[k] = hit | np.array(
+            [bool(hit[list(w.neighbors[i])].any()) if w.neighbors[i] else False for i in range(len(members))]
+        )
     hot = (z > Z_HOT) & near
     rows = []
     for local, i in enumerate(members):
@@ -115,6 +152,22 @@ def _unit_rows(grid: list, members: np.ndarray, y: np.ndarray, xy: np.ndarray, y
             category = "afnemend"
         else:
             category = "sporadisch"
-        rows.append((gm, pc, unit, category, len(years), n_hot, last, float(z[-1, local]), tau, p,
-                     int(y[:, local].sum()), int(y[-1, local]), years[-1], peildatum))
+        rows.append(
+            (
+                gm,
+                pc,
+                unit,
+                category,
+                len(years),
+                n_hot,
+                last,
+                float(z[-1, local]),
+                tau,
+                p,
+                int(y[:, local].sum()),
+                int(y[-1, local]),
+                years[-1],
+                peildatum,
+            )
+        )
     return rows

@@ -49,30 +49,53 @@ def km_median(days: list[int], returned: list[bool]) -> tuple[float | None, floa
 def run(conn: psycopg.Connection, schema: str) -> None:
     rows = conn.execute(
         "select gemeente_code, jaar, dagen_ontheemd, is_teruggekeerd, huishoudens_ontheemd, censuur_peildatum "
-        "from marts.nazorg_meldingen order by gemeente_code, jaar").fetchall()
+        "from marts.nazorg_meldingen order by gemeente_code, jaar"
+    ).fetchall()
     groups: dict[tuple[str, int], list[tuple]] = {}
     for r in rows:
         groups.setdefault((r[0], r[1]), []).append(r)
         groups.setdefault(("NL", r[1]), []).append(r)
     target = sql.Identifier(schema, "nazorg_duur")
-    conn.execute(sql.SQL("""
+    conn.execute(
+        sql.SQL("""
         create table {} (
             gemeente_code text not null, jaar integer not null, meldingen_ontheemd integer not null,
             meldingen_teruggekeerd integer not null, meldingen_nog_ontheemd integer not null,
             huishoudens_nog_ontheemd integer not null, km_mediaan_dagen_ontheemd double precision,
             km_mediaan_laag double precision, km_mediaan_hoog double precision, mediaan_bereikt boolean not null,
-            censuur_peildatum date, primary key (gemeente_code, jaar))""").format(target))
-    conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(
-        "Days displaced per municipality of today and incident year ('NL': national): the Kaplan-Meier median "
-        "(statsmodels SurvfuncRight) over housing reports with displaced households, the still-displaced ones "
-        "right-censored at the newest delivery's peildatum, with its 95% interval; null when not reached.")))
+            censuur_peildatum date, primary key (gemeente_code, jaar))""").format(target)
+    )
+    conn.execute(
+        sql.SQL("comment on table {} is {}").format(
+            target,
+            sql.Literal(
+                "Days displaced per municipality of today and incident year ('NL': national): the Kaplan-Meier median "
+                "(statsmodels SurvfuncRight) over housing reports with displaced households, the still-displaced ones "
+                "right-censored at the newest delivery's peildatum, with its 95% interval; null when not reached."
+            ),
+        )
+    )
     out = []
     for (gm, jaar), rs in sorted(groups.items()):
         days = [r[2] for r in rs]
         back = [bool(r[3]) for r in rs]
         median, low, high = km_median(days, back)
-        out.append((gm, jaar, len(rs), sum(back), len(rs) - sum(back),
-                    sum(r[4] for r in rs if not r[3]), median, low, high, median is not None, rs[0][5]))
+        out.append(
+            (
+                gm,
+                jaar,
+                len(rs),
+                sum(back),
+                len(rs) - sum(back),
+                sum(r[4] for r in rs if not r[3]),
+                median,
+                low,
+                high,
+                median is not None,
+                rs[0][5],
+            )
+        )
     with conn.cursor() as cur:
-        cur.executemany(sql.SQL("insert into {} values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)").format(target),
-                        out)
+        cur.executemany(
+            sql.SQL("insert into {} values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)").format(target), out
+        )

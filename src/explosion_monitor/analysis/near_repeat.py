@@ -115,8 +115,7 @@ def knox(ev: Events, seed: int, permutations: int = PERMUTATIONS) -> dict[str, n
         k = min(_CHUNK, permutations - done)
         perms = np.argsort(rng.random((k, len(ev.day))), axis=1)  # k independent permutations of the dates
         days = ev.day[perms]
-        counts = _cell_counts(np.broadcast_to(band, (k, len(band))),
-                              _time_band(np.abs(days[:, i] - days[:, j])))
+        counts = _cell_counts(np.broadcast_to(band, (k, len(band))), _time_band(np.abs(days[:, i] - days[:, j])))
         total += counts.sum(axis=0)
         at_least += (counts >= observed[None]).sum(axis=0)
         done += k
@@ -150,9 +149,17 @@ def load_events(conn: psycopg.Connection) -> list[Events]:
         lat = np.array([r[2] for r in rs], dtype=float)
         lon = np.array([r[3] for r in rs], dtype=float)
         x, y = project(lat, lon)
-        out.append(Events(unit, np.array([r[1] for r in rs]), x, y,
-                          np.array([(r[4] - epoch).days for r in rs], dtype=np.int64),
-                          [r[4] for r in rs], [r[5] for r in rs]))
+        out.append(
+            Events(
+                unit,
+                np.array([r[1] for r in rs]),
+                x,
+                y,
+                np.array([(r[4] - epoch).days for r in rs], dtype=np.int64),
+                [r[4] for r in rs],
+                [r[5] for r in rs],
+            )
+        )
     return out
 
 
@@ -169,15 +176,30 @@ def run(conn: psycopg.Connection, schema: str) -> None:
         for d, (dname, dlo, dhi) in enumerate(DISTANCE_BANDS):
             for t, (tlo, thi) in enumerate(TIME_BANDS):
                 ratio = res["ratio"][d, t]
-                rows.append([ev.unit, d, dname, dlo, dhi, t, tlo, thi, len(ev.day), int(res["observed"][d, t]),
-                             float(res["expected"][d, t]), None if np.isnan(ratio) else float(ratio),
-                             float(res["p"][d, t])])
+                rows.append(
+                    [
+                        ev.unit,
+                        d,
+                        dname,
+                        dlo,
+                        dhi,
+                        t,
+                        tlo,
+                        thi,
+                        len(ev.day),
+                        int(res["observed"][d, t]),
+                        float(res["expected"][d, t]),
+                        None if np.isnan(ratio) else float(ratio),
+                        float(res["p"][d, t]),
+                    ]
+                )
     if rows:
         adjusted = multipletests([r[-1] for r in rows], alpha=ALPHA, method="fdr_bh")[1]
     else:
         adjusted = []
     target = sql.Identifier(schema, "near_repeat")
-    conn.execute(sql.SQL("""
+    conn.execute(
+        sql.SQL("""
         create table {} (
             politie_eenheid text not null, afstandsband_nr integer not null, afstandsband text not null,
             afstand_km_van double precision not null, afstand_km_tot double precision not null,
@@ -185,37 +207,60 @@ def run(conn: psycopg.Connection, schema: str) -> None:
             aanslagen integer not null, paren_waargenomen integer not null, paren_verwacht double precision not null,
             knox_ratio double precision, p_waarde double precision not null, p_bh double precision not null,
             is_significant boolean not null, permutaties integer not null, peildatum date,
-            primary key (politie_eenheid, afstandsband_nr, tijdband_nr))""").format(target))
+            primary key (politie_eenheid, afstandsband_nr, tijdband_nr))""").format(target)
+    )
     with conn.cursor() as cur:
-        cur.executemany(sql.SQL("insert into {} values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                                "%s, %s)").format(target),
-                        [(*r, float(q), bool(q < ALPHA and r[11] is not None and r[11] > 1), PERMUTATIONS, peildatum)
-                         for r, q in zip(rows, adjusted)])
-    conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(
-        "Knox test per police unit over postcode4 centroids: pairs of counted incidents per distance band x time "
-        "band, observed against 4,999 permutations of the dates; p-values Benjamini-Hochberg corrected over all cells "
-        "(is_significant: p_bh < 0.05 and knox_ratio > 1). Method: README, Neighbourhoods and aftercare.")))
+        cur.executemany(
+            sql.SQL(
+                "insert into {} values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            ).format(target),
+            [
+                (*r, float(q), bool(q < ALPHA and r[11] is not None and r[11] > 1), PERMUTATIONS, peildatum)
+                for r, q in zip(rows, adjusted, strict=False)
+            ],
+        )
+    conn.execute(
+        sql.SQL("comment on table {} is {}").format(
+            target,
+            sql.Literal(
+                "Knox test per police unit over postcode4 centroids: pairs of counted incidents per distance band x time "
+                "band, observed against 4,999 permutations of the dates; p-values Benjamini-Hochberg corrected over all cells "
+                "(is_significant: p_bh < 0.05 and knox_ratio > 1). Method: README, Neighbourhoods and aftercare."
+            ),
+        )
+    )
     _risk(conn, schema, events, peildatum)
 
 
 def _risk(conn: psycopg.Connection, schema: str, events: list[Events], peildatum: dt.date | None) -> None:
     target = sql.Identifier(schema, "verhoogd_risico")
-    conn.execute(sql.SQL("""
+    conn.execute(
+        sql.SQL("""
         create table {} (
             gemeente_code text not null, postcode4 text not null, politie_eenheid text not null,
             venster_dagen integer not null, straal_km double precision not null, laatste_aanslag date not null,
             aanslagen_in_venster integer not null, venster_eind date not null, peildatum date not null,
-            primary key (gemeente_code, postcode4))""").format(target))
-    conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(
-        "Postcode4 areas inside a near-repeat risk window as of the newest police peildatum, in units whose Knox "
-        "test shows a pattern: within the widest significant distance band of an attack of the last venster_dagen "
-        "days (the widest significant time band); venster_eind = that attack's date + venster_dagen. Row-level "
-        "security: the municipality's own login and analist.")))
+            primary key (gemeente_code, postcode4))""").format(target)
+    )
+    conn.execute(
+        sql.SQL("comment on table {} is {}").format(
+            target,
+            sql.Literal(
+                "Postcode4 areas inside a near-repeat risk window as of the newest police peildatum, in units whose Knox "
+                "test shows a pattern: within the widest significant distance band of an attack of the last venster_dagen "
+                "days (the widest significant time band); venster_eind = that attack's date + venster_dagen. Row-level "
+                "security: the municipality's own login and analist."
+            ),
+        )
+    )
     if peildatum is None:
         return
-    significant = conn.execute(sql.SQL(
-        "select politie_eenheid, max(dagen_tot), max(afstandsband_nr) from {} where is_significant "
-        "group by politie_eenheid").format(sql.Identifier(schema, "near_repeat"))).fetchall()
+    significant = conn.execute(
+        sql.SQL(
+            "select politie_eenheid, max(dagen_tot), max(afstandsband_nr) from {} where is_significant "
+            "group by politie_eenheid"
+        ).format(sql.Identifier(schema, "near_repeat"))
+    ).fetchall()
     if not significant:
         return
     grid = conn.execute("select postcode4, gemeente_code, lat, lon from marts.dim_postcode4").fetchall()
@@ -242,5 +287,7 @@ def _risk(conn: psycopg.Connection, schema: str, events: list[Events], peildatum
                 else:
                     prev[3], prev[4], prev[5] = max(prev[3], when), prev[4] + 1, max(prev[5], end)
     with conn.cursor() as cur:
-        cur.executemany(sql.SQL("insert into {} values (%s, %s, %s, %s, %s, %s, %s, %s, %s)").format(target),
-                        [(g, pc, *v, peildatum) for (g, pc), v in sorted(found.items())])
+        cur.executemany(
+            sql.SQL("insert into {} values (%s, %s, %s, %s, %s, %s, %s, %s, %s)").format(target),
+            [(g, pc, *v, peildatum) for (g, pc), v in sorted(found.items())],
+        )

@@ -46,9 +46,23 @@ METHODE = "poisson_glm_maandeffecten_revisies"
 FINAL_LAG = 12  # months a year or more after their end are taken as final
 
 STAND_COLUMNS = (
-    "niveau", "code", "naam", "jaar", "peildatum", "is_lopend_jaar", "maanden_compleet", "aanslagen_tot_nu",
-    "zelfde_periode_vorig_jaar", "vorig_jaar_zelfde_stand", "verandering_pct_tot_nu", "doel", "doel_aangenomen",
-    "doel_bron", "nog_toegestaan", "nodig_per_maand", "status_telling",
+    "niveau",
+    "code",
+    "naam",
+    "jaar",
+    "peildatum",
+    "is_lopend_jaar",
+    "maanden_compleet",
+    "aanslagen_tot_nu",
+    "zelfde_periode_vorig_jaar",
+    "vorig_jaar_zelfde_stand",
+    "verandering_pct_tot_nu",
+    "doel",
+    "doel_aangenomen",
+    "doel_bron",
+    "nog_toegestaan",
+    "nodig_per_maand",
+    "status_telling",
 )
 
 
@@ -166,7 +180,7 @@ def forecast_year(
     months = range(1, complete + 1)
     counts = np.array([known.get(m, 0) for m in months], dtype=float)
     growth = [revisions.at(lag(year, m, peil)) for m in months]
-    offset = np.array([season.beta[m - 1] - math.log(g[0]) for m, g in zip(months, growth)])
+    offset = np.array([season.beta[m - 1] - math.log(g[0]) for m, g in zip(months, growth, strict=False)])
     if counts.sum() > 0:
         fit = sm.GLM(counts, np.ones((len(counts), 1)), family=sm.families.Poisson(), offset=offset).fit()
         alpha = rng.normal(float(fit.params[0]), float(np.sqrt(fit.cov_params()[0, 0])), size=DRAWS)
@@ -175,7 +189,7 @@ def forecast_year(
         alpha = np.log(rng.gamma(0.5, 1.0 / exposure, size=DRAWS))
     z = rng.standard_normal(DRAWS)
     total = np.zeros(DRAWS)
-    for m, (factor, spread) in zip(months, growth):
+    for m, (factor, spread) in zip(months, growth, strict=False):
         n = known.get(m, 0)
         r = np.exp(math.log(factor) + z * spread)
         total += n + rng.poisson(n * np.clip(r - 1, 0, None)) - rng.binomial(n, np.clip(1 - r, 0, 1))
@@ -209,9 +223,9 @@ def _dicts(conn: psycopg.Connection, query: sql.Composable) -> list[dict]:
         return cur.execute(query).fetchall()
 
 
-def compute(stand: list[dict], maanden: Iterable[dict], definitief: dict[tuple[str, str, int], int]) -> tuple[
-    list[dict], list[dict]
-]:
+def compute(
+    stand: list[dict], maanden: Iterable[dict], definitief: dict[tuple[str, str, int], int]
+) -> tuple[list[dict], list[dict]]:
     """doel_prognose and doel_prognose_backtest rows from the published counts (pure: no database)."""
     per_unit: dict[tuple[dt.date, str, str], dict[tuple[int, int], int]] = defaultdict(dict)
     land: dict[dt.date, dict[tuple[int, int], int]] = defaultdict(dict)
@@ -239,15 +253,17 @@ def compute(stand: list[dict], maanden: Iterable[dict], definitief: dict[tuple[s
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 forecast = forecast_year(known, complete, year, peil, season, revisions, rng)
-        out.append({
-            **{c: row[c] for c in STAND_COLUMNS if c != "status_telling"},
-            "verwacht_jaar": forecast.verwacht if forecast else None,
-            "verwacht_laag": forecast.laag if forecast else None,
-            "verwacht_hoog": forecast.hoog if forecast else None,
-            "interval_pct": INTERVAL_PCT if forecast else None,
-            "status": status(row, forecast),
-            "methode": METHODE if forecast else None,
-        })
+        out.append(
+            {
+                **{c: row[c] for c in STAND_COLUMNS if c != "status_telling"},
+                "verwacht_jaar": forecast.verwacht if forecast else None,
+                "verwacht_laag": forecast.laag if forecast else None,
+                "verwacht_hoog": forecast.hoog if forecast else None,
+                "interval_pct": INTERVAL_PCT if forecast else None,
+                "status": status(row, forecast),
+                "methode": METHODE if forecast else None,
+            }
+        )
     return out, backtest(out, definitief)
 
 
@@ -264,13 +280,19 @@ def backtest(rows: list[dict], definitief: dict[tuple[str, str, int], int]) -> l
     for (niveau, year), items in sorted(groups.items()):
         inside = sum(1 for r, final in items if r["verwacht_laag"] <= final <= r["verwacht_hoog"])
         errors = [100.0 * (r["verwacht_jaar"] - final) / final for r, final in items if final]
-        out.append({
-            "niveau": niveau, "jaar": year, "prognoses": len(items), "binnen_interval": inside,
-            "dekking_pct": round(100.0 * inside / len(items), 1), "interval_pct": INTERVAL_PCT,
-            "gemiddelde_afwijking_pct": round(sum(errors) / len(errors), 1) if errors else None,
-            "eerste_peildatum": min(r["peildatum"] for r, _ in items),
-            "laatste_peildatum": max(r["peildatum"] for r, _ in items),
-        })
+        out.append(
+            {
+                "niveau": niveau,
+                "jaar": year,
+                "prognoses": len(items),
+                "binnen_interval": inside,
+                "dekking_pct": round(100.0 * inside / len(items), 1),
+                "interval_pct": INTERVAL_PCT,
+                "gemiddelde_afwijking_pct": round(sum(errors) / len(errors), 1) if errors else None,
+                "eerste_peildatum": min(r["peildatum"] for r, _ in items),
+                "laatste_peildatum": max(r["peildatum"] for r, _ in items),
+            }
+        )
     return out
 
 
@@ -307,12 +329,16 @@ BACKTEST_COMMENT = (
 
 def run(conn: psycopg.Connection, schema: str) -> None:
     """The step: read the published counts, write doel_prognose and doel_prognose_backtest into `schema`."""
-    stand = _dicts(conn, sql.SQL("select {} from marts.doel_stand").format(
-        sql.SQL(", ").join(map(sql.Identifier, STAND_COLUMNS))))
-    maanden = _dicts(conn, sql.SQL(
-        "select peildatum, niveau, code, jaar, maand, aanslagen from marts.aanslagen_per_maand_historie"))
-    definitief = {(r["niveau"], r["code"], r["jaar"]): r["aanslagen"] for r in _dicts(
-        conn, sql.SQL("select niveau, code, jaar, aanslagen from marts.target_progress"))}
+    stand = _dicts(
+        conn, sql.SQL("select {} from marts.doel_stand").format(sql.SQL(", ").join(map(sql.Identifier, STAND_COLUMNS)))
+    )
+    maanden = _dicts(
+        conn, sql.SQL("select peildatum, niveau, code, jaar, maand, aanslagen from marts.aanslagen_per_maand_historie")
+    )
+    definitief = {
+        (r["niveau"], r["code"], r["jaar"]): r["aanslagen"]
+        for r in _dicts(conn, sql.SQL("select niveau, code, jaar, aanslagen from marts.target_progress"))
+    }
     prognose, track = compute(stand, maanden, definitief)
     write_table(conn, schema, "doel_prognose", PROGNOSE_DDL, PROGNOSE_COMMENT, prognose)
     write_table(conn, schema, "doel_prognose_backtest", BACKTEST_DDL, BACKTEST_COMMENT, track)

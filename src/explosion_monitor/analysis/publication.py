@@ -32,8 +32,9 @@ class AnalysisPublishError(RuntimeError):
 
 
 def _exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
-    return conn.execute("select to_regclass(format('%%I.%%I', %s::text, %s::text)) is not null",
-                        (schema, table)).fetchone()[0]
+    return conn.execute(
+        "select to_regclass(format('%%I.%%I', %s::text, %s::text)) is not null", (schema, table)
+    ).fetchone()[0]
 
 
 def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[tuple[str, str]]:
@@ -77,7 +78,10 @@ def copy_access(conn: psycopg.Connection, source: tuple[str, str], target: tuple
     for name, permissive, roles, cmd, qual, with_check in policies:
         # the expressions come from the catalog (pg_policies), not from any input
         statement = sql.SQL("create policy {} on {} as {} for {} to {}").format(
-            sql.Identifier(name), dst, sql.SQL(permissive), sql.SQL(cmd),
+            sql.Identifier(name),
+            dst,
+            sql.SQL(permissive),
+            sql.SQL(cmd),
             sql.SQL(", ").join(sql.SQL("public") if r == "public" else sql.Identifier(r) for r in roles),
         )
         if qual:
@@ -91,13 +95,16 @@ def _copy_table(conn: psycopg.Connection, source: tuple[str, str], target: tuple
     src, dst = sql.Identifier(*source), sql.Identifier(*target)
     conn.execute(sql.SQL("create table {} (like {} including all)").format(dst, src))
     conn.execute(sql.SQL("insert into {} select * from {}").format(dst, src))
-    comment = conn.execute("select obj_description(format('%%I.%%I', %s::text, %s::text)::regclass, 'pg_class')",
-                           source).fetchone()[0]
+    comment = conn.execute(
+        "select obj_description(format('%%I.%%I', %s::text, %s::text)::regclass, 'pg_class')", source
+    ).fetchone()[0]
     if comment:
         conn.execute(sql.SQL("comment on table {} is {}").format(dst, sql.Literal(comment)))
 
 
-def carry_forward(conn: psycopg.Connection, target: str, produced: Sequence[str] = (), source: str = MARTS) -> list[str]:
+def carry_forward(
+    conn: psycopg.Connection, target: str, produced: Sequence[str] = (), source: str = MARTS
+) -> list[str]:
     """In the count's staging transaction: copy the published analysis tables of `source` into `target`.
 
     Tables the count itself produced (`produced`) are left alone. Returns the tables carried.
@@ -117,8 +124,9 @@ def _replace(conn: psycopg.Connection, build: str, table: str) -> None:
     if _exists(conn, MARTS, table) and _columns(conn, MARTS, table) == _columns(conn, build, table):
         conn.execute(sql.SQL("delete from {}").format(target))
         conn.execute(sql.SQL("insert into {} select * from {}").format(target, sql.Identifier(build, table)))
-        comment = conn.execute("select obj_description(format('%%I.%%I', %s::text, %s::text)::regclass, 'pg_class')",
-                               (build, table)).fetchone()[0]
+        comment = conn.execute(
+            "select obj_description(format('%%I.%%I', %s::text, %s::text)::regclass, 'pg_class')", (build, table)
+        ).fetchone()[0]
         if comment:
             conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
         return
@@ -133,7 +141,9 @@ def _replace(conn: psycopg.Connection, build: str, table: str) -> None:
     # an index or constraint keeps the build's name; that is harmless, names are per table's schema
 
 
-def publish_tables(conn: psycopg.Connection, tables: Sequence[str], role: str | None, build: str = BUILD_SCHEMA) -> None:
+def publish_tables(
+    conn: psycopg.Connection, tables: Sequence[str], role: str | None, build: str = BUILD_SCHEMA
+) -> None:
     """Replace exactly `tables` in `marts` with the build's, in one transaction; retried while readers hold them."""
     from explosion_monitor.published import one_publisher
 
@@ -149,8 +159,11 @@ def publish_tables(conn: psycopg.Connection, tables: Sequence[str], role: str | 
                         db.set_role(conn, role)
                     present = [t for t in tables if _exists(conn, MARTS, t)]
                     if present:
-                        conn.execute(sql.SQL("lock table {} in access exclusive mode").format(
-                            sql.SQL(", ").join(sql.Identifier(MARTS, t) for t in present)))
+                        conn.execute(
+                            sql.SQL("lock table {} in access exclusive mode").format(
+                                sql.SQL(", ").join(sql.Identifier(MARTS, t) for t in present)
+                            )
+                        )
                     for table in tables:
                         _replace(conn, build, table)
                 return

@@ -66,9 +66,15 @@ def _finish(conn: psycopg.Connection, analysis_id: int, outcome: str, message: s
         "update ops.analysis_log set outcome = %s, message = %s, finished_at = clock_timestamp(), "
         "steps = coalesce(%s, steps), failed_checks = coalesce(%s, failed_checks), "
         "publicatie_id = coalesce(%s, publicatie_id), peildatum = coalesce(%s, peildatum) where analysis_id = %s",
-        (outcome, message, Jsonb(fields["steps"]) if "steps" in fields else None,
-         Jsonb(fields["failed_checks"]) if "failed_checks" in fields else None,
-         fields.get("publicatie_id"), fields.get("peildatum"), analysis_id),
+        (
+            outcome,
+            message,
+            Jsonb(fields["steps"]) if "steps" in fields else None,
+            Jsonb(fields["failed_checks"]) if "failed_checks" in fields else None,
+            fields.get("publicatie_id"),
+            fields.get("peildatum"),
+            analysis_id,
+        ),
     )
 
 
@@ -77,21 +83,32 @@ def _rows(conn: psycopg.Connection, schema: str, table: str) -> int:
 
 
 def _missing(conn: psycopg.Connection, step: AnalysisStep) -> list[str]:
-    return [t for t in step.needs
-            if conn.execute("select to_regclass(%s) is null", (f"{MARTS}.{t}",)).fetchone()[0]]
+    return [t for t in step.needs if conn.execute("select to_regclass(%s) is null", (f"{MARTS}.{t}",)).fetchone()[0]]
 
 
-def _stamp(conn: psycopg.Connection, analysis_id: int, run_id: str, publicatie_id: int, peildatum: Any,
-           tables: list[str]) -> None:
+def _stamp(
+    conn: psycopg.Connection, analysis_id: int, run_id: str, publicatie_id: int, peildatum: Any, tables: list[str]
+) -> None:
     target = sql.Identifier(BUILD_SCHEMA, STAMP_TABLE)
-    conn.execute(sql.SQL(
-        "create table {} (analyse_id bigint primary key, run_id text not null, gepubliceerd_op timestamptz not null, "
-        "publicatie_id bigint not null, peildatum date, tabellen text[] not null)").format(target))
-    conn.execute(sql.SQL("insert into {} values (%s, %s, now(), %s, %s, %s)").format(target),
-                 (analysis_id, run_id, publicatie_id, peildatum, sorted(tables)))
-    conn.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(
-        "Which analysis run the analysis tables in marts come from (ops.analysis_log), and which publication of the "
-        "count (marts.publicatie) and police peildatum they were computed on.")))
+    conn.execute(
+        sql.SQL(
+            "create table {} (analyse_id bigint primary key, run_id text not null, gepubliceerd_op timestamptz not null, "
+            "publicatie_id bigint not null, peildatum date, tabellen text[] not null)"
+        ).format(target)
+    )
+    conn.execute(
+        sql.SQL("insert into {} values (%s, %s, now(), %s, %s, %s)").format(target),
+        (analysis_id, run_id, publicatie_id, peildatum, sorted(tables)),
+    )
+    conn.execute(
+        sql.SQL("comment on table {} is {}").format(
+            target,
+            sql.Literal(
+                "Which analysis run the analysis tables in marts come from (ops.analysis_log), and which publication of the "
+                "count (marts.publicatie) and police peildatum they were computed on."
+            ),
+        )
+    )
 
 
 def run_analysis(
@@ -113,8 +130,9 @@ def run_analysis(
     # the log is written as the login (ops), the work is done as the publisher (marts, the build schema)
     with db.connect(url, autocommit=True) as lc, db.connect(url, autocommit=True) as conn:
         ensure_log(lc)
-        analysis_id = lc.execute("insert into ops.analysis_log (run_id, outcome) values (%s, 'running') "
-                                   "returning analysis_id", (run_id,)).fetchone()[0]
+        analysis_id = lc.execute(
+            "insert into ops.analysis_log (run_id, outcome) values (%s, 'running') returning analysis_id", (run_id,)
+        ).fetchone()[0]
         done: list[dict[str, Any]] = []
         try:
             if conn.execute("select to_regclass('marts.publicatie') is null").fetchone()[0]:
@@ -122,7 +140,8 @@ def run_analysis(
                 _finish(lc, analysis_id, "skipped", message)
                 return AnalysisResult(run_id, "skipped", analysis_id, message)
             publicatie_id, peildatum = conn.execute(
-                "select publicatie_id, peildatum from marts.publicatie order by publicatie_id desc limit 1").fetchone()
+                "select publicatie_id, peildatum from marts.publicatie order by publicatie_id desc limit 1"
+            ).fetchone()
             role = published.publisher_role(conn, [])
             if role:  # the publisher owns marts; the build schema is its too
                 db.set_role(conn, role, local=False)
@@ -138,20 +157,42 @@ def run_analysis(
                 started = time.monotonic()
                 with conn.transaction():
                     step.run(conn, BUILD_SCHEMA)
-                absent = [t for t in step.tables if conn.execute(
-                    "select to_regclass(%s) is null", (f"{BUILD_SCHEMA}.{t}",)).fetchone()[0]]
+                absent = [
+                    t
+                    for t in step.tables
+                    if conn.execute("select to_regclass(%s) is null", (f"{BUILD_SCHEMA}.{t}",)).fetchone()[0]
+                ]
                 if absent:
                     raise AnalysisError(f"The analysis step {step.name} did not create {', '.join(absent)}.")
-                done.append({"step": step.name, "seconds": round(time.monotonic() - started, 2),
-                             "rows": {t: _rows(conn, BUILD_SCHEMA, t) for t in step.tables}})
+                done.append(
+                    {
+                        "step": step.name,
+                        "seconds": round(time.monotonic() - started, 2),
+                        "rows": {t: _rows(conn, BUILD_SCHEMA, t) for t in step.tables},
+                    }
+                )
                 tables.extend(step.tables)
-            gate = quality.run_gate(settings, url, schema=BUILD_SCHEMA, run_id=run_id,
-                                    folder=settings.expectations_dir / SUITES_FOLDER, tables=tables)
+            gate = quality.run_gate(
+                settings,
+                url,
+                schema=BUILD_SCHEMA,
+                run_id=run_id,
+                folder=settings.expectations_dir / SUITES_FOLDER,
+                tables=tables,
+            )
             if not gate.passed:
                 failures = [f.as_dict() for f in gate.failures]
                 message = f"Analysis blocked, the published analysis tables are unchanged: {gate.sentence()}"
-                _finish(lc, analysis_id, "blocked", message, steps=done, failed_checks=failures,
-                        publicatie_id=publicatie_id, peildatum=peildatum)
+                _finish(
+                    lc,
+                    analysis_id,
+                    "blocked",
+                    message,
+                    steps=done,
+                    failed_checks=failures,
+                    publicatie_id=publicatie_id,
+                    peildatum=peildatum,
+                )
                 raise AnalysisError(message, AnalysisResult(run_id, "blocked", analysis_id, message, done, failures))
             with conn.transaction():
                 _stamp(conn, analysis_id, run_id, publicatie_id, peildatum, tables)
@@ -160,10 +201,11 @@ def run_analysis(
 
             with conn.transaction():
                 access.grant_published(conn, MARTS, MARTS)
-            message = (f"Analysis {analysis_id} published {len(tables)} table(s) into {MARTS}, "
-                       f"computed on publication {publicatie_id} (peildatum {peildatum}).")
-            _finish(lc, analysis_id, "published", message, steps=done, publicatie_id=publicatie_id,
-                    peildatum=peildatum)
+            message = (
+                f"Analysis {analysis_id} published {len(tables)} table(s) into {MARTS}, "
+                f"computed on publication {publicatie_id} (peildatum {peildatum})."
+            )
+            _finish(lc, analysis_id, "published", message, steps=done, publicatie_id=publicatie_id, peildatum=peildatum)
             log.info("%s (run %s)", message, run_id)
             return AnalysisResult(run_id, "published", analysis_id, message, done)
         except AnalysisError:

@@ -84,11 +84,17 @@ def kosten_per_voorkomen(kosten: float | None, n_na: int, laag: float, effect: f
     """Cost per prevented attack with its interval (effects as fractions, all below 0); prevented = n_na/(1+e) - n_na."""
     if kosten is None or not hoog < 0:
         return None, None, None
+
     def voorkomen(e: float) -> float:
         return n_na / (1.0 + e) - n_na
+
     if voorkomen(hoog) <= 0:
         return None, None, None
-    return (round(kosten / voorkomen(effect), 2), round(kosten / voorkomen(laag), 2), round(kosten / voorkomen(hoog), 2))
+    return (
+        round(kosten / voorkomen(effect), 2),
+        round(kosten / voorkomen(laag), 2),
+        round(kosten / voorkomen(hoog), 2),
+    )
 
 
 def _seed(*parts: object) -> int:
@@ -103,52 +109,106 @@ def evaluate(data: panel.Data, soort: str, runs: int = PLACEBO_RUNS) -> tuple[Ri
     n_gebieden = sum(len(s.treated) for s in stacks)
     voor, na = sum(s.n_voor for s in stacks), sum(s.n_na for s in stacks)
     base = {
-        "soort": soort, "fase": fasen[0] if len(fasen) == 1 else "gemengd", "n_maatregelen": len(measures),
-        "n_gemeenten": len({m.gemeente_code for m in measures}), "n_gebieden": n_gebieden, "n_aanslagen_voor": voor,
-        "n_aanslagen_na": na, "periode_van": panel.month_start(data.eerste),
+        "soort": soort,
+        "fase": fasen[0] if len(fasen) == 1 else "gemengd",
+        "n_maatregelen": len(measures),
+        "n_gemeenten": len({m.gemeente_code for m in measures}),
+        "n_gebieden": n_gebieden,
+        "n_aanslagen_voor": voor,
+        "n_aanslagen_na": na,
+        "periode_van": panel.month_start(data.eerste),
         "periode_tot": panel.month_start(data.laatste),
     }
-    empty = dict.fromkeys((
-        "effect_pct", "ci_laag_pct", "ci_hoog_pct", "methode", "voortrend_p", "ri_p", "placebo_runs", "kosten_eur",
-        "kosten_per_voorkomen_eur", "kosten_per_voorkomen_laag_eur", "kosten_per_voorkomen_hoog_eur"))
+    empty = dict.fromkeys(
+        (
+            "effect_pct",
+            "ci_laag_pct",
+            "ci_hoog_pct",
+            "methode",
+            "voortrend_p",
+            "ri_p",
+            "placebo_runs",
+            "kosten_eur",
+            "kosten_per_voorkomen_eur",
+            "kosten_per_voorkomen_laag_eur",
+            "kosten_per_voorkomen_hoog_eur",
+        )
+    )
     if n_gebieden < MIN_GEBIEDEN or voor + na < MIN_AANSLAGEN:
-        why = (f"{n_gebieden} behandelde gebieden met een jaar voor- en nameting (minimaal {MIN_GEBIEDEN}) en "
-               f"{voor + na} aanslagen daarin (minimaal {MIN_AANSLAGEN}): te weinig om een effect te schatten.")
+        why = (
+            f"{n_gebieden} behandelde gebieden met een jaar voor- en nameting (minimaal {MIN_GEBIEDEN}) en "
+            f"{voor + na} aanslagen daarin (minimaal {MIN_AANSLAGEN}): te weinig om een effect te schatten."
+        )
         return Rij(**base, **empty, oordeel="te_weinig_gegevens", toelichting=why), None
     rng = np.random.default_rng(_seed("wat_werkt", soort, data.eerste, data.laatste))
     est = estimate(data, stacks, rng, runs)
     if est is None:
-        return Rij(**base, **empty, oordeel="te_weinig_gegevens",
-                   toelichting="Het model is niet te schatten (geen aanslagen in de vergelijkingsgebieden)."), None
+        return Rij(
+            **base,
+            **empty,
+            oordeel="te_weinig_gegevens",
+            toelichting="Het model is niet te schatten (geen aanslagen in de vergelijkingsgebieden).",
+        ), None
     laag, hoog = est.beta - est.kritiek * est.se, est.beta + est.kritiek * est.se
     verdict = oordeel(laag, hoog, est.voortrend_p)
     kosten = None if any(s.maatregel.kosten is None for s in stacks) else sum(s.maatregel.kosten for s in stacks)
-    per = kosten_per_voorkomen(kosten, na, math.expm1(laag), math.expm1(est.beta), math.expm1(hoog)) \
-        if verdict == "minder_aanslagen" else (None, None, None)
+    per = (
+        kosten_per_voorkomen(kosten, na, math.expm1(laag), math.expm1(est.beta), math.expm1(hoog))
+        if verdict == "minder_aanslagen"
+        else (None, None, None)
+    )
     why = {
         "minder_aanslagen": "Het hele interval ligt onder nul: na de start minder aanslagen dan in de vergelijking.",
         "meer_aanslagen": "Het hele interval ligt boven nul: na de start meer aanslagen dan in de vergelijking.",
         "geen_verschil_aangetoond": "Het interval bevat nul: een effect is niet aangetoond (en ook niet uitgesloten).",
     }[verdict]
     if est.voortrend_p is None or est.voortrend_p < VOORTREND_ALPHA:
-        why = ("De gebieden liepen voor de start al anders dan de vergelijking (of dat is niet te toetsen): "
-               "geen oordeel over het effect.")
+        why = (
+            "De gebieden liepen voor de start al anders dan de vergelijking (of dat is niet te toetsen): "
+            "geen oordeel over het effect."
+        )
     return Rij(
-        **base, effect_pct=_pct(est.beta), ci_laag_pct=_pct(laag), ci_hoog_pct=_pct(hoog), methode=METHODE,
-        oordeel=verdict, voortrend_p=None if est.voortrend_p is None else round(est.voortrend_p, 4),
-        ri_p=None if est.ri_p is None else round(est.ri_p, 4), placebo_runs=est.placebo_runs, kosten_eur=kosten,
-        kosten_per_voorkomen_eur=per[0], kosten_per_voorkomen_laag_eur=per[1], kosten_per_voorkomen_hoog_eur=per[2],
+        **base,
+        effect_pct=_pct(est.beta),
+        ci_laag_pct=_pct(laag),
+        ci_hoog_pct=_pct(hoog),
+        methode=METHODE,
+        oordeel=verdict,
+        voortrend_p=None if est.voortrend_p is None else round(est.voortrend_p, 4),
+        ri_p=None if est.ri_p is None else round(est.ri_p, 4),
+        placebo_runs=est.placebo_runs,
+        kosten_eur=kosten,
+        kosten_per_voorkomen_eur=per[0],
+        kosten_per_voorkomen_laag_eur=per[1],
+        kosten_per_voorkomen_hoog_eur=per[2],
         toelichting=why,
     ), est
 
 
 def voortrend_rows(soort: str, est: Schatting) -> list[dict]:
-    out = [{"soort": soort, "kwartaal": -1, "maanden": "-3..-1", "effect_pct": 0.0, "ci_laag_pct": None,
-            "ci_hoog_pct": None, "is_referentie": True}]
+    out = [
+        {
+            "soort": soort,
+            "kwartaal": -1,
+            "maanden": "-3..-1",
+            "effect_pct": 0.0,
+            "ci_laag_pct": None,
+            "ci_hoog_pct": None,
+            "is_referentie": True,
+        }
+    ]
     for q, (beta, se) in sorted(est.kwartalen.items()):
-        out.append({"soort": soort, "kwartaal": q, "maanden": f"{3 * q}..{3 * q + 2}", "effect_pct": _pct(beta),
-                    "ci_laag_pct": _pct(beta - Z95 * se), "ci_hoog_pct": _pct(beta + Z95 * se),
-                    "is_referentie": False})
+        out.append(
+            {
+                "soort": soort,
+                "kwartaal": q,
+                "maanden": f"{3 * q}..{3 * q + 2}",
+                "effect_pct": _pct(beta),
+                "ci_laag_pct": _pct(beta - Z95 * se),
+                "ci_hoog_pct": _pct(beta + Z95 * se),
+                "is_referentie": False,
+            }
+        )
     return sorted(out, key=lambda r: r["kwartaal"])
 
 

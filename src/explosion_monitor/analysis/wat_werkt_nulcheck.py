@@ -32,8 +32,11 @@ def _pool(data: panel.Data) -> list[tuple[str, str]]:
     for key in treated:
         if key in data.centroid:
             near.update(keys[i] for i in np.flatnonzero(panel.km(data.centroid[key], coords) <= panel.NEAR_KM))
-    return [k for k, counts in data.area_counts.items()
-            if k not in near and k not in treated and k[0] not in treated_gm and counts.sum() > 0]
+    return [
+        k
+        for k, counts in data.area_counts.items()
+        if k not in near and k not in treated and k[0] not in treated_gm and counts.sum() > 0
+    ]
 
 
 def _draw(data: panel.Data, pool: list, rng: np.random.Generator, seed: int) -> list[panel.Maatregel]:
@@ -45,17 +48,30 @@ def _draw(data: panel.Data, pool: list, rng: np.random.Generator, seed: int) -> 
         if not cands:
             continue
         weight = np.array([data.area_counts[k].sum() for k in cands], dtype=float)
-        picked = [cands[j] for j in rng.choice(len(cands), size=min(PER_MAATREGEL, len(cands)), replace=False,
-                                               p=weight / weight.sum())]
+        picked = [
+            cands[j]
+            for j in rng.choice(len(cands), size=min(PER_MAATREGEL, len(cands)), replace=False, p=weight / weight.sum())
+        ]
         used.update(picked)
         start = int(rng.integers(data.eerste + panel.VENSTER, data.laatste - panel.VENSTER + 2))
         k = start - data.eerste
         for key in picked:  # one measure per area: the pair may lie in two municipalities
             counts = data.area_counts[key]
-            telling = (key[1], int(counts[k - panel.VENSTER:k].sum()), int(counts[k:k + panel.VENSTER].sum()))
-            measures.append(panel.Maatregel(
-                key[0], key[0], f"PLACEBO-{seed}-{i}-{key[1]}", "placebo", "preventie", panel.month_start(start),
-                None, (key[1],), None, (telling,)))
+            telling = (key[1], int(counts[k - panel.VENSTER : k].sum()), int(counts[k : k + panel.VENSTER].sum()))
+            measures.append(
+                panel.Maatregel(
+                    key[0],
+                    key[0],
+                    f"PLACEBO-{seed}-{i}-{key[1]}",
+                    "placebo",
+                    "preventie",
+                    panel.month_start(start),
+                    None,
+                    (key[1],),
+                    None,
+                    (telling,),
+                )
+            )
     return measures
 
 
@@ -80,8 +96,16 @@ def run(data: panel.Data, seeds: range = range(1, 51)) -> list[dict]:
     for seed in seeds:
         fake = placebo_data(data, seed)
         rij, _ = wat_werkt.evaluate(fake, "placebo")
-        out.append({"seed": seed, "oordeel": rij.oordeel, "effect_pct": rij.effect_pct,
-                    "ci_laag_pct": rij.ci_laag_pct, "ci_hoog_pct": rij.ci_hoog_pct, "voortrend_p": rij.voortrend_p,
-                    "n_gebieden": rij.n_gebieden, "aanslagen": rij.n_aanslagen_voor + rij.n_aanslagen_na})
+        out.append(
+            {
+                "seed": seed,
+                "oordeel": rij.oordeel,
+                "effect_pct": rij.effect_pct,
+                "ci_laag_pct": rij.ci_laag_pct,
+                "ci_hoog_pct": rij.ci_hoog_pct,
+                "voortrend_p": rij.voortrend_p,
+                "n_gebieden": rij.n_gebieden,
+                "aanslagen": rij.n_aanslagen_voor + rij.n_aanslagen_na,
+            }
+        )
     return out
-

@@ -92,14 +92,24 @@ def read(conn: psycopg.Connection) -> Data | None:
     for (_geleverd, _id), rs in sorted(grouped.items()):
         r0 = rs[0]
         costs = [r[8] for r in rs]
-        measures.append(Maatregel(
-            r0[0], r0[1], r0[2], r0[3], r0[4], min(r[5] for r in rs), r0[6],
-            () if any(r[7] is None for r in rs) else tuple(sorted(r[7] for r in rs)),
-            None if any(c is None for c in costs) else float(sum(costs)),
-            tuple((r[7], r[9], r[10]) for r in rs)))
+        measures.append(
+            Maatregel(
+                r0[0],
+                r0[1],
+                r0[2],
+                r0[3],
+                r0[4],
+                min(r[5] for r in rs),
+                r0[6],
+                () if any(r[7] is None for r in rs) else tuple(sorted(r[7] for r in rs)),
+                None if any(c is None for c in costs) else float(sum(costs)),
+                tuple((r[7], r[9], r[10]) for r in rs),
+            )
+        )
     data = Data(eerste, laatste, measures, {}, {}, {})
     for pc4, gm, unit, lat, lon in conn.execute(
-            "select postcode4, gemeente_code, politie_eenheid, lat, lon from marts.dim_postcode4"):
+        "select postcode4, gemeente_code, politie_eenheid, lat, lon from marts.dim_postcode4"
+    ):
         data.area_unit[(gm, pc4)] = unit
         data.centroid[(gm, pc4)] = (lat, lon)
     data.gemeente_unit = dict(conn.execute("select gemeente_code, politie_eenheid from marts.dim_gemeenten").fetchall())
@@ -190,8 +200,11 @@ def stacks(data: Data, soort: str) -> list[Stack]:
         unit = data.gemeente_unit.get(m.gemeente_code)
         if m.hele_gemeente:
             treated = [m.gemeente_code]
-            controls = [g for g, u in data.gemeente_unit.items()
-                        if u == unit and treated_gm.get(g, 10**9) > end and g in data.gemeente_counts]
+            controls = [
+                g
+                for g, u in data.gemeente_unit.items()
+                if u == unit and treated_gm.get(g, 10**9) > end and g in data.gemeente_counts
+            ]
             voor = sum(v for pc4, v, _n in m.tellingen if pc4 is None)
             na = sum(n for pc4, _v, n in m.tellingen if pc4 is None)
             out.append(Stack(m, start, "gemeente", treated, controls, voor, na))
@@ -203,9 +216,16 @@ def stacks(data: Data, soort: str) -> list[Stack]:
         voor = sum(v for pc4, v, _n in m.tellingen if pc4 in used)
         na = sum(n for pc4, _v, n in m.tellingen if pc4 in used)
         busy = _other_area_measures(data, soort, range(start - VENSTER, end + 1))
-        controls = [k for k, u in data.area_unit.items()
-                    if u == unit and k not in near and treated_areas.get(k, 10**9) > end
-                    and whole_gm.get(k[0], 10**9) > end and k not in busy and k in data.area_counts]
+        controls = [
+            k
+            for k, u in data.area_unit.items()
+            if u == unit
+            and k not in near
+            and treated_areas.get(k, 10**9) > end
+            and whole_gm.get(k[0], 10**9) > end
+            and k not in busy
+            and k in data.area_counts
+        ]
         out.append(Stack(m, start, "postcode4", treated, controls, voor, na))
     return out
 
@@ -215,4 +235,4 @@ def series(data: Data, stack: Stack, key) -> np.ndarray:
     table = data.gemeente_counts if stack.niveau == "gemeente" else data.area_counts
     counts = table.get(key)
     lo = stack.start - VENSTER - data.eerste
-    return np.zeros(2 * VENSTER) if counts is None else counts[lo:lo + 2 * VENSTER]
+    return np.zeros(2 * VENSTER) if counts is None else counts[lo : lo + 2 * VENSTER]

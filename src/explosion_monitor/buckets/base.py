@@ -116,9 +116,7 @@ def split_stored(area: Area, rel: str) -> tuple[int | None, str]:
     return None, rel
 
 
-def pair_reports(
-    area: Area, entries: list[tuple[str, int, datetime, str]], feed: str
-) -> list[StoredObject]:
+def pair_reports(area: Area, entries: list[tuple[str, int, datetime, str]], feed: str) -> list[StoredObject]:
     """Turn ``(rel, size, modified, url)`` rows into StoredObjects; in quarantine, pair reports."""
     by_rel = {rel: (size, modified, url) for rel, size, modified, url in entries}
     reports: dict[str, str] = {}

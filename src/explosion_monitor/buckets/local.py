@@ -190,9 +190,14 @@ class LocalBucket(Bucket):
                     continue
                 if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or is_temp(entry):
                     continue
-                nl, en = ("een symbolische koppeling", "a symbolic link") if stat.S_ISLNK(st.st_mode) else (
-                    "geen gewoon bestand", "not a regular file")
-                found.append((os.path.relpath(path, top), st.st_size, f"Niet gelezen: dit is {nl}. / Not read: this is {en}."))
+                nl, en = (
+                    ("een symbolische koppeling", "a symbolic link")
+                    if stat.S_ISLNK(st.st_mode)
+                    else ("geen gewoon bestand", "not a regular file")
+                )
+                found.append(
+                    (os.path.relpath(path, top), st.st_size, f"Niet gelezen: dit is {nl}. / Not read: this is {en}.")
+                )
         return sorted(found)
 
     def open(self, url_or_key: str, mode: str = "rb", encoding: str = "utf-8") -> IO[Any]:

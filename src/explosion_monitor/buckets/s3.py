@@ -87,7 +87,7 @@ class S3Bucket(Bucket):
 
             try:
                 self._fs = fsspec.filesystem("s3", **s3_options())
-            except Exception as exc:  # noqa: BLE001 - anything from botocore's setup
+            except Exception as exc:
                 raise BucketError(f"Cannot set up the S3 client: {describe(exc)}.") from exc
         return self._fs
 
@@ -135,14 +135,14 @@ class S3Bucket(Bucket):
                 raise BucketError(
                     f"S3 bucket {self.bucket!r} does not exist; create it or point EXPLOSION_MONITOR_BUCKETS elsewhere."
                 ) from None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise BucketError(f"Cannot reach S3 bucket {self.bucket!r}: {self._what(exc)}.") from exc
         try:
             # s3fs asks for the client's region_name as the LocationConstraint itself (none for us-east-1)
             self.fs.mkdir(self.bucket)
         except FileExistsError:
             pass  # created meanwhile, by us or someone else
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise BucketError(f"Cannot create S3 bucket {self.bucket!r}: {self._what(exc)}.") from exc
 
     def _list(self, area: Area) -> list[tuple[str, int, datetime, str]]:
@@ -154,7 +154,7 @@ class S3Bucket(Bucket):
                 self.fs.info(self.bucket)  # an empty listing of a missing bucket is an error, not "no files"
         except FileNotFoundError as exc:
             raise BucketError(f"S3 bucket {self.bucket!r} does not exist; run the setup (ensure) first.") from exc
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise BucketError(f"Cannot list {area}/ of {self.feed}: {self._what(exc)}.") from exc
         for item in items:
             key = item["name"].split("/", 1)[1]
@@ -173,7 +173,7 @@ class S3Bucket(Bucket):
             items = self._listing(folder, prefix=name)
         except FileNotFoundError as exc:
             raise BucketError(f"S3 bucket {self.bucket!r} does not exist; run the setup (ensure) first.") from exc
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise BucketError(f"Cannot look up {rel!r} of {self.feed}: {self._what(exc)}.") from exc
         for item in items:
             if item["name"] == self._path(key):
@@ -198,7 +198,7 @@ class S3Bucket(Bucket):
             raw = self.fs.open(f"{self.bucket}/{self._key(rel)}", "rb")
         except FileNotFoundError as exc:
             raise BucketError(f"Cannot open {url_or_key!r}: there is no such file.") from exc
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise BucketError(f"Cannot open {url_or_key!r}: {self._what(exc)}.") from exc
         if mode == "rb":
             return raw
@@ -227,7 +227,7 @@ class S3Bucket(Bucket):
         rel = safe_name(name)
         try:
             self.fs.pipe_file(self._path(self._key(f"incoming/{rel}")), data)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise BucketError(f"Cannot write {rel!r} into incoming/ of {self.feed}: {self._what(exc)}.") from exc
         dropped = self.stat_incoming(rel)
         if dropped is None:  # pragma: no cover - only under a concurrent delete
@@ -244,7 +244,7 @@ class S3Bucket(Bucket):
                 text.encode("utf-8", "backslashreplace"),
                 ContentType="text/plain; charset=utf-8",
             )
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise BucketError(f"Cannot write the report {rel!r} of {self.feed}: {self._what(exc)}.") from exc
 
     def _remove_own(self, rel: str) -> None:
@@ -255,7 +255,7 @@ class S3Bucket(Bucket):
             return False
         try:
             self.fs.rm_file(self._path(self._key(rel)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise BucketError(f"Cannot delete {rel!r} of {self.feed}: {self._what(exc)}.") from exc
         return True
 
@@ -301,7 +301,7 @@ class S3Bucket(Bucket):
             return self._url_for(dst_rel)
         try:
             self._delete_source(self._key(src_rel))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             # The delete may have gone through with only the answer lost: look before rolling back,
             # so that the copy is only removed while the original is certainly still there.
             try:
@@ -315,9 +315,7 @@ class S3Bucket(Bucket):
                 return self._url_for(dst_rel)
             with contextlib.suppress(Exception):
                 self._remove_own(dst_rel)
-            raise BucketError(
-                f"Cannot remove {src_rel!r} of {self.feed} after copying it: {self._what(exc)}."
-            ) from exc
+            raise BucketError(f"Cannot remove {src_rel!r} of {self.feed} after copying it: {self._what(exc)}.") from exc
         return self._url_for(dst_rel)
 
     def _copy_new(self, src_rel: str, dst_rel: str) -> None:

@@ -30,23 +30,36 @@ class Freshness:
 # (the moment the loader committed the newest file). The police deliver an extract every month;
 # insurers, housing corporations and the municipalities' network deliver quarterly.
 FRESHNESS: dict[str, Freshness] = {
-    "politie": Freshness(35, 70, "monthly extracts: warn after 35 days without a load, error after 70 (two missed months)"),
+    "politie": Freshness(
+        35, 70, "monthly extracts: warn after 35 days without a load, error after 70 (two missed months)"
+    ),
     "verzekeraars": Freshness(100, 200, "quarterly deliveries: warn after 100 days without a load, error after 200"),
     "corporaties": Freshness(100, 200, "quarterly deliveries: warn after 100 days without a load, error after 200"),
     "gemeenten": Freshness(100, 200, "quarterly deliveries: warn after 100 days without a load, error after 200"),
 }
 
 # The source table's name in dbt: what one row is, matching the staging model `stg_<feed>__<entity>`.
-ENTITY: dict[str, str] = {"politie": "incidenten", "verzekeraars": "claims", "corporaties": "meldingen",
-                         "gemeenten": "maatregelen"}
+ENTITY: dict[str, str] = {
+    "politie": "incidenten",
+    "verzekeraars": "claims",
+    "corporaties": "meldingen",
+    "gemeenten": "maatregelen",
+}
 
 # Columns the loader adds to every raw table (see explosion_monitor.schema.raw_table_ddl).
 LINEAGE: tuple[tuple[str, str, str], ...] = (
     ("_file_id", "bigint", "The delivered file this row came from (ops.ledger.file_id)."),
     ("_line_number", "integer", "Line of the row in the delivered file (the header is line 1)."),
-    ("_arrived_at", "timestamp with time zone",
-     "When the file arrived in the bucket; for the same peildatum the later-arrived file wins."),
-    ("_loaded_at", "timestamp with time zone", "When the loader committed the row; source freshness is measured on it."),
+    (
+        "_arrived_at",
+        "timestamp with time zone",
+        "When the file arrived in the bucket; for the same peildatum the later-arrived file wins.",
+    ),
+    (
+        "_loaded_at",
+        "timestamp with time zone",
+        "When the loader committed the row; source freshness is measured on it.",
+    ),
 )
 
 

@@ -268,7 +268,9 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
 
 def _csv_batches(path: Path, insp: Inspection) -> Iterator[TextBatch]:
     with open(path, "rb") as fh:
-        data_start = sum(len(fh.readline()) for _ in range(insp.header_line))  # sep= line and header, as sniff read them
+        data_start = sum(
+            len(fh.readline()) for _ in range(insp.header_line)
+        )  # sep= line and header, as sniff read them
     if data_start >= insp.content_end:  # a header only; pyarrow refuses empty input
         return
     violation = _structure(path, insp, data_start)

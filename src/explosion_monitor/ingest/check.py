@@ -60,11 +60,14 @@ def municipalities(settings: Settings | None = None) -> Municipalities:
 
 
 def check_file(
-    path: Path, contract: Contract, arrived_at: dt.datetime | None = None, refs: Municipalities | None = None,
+    path: Path,
+    contract: Contract,
+    arrived_at: dt.datetime | None = None,
+    refs: Municipalities | None = None,
     name: str | None = None,
 ) -> Verdict:
     """Judge the file at `path` as the loader would; never raises for anything in the file."""
-    arrived_at = arrived_at or dt.datetime.now(dt.timezone.utc)
+    arrived_at = arrived_at or dt.datetime.now(dt.UTC)
     report = Report(feed=contract.feed, file_name=name or path.name, arrived_at=arrived_at)
     try:
         rows = _check(path, contract, arrived_at, refs or municipalities(), report)

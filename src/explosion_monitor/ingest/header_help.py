@@ -64,41 +64,69 @@ def _matches(row: Sequence[str], contract: Contract) -> int:
 def header_details(found: Sequence[str], contract: Contract, context: HeaderContext) -> list[tuple[str, str]]:
     """The lines a header rejection adds: the header as read, the sheet, and hints at the cause."""
     shown = _shown(list(found))
-    lines = [(f"Kopregel zoals gelezen (regel {context.line}, eerste {SHOWN_NAMES} namen): {shown}.",
-              f"Header row as read (line {context.line}, first {SHOWN_NAMES} names): {shown}.")]
+    lines = [
+        (
+            f"Kopregel zoals gelezen (regel {context.line}, eerste {SHOWN_NAMES} namen): {shown}.",
+            f"Header row as read (line {context.line}, first {SHOWN_NAMES} names): {shown}.",
+        )
+    ]
     if context.sheet is not None:
-        lines.append((f"Gelezen werkblad: {context.sheet!r} (het eerste werkblad).",
-                      f"Sheet read: {context.sheet!r} (the first sheet)."))
+        lines.append(
+            (
+                f"Gelezen werkblad: {context.sheet!r} (het eerste werkblad).",
+                f"Sheet read: {context.sheet!r} (the first sheet).",
+            )
+        )
     close = suggestions(found, contract)
     if close:
         pairs = "; ".join(f"{f!r} → {a}" for f, a in close)
-        lines.append((f"Hint: dit lijken weergavenamen in plaats van de afgesproken kolomnamen: {pairs}.",
-                      f"Hint: these look like display names instead of the agreed column names: {pairs}."))
+        lines.append(
+            (
+                f"Hint: dit lijken weergavenamen in plaats van de afgesproken kolomnamen: {pairs}.",
+                f"Hint: these look like display names instead of the agreed column names: {pairs}.",
+            )
+        )
     sep_line = any(str(n).strip().lower().startswith("sep=") for n in found[:1])
     if sep_line:
-        lines.append(("Hint: de eerste regel is Excels 'sep='-regel, maar met een ander scheidingsteken dan ; of ,.",
-                      "Hint: the first line is Excel's 'sep=' line, but with a delimiter other than ; or ,."))
+        lines.append(
+            (
+                "Hint: de eerste regel is Excels 'sep='-regel, maar met een ander scheidingsteken dan ; of ,.",
+                "Hint: the first line is Excel's 'sep=' line, but with a delimiter other than ; or ,.",
+            )
+        )
     need = max(1, (len(contract.required) + 1) // 2)
     try:
         rows, sheets = context.peek()
-    except Exception:  # noqa: BLE001 - a hint is a courtesy: never let it hide the rejection itself
+    except Exception:
         rows, sheets = [], {}
     below = next((i for i, row in enumerate(rows) if _matches(row, contract) >= need), None)
     if below is not None and _matches(found, contract) < need:
         at = context.line + below + 1
-        lines.append((f"Hint: de kopregel lijkt op regel {at} te staan; verwijder de titelregel(s) erboven, "
-                      "want de kopregel moet de eerste regel zijn.",
-                      f"Hint: the header seems to be on line {at}; remove the title row(s) above it, "
-                      "since the header must be the first line."))
+        lines.append(
+            (
+                f"Hint: de kopregel lijkt op regel {at} te staan; verwijder de titelregel(s) erboven, "
+                "want de kopregel moet de eerste regel zijn.",
+                f"Hint: the header seems to be on line {at}; remove the title row(s) above it, "
+                "since the header must be the first line.",
+            )
+        )
     elif not sep_line and sum(1 for n in found if str(n).strip()) <= 2 and len(contract.required) > 2:
-        lines.append(("Hint: staat er een titel of toelichting boven de kopregel? De kopregel moet de eerste regel zijn.",
-                      "Hint: is there a title or a note above the header? The header must be the first line."))
+        lines.append(
+            (
+                "Hint: staat er een titel of toelichting boven de kopregel? De kopregel moet de eerste regel zijn.",
+                "Hint: is there a title or a note above the header? The header must be the first line.",
+            )
+        )
     other = next((name for name, row in sheets.items() if _matches(row, contract) >= need), None)
     if other is not None:
-        lines.append((f"Hint: de gegevens lijken op werkblad {other!r} te staan; alleen het eerste werkblad wordt "
-                      "gelezen. Zet dat werkblad vooraan.",
-                      f"Hint: the data seems to be on sheet {other!r}; only the first sheet is read. "
-                      "Move that sheet to the front."))
+        lines.append(
+            (
+                f"Hint: de gegevens lijken op werkblad {other!r} te staan; alleen het eerste werkblad wordt "
+                "gelezen. Zet dat werkblad vooraan.",
+                f"Hint: the data seems to be on sheet {other!r}; only the first sheet is read. "
+                "Move that sheet to the front.",
+            )
+        )
     return lines
 
 
@@ -132,6 +160,7 @@ def xlsx_peek(path: Path) -> Callable[[], tuple[list[list[str]], dict[str, list[
             warnings.simplefilter("ignore")
             wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
             try:
+
                 def first_rows(ws, n: int) -> list[list[str]]:
                     out = []
                     for row in ws.iter_rows(max_row=n, values_only=True):

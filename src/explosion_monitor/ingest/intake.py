@@ -89,4 +89,7 @@ def stable_files(
         last = changed
         if time.monotonic() >= deadline:
             break
-    return [[found[o.name] for o in objects if o.name in found] for found, (_, objects) in zip(stable, listings)]
+    return [
+        [found[o.name] for o in objects if o.name in found]
+        for found, (_, objects) in zip(stable, listings, strict=False)
+    ]

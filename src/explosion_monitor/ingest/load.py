@@ -98,8 +98,15 @@ def warn_unknown_columns(report: Report, source: Source, contract: Contract) -> 
         report.warnings.append((f"onbekende kolommen genegeerd: {shown}", f"unknown columns ignored: {shown}"))
 
 
-def encoded_batches(source: Source, checks: Checks, encoder: Encoder, file_id: int, arrived_at: dt.datetime,
-                     counts: Counts, keys: KeyHashes) -> Iterator[memoryview]:
+def encoded_batches(
+    source: Source,
+    checks: Checks,
+    encoder: Encoder,
+    file_id: int,
+    arrived_at: dt.datetime,
+    counts: Counts,
+    keys: KeyHashes,
+) -> Iterator[memoryview]:
     for batch in source.batches():
         checked = checks.check(batch)
         counts.blank += checked.blank
@@ -189,7 +196,11 @@ def _has_duplicate_keys(cur: psycopg.Cursor, contract: Contract, file_id: int) -
 
 
 def _load(
-    conn: psycopg.Connection, contract: Contract, path: Path, arrived_at: dt.datetime, entry: ledger.Entry,
+    conn: psycopg.Connection,
+    contract: Contract,
+    path: Path,
+    arrived_at: dt.datetime,
+    entry: ledger.Entry,
     report: Report,
 ) -> int:
     """Check and insert in one transaction; raise Rejected or _RowErrors to roll back."""
@@ -258,8 +269,10 @@ def _findings(
         db.set_role(cur, access.role(conn, "em_loader"))
         cur.execute(
             sql.SQL("create temp table keys ({}) on commit drop").format(
-                sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(
-                    "integer" if f.kind == "int4" else "text")) for f in keys)
+                sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL("integer" if f.kind == "int4" else "text"))
+                    for f in keys
+                )
             )
         )
         with cur.copy("copy keys from stdin (format binary)") as copy:
@@ -298,8 +311,16 @@ def _store_findings(conn: psycopg.Connection, file_id: int, report: Report) -> N
     rows = []
     if report.file_error:
         nl, en = report.file_error
-        rows.append((None, None, None, "file", " ".join([nl, *(d[0] for d in report.file_error_details)]),
-                     " ".join([en, *(d[1] for d in report.file_error_details)])))
+        rows.append(
+            (
+                None,
+                None,
+                None,
+                "file",
+                " ".join([nl, *(d[0] for d in report.file_error_details)]),
+                " ".join([en, *(d[1] for d in report.file_error_details)]),
+            )
+        )
     for f in report.findings[:STORED_FINDINGS]:
         rows.append((f.line, f.column, f.value, f.code, f.sentence(0), f.sentence(1)))
     with conn.cursor() as cur:
@@ -313,9 +334,14 @@ def _store_findings(conn: psycopg.Connection, file_id: int, report: Report) -> N
 
 
 def _quarantine(conn, bucket: Bucket, obj: DropObject, entry: ledger.Entry, report: Report, contract) -> Outcome:
-    first = report.file_error[1] if report.file_error else (
-        f"line {report.findings[0].line}, {report.findings[0].column}: {report.findings[0].sentence(1)}"
-        if report.findings else "rejected"
+    first = (
+        report.file_error[1]
+        if report.file_error
+        else (
+            f"line {report.findings[0].line}, {report.findings[0].column}: {report.findings[0].sentence(1)}"
+            if report.findings
+            else "rejected"
+        )
     )
     with conn.transaction():
         _store_findings(conn, entry.file_id, report)
@@ -332,8 +358,16 @@ def _quarantine(conn, bucket: Bucket, obj: DropObject, entry: ledger.Entry, repo
     ledger.set_final(conn, entry.file_id, file_url, report_url)
     _record_move_race(conn, bucket, obj, entry.file_id)
     return Outcome(
-        bucket.feed, obj.name, "quarantined", entry.file_id, 0, report.error_count, len(report.warnings),
-        file_url, report_url, first,
+        bucket.feed,
+        obj.name,
+        "quarantined",
+        entry.file_id,
+        0,
+        report.error_count,
+        len(report.warnings),
+        file_url,
+        report_url,
+        first,
     )
 
 
@@ -373,7 +407,10 @@ def _record_move_race(conn: psycopg.Connection, bucket: Bucket, obj: DropObject,
 
 
 def ingest_object(
-    conn: psycopg.Connection, bucket: Bucket, obj: DropObject, run_id: str | None = None,
+    conn: psycopg.Connection,
+    bucket: Bucket,
+    obj: DropObject,
+    run_id: str | None = None,
     seen_at: dt.datetime | None = None,
 ) -> Outcome:
     """Process one drop. `conn` must be in autocommit mode; it holds the claim while working.
@@ -391,15 +428,28 @@ def ingest_object(
         refusal = bucket.refusal(current.name)
         # The pipeline's own move links before it unlinks: a file the ledger knows is a retry of that move.
         if refusal and not ledger.knows(conn, feed, current.name):
-            file_id = ledger.record_refusal(conn, feed=feed, bucket=bucket.root_url, name=current.name,
-                                            size=current.size, reason=refusal, run_id=run_id)
+            file_id = ledger.record_refusal(
+                conn,
+                feed=feed,
+                bucket=bucket.root_url,
+                name=current.name,
+                size=current.size,
+                reason=refusal,
+                run_id=run_id,
+            )
             return Outcome(feed, current.name, "refused", file_id, message=refusal)
         contract = get_contract(feed)
         with bucket.local_copy(current) as path:
             sha256, size = file_digest(path)
             entry = ledger.open_entry(
-                conn, feed=feed, bucket=bucket.root_url, name=current.name, sha256=sha256, size=size,
-                arrived_at=seen_at, run_id=run_id,
+                conn,
+                feed=feed,
+                bucket=bucket.root_url,
+                name=current.name,
+                sha256=sha256,
+                size=size,
+                arrived_at=seen_at,
+                run_id=run_id,
             )
             arrived_at = entry.arrived_at or seen_at
             if entry.attempts > 1:
@@ -490,10 +540,13 @@ def record_unrecorded_moves(conn: psycopg.Connection, bucket: Bucket) -> list[in
 
 def _duplicate(conn, bucket: Bucket, obj: DropObject, entry: ledger.Entry, twin: int | None) -> Outcome:
     ledger.set_outcome(
-        conn, entry.file_id, "duplicate", duplicate_of=twin,
+        conn,
+        entry.file_id,
+        "duplicate",
+        duplicate_of=twin,
         message=f"byte-identical to file {twin}; nothing loaded",
     )
     return _archive(conn, bucket, obj, entry, "duplicate", 0, f"byte-identical to file {twin}")
 
 
-__all__ = ["Outcome", "ingest_object", "record_unrecorded_moves", "MESSAGES"]
+__all__ = ["MESSAGES", "Outcome", "ingest_object", "record_unrecorded_moves"]

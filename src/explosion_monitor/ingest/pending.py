@@ -20,8 +20,9 @@ def record_unreadable(conn, bucket: Bucket, run_id: str | None = None) -> list[O
     """Record (once) what in incoming/ is not a regular file; it stays where it is, unread."""
     outcomes = []
     for name, size, reason in bucket.list_unreadable():
-        file_id = ledger.record_refusal(conn, feed=bucket.feed, bucket=bucket.root_url, name=name, size=size,
-                                        reason=reason, run_id=run_id)
+        file_id = ledger.record_refusal(
+            conn, feed=bucket.feed, bucket=bucket.root_url, name=name, size=size, reason=reason, run_id=run_id
+        )
         outcomes.append(Outcome(bucket.feed, name, "refused", file_id, message=reason))
     return outcomes
 
@@ -58,4 +59,3 @@ def ingest_pending(
                     on_file(outcome)
             record_unrecorded_moves(conn, bucket)  # a loader killed between its move and its ledger record
     return outcomes
-

@@ -23,7 +23,7 @@ SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 NULL = np.frombuffer(b"\xff\xff\xff\xff", dtype="V4")[0]
 
-PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 PG_EPOCH_DAYS = 10957  # 2000-01-01 in days since 1970-01-01
 
 # Decimals go out as numerics of 6 + 6 base-10000 digits: 24 integer and 24 fraction digits
@@ -68,8 +68,15 @@ def numeric_payload(arr: pa.Array) -> np.ndarray:
             digits[rows, _NUMERIC_WIDTH : _NUMERIC_WIDTH + width] = gather(data, starts[rows] + whole[rows] + 1, width)
     d = digits.astype(np.int16) - ord("0")
     out = np.empty(
-        n, dtype=[("len", ">i4"), ("ndigits", ">i2"), ("weight", ">i2"), ("sign", ">i2"), ("dscale", ">i2"),
-                  ("digits", ">i2", (2 * _NUMERIC_GROUPS,))]
+        n,
+        dtype=[
+            ("len", ">i4"),
+            ("ndigits", ">i2"),
+            ("weight", ">i2"),
+            ("sign", ">i2"),
+            ("dscale", ">i2"),
+            ("digits", ">i2", (2 * _NUMERIC_GROUPS,)),
+        ],
     )
     out["len"] = NUMERIC_PAYLOAD
     out["ndigits"] = 2 * _NUMERIC_GROUPS

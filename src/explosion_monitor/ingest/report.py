@@ -20,7 +20,10 @@ SUMMARY_FROM = 10
 MESSAGES: dict[str, tuple[str, str]] = {
     "required": ("verplicht veld is leeg", "required value is empty"),
     "formula": ("de cel bevat een formule in plaats van een waarde", "the cell holds a formula instead of a value"),
-    "control_chars": ("bevat stuurtekens (zoals tab of regeleinde)", "contains control characters (such as tab or newline)"),
+    "control_chars": (
+        "bevat stuurtekens (zoals tab of regeleinde)",
+        "contains control characters (such as tab or newline)",
+    ),
     "max_length": ("is langer dan {extra} tekens", "is longer than {extra} characters"),
     "date_format": (
         "is geen datum in de vorm 2025-04-16 of 16-04-2025 (eventueel met een geldige tijd, zoals 16-04-2025 14:35)",
@@ -142,7 +145,7 @@ class Report:
         out = [
             f"Kwaliteitsrapport / quality report — feed '{self.feed}'",
             f"Bestand / file: {safe_value(self.file_name)}",
-            f"Ontvangen / received: {self.arrived_at.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC",
+            f"Ontvangen / received: {self.arrived_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
         ]
         if self.file_format:
             out.append(f"Herkend formaat / detected format: {self.file_format}")

@@ -87,7 +87,9 @@ def _reject_binary(head: bytes) -> None:
     stripped = head.lstrip(BOM).lstrip()
     lowered = stripped[:64].lower()
     if head.startswith(b"\x1f\x8b"):
-        raise Rejected("Het bestand is een gzip-archief, geen CSV of XLSX.", "The file is a gzip archive, not CSV or XLSX.")
+        raise Rejected(
+            "Het bestand is een gzip-archief, geen CSV of XLSX.", "The file is a gzip archive, not CSV or XLSX."
+        )
     if head.startswith(b"%PDF"):
         raise Rejected("Het bestand is een PDF, geen CSV of XLSX.", "The file is a PDF, not CSV or XLSX.")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
@@ -181,7 +183,9 @@ def _first_bad_byte(path: Path, codec: str) -> tuple[int, int, int] | None:
             with open(path, "rb") as again:
                 again.seek(max(0, offset - 4))
                 tail = again.read()
-            start = max(i for i in range(len(tail)) if tail[i] >= 0xC0) if any(b >= 0xC0 for b in tail) else len(tail) - 1
+            start = (
+                max(i for i in range(len(tail)) if tail[i] >= 0xC0) if any(b >= 0xC0 for b in tail) else len(tail) - 1
+            )
             at = offset - len(tail) + start
             return lines + 1 - tail[start:].count(b"\n"), at + 1, tail[start]
     return None
@@ -208,7 +212,7 @@ def _first_line(path: Path, encoding: str, start: int = 0) -> tuple[str, bytes]:
 
 
 def _delimiter(line: str) -> str:
-    counts = {d: 0 for d in ",;"}
+    counts = dict.fromkeys(",;", 0)
     quoted = False
     for ch in line:
         if ch == '"':
@@ -246,14 +250,18 @@ def normalise_header(names: list[str], contract: Contract, context: HeaderContex
     if doubles:
         shown = ", ".join(repr(d) for d in doubles[:10])
         raise Rejected(
-            f"Dubbele kolomnamen in de kopregel: {shown}.", f"Duplicate column names in the header: {shown}.",
-            line=line, details=header_details(names, contract, context)[:2],
+            f"Dubbele kolomnamen in de kopregel: {shown}.",
+            f"Duplicate column names in the header: {shown}.",
+            line=line,
+            details=header_details(names, contract, context)[:2],
         )
     missing = [c for c in contract.required if c not in seen]
     if missing:
         shown = ", ".join(missing)
         raise Rejected(
-            f"Verplichte kolom(men) ontbreken: {shown}.", f"Required column(s) missing: {shown}.", line=line,
+            f"Verplichte kolom(men) ontbreken: {shown}.",
+            f"Required column(s) missing: {shown}.",
+            line=line,
             details=header_details(names, contract, context),
         )
     return cleaned

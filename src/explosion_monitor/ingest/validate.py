@@ -86,8 +86,15 @@ _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0]
 
 # The wire kind (pgcopy.Field.kind) each contract type loads as.
 WIRE_KIND = {
-    "text": "text", "enum": "text", "gemeente": "text", "postcode4": "text",
-    "date": "date", "integer": "int4", "decimal": "numeric", "boolean": "bool", "pseudoniem": "text",
+    "text": "text",
+    "enum": "text",
+    "gemeente": "text",
+    "postcode4": "text",
+    "date": "date",
+    "integer": "int4",
+    "decimal": "numeric",
+    "boolean": "bool",
+    "pseudoniem": "text",
     "identifier": "text",
 }
 
@@ -310,7 +317,9 @@ def _parse_dates(x: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
                     weights[places.index(first + k), part] = 10 ** (width - 1 - k)
             parts = digit[match][:, places].astype(np.int64) @ weights
             hit = rows[match]
-            year, month, day = (parts[:, 0], parts[:, 1], parts[:, 2]) if a == 4 else (parts[:, 2], parts[:, 1], parts[:, 0])
+            year, month, day = (
+                (parts[:, 0], parts[:, 1], parts[:, 2]) if a == 4 else (parts[:, 2], parts[:, 1], parts[:, 0])
+            )
             ymd[0, hit], ymd[1, hit], ymd[2, hit] = year, month, day
             shaped[hit] = True
     return shaped, ymd[0], ymd[1], ymd[2]
@@ -516,7 +525,9 @@ class Checks:
         n = len(raw)
         everywhere = np.ones(n, dtype=bool)
         if col.type in ("enum", "boolean", "gemeente"):
-            listed = {"enum": self._enum_values.get(col.name), "boolean": _BOOLEANS, "gemeente": self.refs.codes}[col.type]
+            listed = {"enum": self._enum_values.get(col.name), "boolean": _BOOLEANS, "gemeente": self.refs.codes}[
+                col.type
+            ]
             found = pc.index_in(raw, value_set=listed)
             if found.null_count:
                 return None

@@ -78,7 +78,7 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | Non
     except (Rejected, MemoryError):
         fh.close()
         raise
-    except Exception:  # noqa: BLE001 - see above
+    except Exception:
         fh.close()
         raise _damaged() from None
     if first is None:
@@ -101,7 +101,7 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str | Non
                     return
                 except MemoryError:
                     raise
-                except Exception:  # noqa: BLE001 - see read_rows
+                except Exception:
                     raise _damaged(number) from None
                 number += 1
                 values = [cell_text(c.value, getattr(c, "data_type", None)) for c in row[: len(header)]]

@@ -71,6 +71,6 @@ def use_airflow_connections(context: object = None) -> None:
     for conn_id in (WAREHOUSE_CONN_ID, BUCKETS_CONN_ID):
         try:
             found.append(Connection.get(conn_id))
-        except Exception:  # noqa: BLE001 - not defined: the environment stays as it is
+        except Exception:
             found.append(None)
     os.environ.update(settings_from_connections(*found))

@@ -84,7 +84,7 @@ def _record_failure(**fields: Any) -> None:
 
         with store.connect() as conn:
             store.record_failure(conn, **fields)
-    except Exception as exc:  # noqa: BLE001 - the warehouse may be what failed
+    except Exception as exc:
         log.error("Could not record the failure in ops.pipeline_failures: %s", exc)
 
 
@@ -99,18 +99,26 @@ def task_failed(context: Any) -> None:
         run_id = getattr(ti, "run_id", None) or context.get("run_id")
         message = _sentence(context.get("exception"))
         kind = "publication_failed" if dag_id == "warehouse" and task_id in PUBLICATION_TASKS else "task_failed"
-        _record_failure(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=getattr(ti, "try_number", None),
-                        kind=kind, message=message)
+        _record_failure(
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=task_id,
+            try_number=getattr(ti, "try_number", None),
+            kind=kind,
+            message=message,
+        )
         if kind == "publication_failed":
             note = notify.publication_failed(run_id, message)
         else:
             note = notify.Notification(
-                "task_failed", f"Taak mislukt / task failed: {dag_id}.{task_id}",
-                f"Task {task_id} of {dag_id} (run {run_id}) failed: {message}", notify.engineers(),
+                "task_failed",
+                f"Taak mislukt / task failed: {dag_id}.{task_id}",
+                f"Task {task_id} of {dag_id} (run {run_id}) failed: {message}",
+                notify.engineers(),
                 details={"dag_id": dag_id, "task_id": task_id, "run_id": run_id},
             )
         notify.notify(note)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("The failure callback itself failed")
 
 
@@ -123,14 +131,25 @@ def run_failed(context: Any) -> None:
         dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
         run_id = getattr(dag_run, "run_id", None) or context.get("run_id")
         reason = str(context.get("reason") or "failed")
-        _record_failure(dag_id=dag_id, run_id=run_id, task_id=None, try_number=None, kind="run_failed",
-                        message=f"run failed: {reason}")
+        _record_failure(
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=None,
+            try_number=None,
+            kind="run_failed",
+            message=f"run failed: {reason}",
+        )
         if reason != "task_failure":  # a failed task has notified already
-            notify.notify(notify.Notification(
-                "run_failed", f"Run mislukt / run failed: {dag_id}", f"Run {run_id} of {dag_id} failed: {reason}.",
-                notify.engineers(), details={"dag_id": dag_id, "run_id": run_id},
-            ))
-    except Exception:  # noqa: BLE001
+            notify.notify(
+                notify.Notification(
+                    "run_failed",
+                    f"Run mislukt / run failed: {dag_id}",
+                    f"Run {run_id} of {dag_id} failed: {reason}.",
+                    notify.engineers(),
+                    details={"dag_id": dag_id, "run_id": run_id},
+                )
+            )
+    except Exception:
         log.exception("The failure callback itself failed")
 
 
@@ -236,7 +255,7 @@ Missed events are caught by `reconcile_incoming`.
     ) as dag:
 
         @task(task_id="ingest", retries=RETRIES["ingest"], outlets=[RAW_ALIAS], queue=feed_queue(feed))
-        def ingest(triggering_asset_events=None, outlet_events=None, params=None, run_id=None):  # noqa: ANN001
+        def ingest(triggering_asset_events=None, outlet_events=None, params=None, run_id=None):
             from explosion_monitor.orchestration import steps
 
             payloads = steps.event_payloads(triggering_asset_events, feed)
@@ -302,7 +321,7 @@ stay as they were and the engineers are notified.
     ) as dag:
 
         @task(task_id="dbt_build", retries=RETRIES["dbt_build"])
-        def dbt_build(triggering_asset_events=None, params=None):  # noqa: ANN001
+        def dbt_build(triggering_asset_events=None, params=None):
             from explosion_monitor.orchestration import steps
 
             extras = steps.raw_event_extras(triggering_asset_events)
@@ -326,7 +345,7 @@ stay as they were and the engineers are notified.
         )
 
         @task(task_id="publish", retries=RETRIES["publish"], outlets=[MARTS])
-        def publish(ti=None, run_id=None):  # noqa: ANN001
+        def publish(ti=None, run_id=None):
             from explosion_monitor.orchestration import steps
 
             return steps.publish_checked(
@@ -335,7 +354,7 @@ stay as they were and the engineers are notified.
 
         # all_done: it runs after both checks in any case and decides from the blocking task's result.
         @task(task_id="record_blocked", retries=RETRIES["record_blocked"], trigger_rule="all_done")
-        def record_blocked(ti=None, run_id=None):  # noqa: ANN001
+        def record_blocked(ti=None, run_id=None):
             from airflow.sdk.exceptions import AirflowSkipException
 
             from explosion_monitor.orchestration import steps
@@ -368,7 +387,7 @@ the previous analysis tables published; every run is a row in `ops.analysis_log`
     with _dag("analysis", schedule=MARTS, tags=["analysis", "quality"], doc_md=doc) as dag:
 
         @task(task_id="analysis", retries=RETRIES["analysis"])
-        def analysis(run_id=None):  # noqa: ANN001
+        def analysis(run_id=None):
             import os
 
             from explosion_monitor.analysis.runner import run_analysis
@@ -403,7 +422,7 @@ by the ledger, so a file the ingest DAG is processing right now is skipped as bu
     ) as dag:
 
         @task(task_id="reconcile", retries=RETRIES["reconcile"], outlets=[RAW_ALIAS])
-        def reconcile(outlet_events=None, run_id=None, params=None):  # noqa: ANN001
+        def reconcile(outlet_events=None, run_id=None, params=None):
             from explosion_monitor.orchestration import steps
 
             grace = int((params or {}).get("grace_s", steps.RECONCILE_GRACE_S))
@@ -471,7 +490,7 @@ a full refresh. See `explosion_monitor.orchestration.reingest`.
     ) as dag:
 
         @task(task_id="reingest", retries=RETRIES["reingest"], outlets=[RAW_ALIAS])
-        def reingest_file(params=None, outlet_events=None, run_id=None):  # noqa: ANN001
+        def reingest_file(params=None, outlet_events=None, run_id=None):
             from explosion_monitor.orchestration import reingest, steps
 
             feed = params["feed"]
@@ -507,15 +526,22 @@ would go (in the task log). Same as `explosion-monitor purge --apply`; rules in 
     ) as dag:
 
         @task(task_id="purge", retries=RETRIES["purge"], outlets=[RAW_ALIAS])
-        def purge(params=None, outlet_events=None, run_id=None):  # noqa: ANN001
+        def purge(params=None, outlet_events=None, run_id=None):
             from explosion_monitor import retention
             from explosion_monitor.db.ready import connect_ready
 
             result = retention.purge(apply=not (params or {}).get("dry_run"), run_id=f"purge-{run_id}")
             going = result.removed if result.applied else result.plan.purge
             for d in going:
-                log.info("%s %s file %d %s (%s): %s", "Removed" if result.applied else "Would remove", d.feed,
-                         d.file_id, d.object_key, d.reason, d.detail)
+                log.info(
+                    "%s %s file %d %s (%s): %s",
+                    "Removed" if result.applied else "Would remove",
+                    d.feed,
+                    d.file_id,
+                    d.object_key,
+                    d.reason,
+                    d.detail,
+                )
             if result.errors:
                 raise retention.PurgeError("; ".join(result.errors))  # pending in ops.purge_log: the retry finishes
             if result.applied:
@@ -523,10 +549,23 @@ would go (in the task log). Same as `explosion-monitor purge --apply`; rules in 
                 with connect_ready() as conn:
                     feeds = retention.refresh_pending_feeds(conn)
                 for feed in feeds:
-                    outlet_events[RAW_ALIAS].add(raw_asset(feed), extra={
-                        "feed": feed, "file_ids": [], "rows": 0, "full_refresh": True, "purge_run_id": result.run_id})
-            return {"applied": result.applied, "files": len(going), "rows_removed": result.rows_removed,
-                    "objects_removed": result.objects_removed, "notifications_removed": result.notifications_removed}
+                    outlet_events[RAW_ALIAS].add(
+                        raw_asset(feed),
+                        extra={
+                            "feed": feed,
+                            "file_ids": [],
+                            "rows": 0,
+                            "full_refresh": True,
+                            "purge_run_id": result.run_id,
+                        },
+                    )
+            return {
+                "applied": result.applied,
+                "files": len(going),
+                "rows_removed": result.rows_removed,
+                "objects_removed": result.objects_removed,
+                "notifications_removed": result.notifications_removed,
+            }
 
         purge()
     return dag
@@ -555,31 +594,31 @@ when they are not equal. See `explosion_monitor.orchestration.rebuild`.
             return rebuild.target_url(database=(params or {}).get("target_database") or None)
 
         @task(task_id="prepare", retries=RETRIES["prepare"])
-        def prepare(params=None):  # noqa: ANN001
+        def prepare(params=None):
             from explosion_monitor.orchestration import rebuild
 
             return rebuild.prepare(_target(params))
 
         @task(task_id="replay", retries=RETRIES["replay"])
-        def replay(params=None, run_id=None):  # noqa: ANN001
+        def replay(params=None, run_id=None):
             from explosion_monitor.orchestration import rebuild
 
             return rebuild.replay(_target(params), run_id=run_id)
 
         @task(task_id="build", retries=RETRIES["build"])
-        def build(params=None):  # noqa: ANN001
+        def build(params=None):
             from explosion_monitor.orchestration import rebuild
 
             return rebuild.build(_target(params))
 
         @task(task_id="publish", retries=RETRIES["publish"])
-        def publish(params=None, run_id=None):  # noqa: ANN001
+        def publish(params=None, run_id=None):
             from explosion_monitor.orchestration import rebuild
 
             return rebuild.publish(_target(params), run_id=run_id)
 
         @task(task_id="compare", retries=RETRIES["compare"])
-        def compare(params=None):  # noqa: ANN001
+        def compare(params=None):
             from airflow.sdk.exceptions import AirflowFailException
 
             from explosion_monitor.orchestration import rebuild
@@ -630,7 +669,9 @@ model that failed. The connection is the Airflow connection `{WAREHOUSE_CONN_ID}
         DbtTaskGroup(
             group_id="dbt",
             project_config=ProjectConfig(
-                dbt_project_path=settings.dbt_project_dir, manifest_path=manifest, project_name="explosion_monitor",
+                dbt_project_path=settings.dbt_project_dir,
+                manifest_path=manifest,
+                project_name="explosion_monitor",
                 install_dbt_deps=False,
             ),
             profile_config=ProfileConfig(

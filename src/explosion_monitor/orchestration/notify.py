@@ -42,9 +42,7 @@ def printable(text: object) -> str:
     """Text from a partner (a file name, a reason quoting a value) on one line: every character that is not
     printable (newlines, carriage returns, escapes, bidi overrides, line separators) becomes a visible escape such
     as \\n, so it can neither break a mail header nor forge lines in a message or a log."""
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text)
-    )
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
 
 
 @dataclass(frozen=True)
@@ -110,11 +108,13 @@ class WebhookNotifier:
         self.timeout = timeout
 
     def send(self, notification: Notification) -> None:
-        data = json.dumps({"text": f"{notification.subject}\n\n{notification.body}", **asdict(notification)},
-                          default=str).encode()
-        request = urllib.request.Request(self.url, data=data, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - configured URL
+        data = json.dumps(
+            {"text": f"{notification.subject}\n\n{notification.body}", **asdict(notification)}, default=str
+        ).encode()
+        request = urllib.request.Request(
+            self.url, data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
             if response.status >= 300:
                 raise OSError(f"the webhook answered HTTP {response.status}")
 
@@ -169,7 +169,7 @@ def notify(notification: Notification, *, record: bool = True, notifier: Notifie
         chosen = notifier or get_notifier()
         channel = chosen.name
         chosen.send(notification)
-    except Exception as exc:  # noqa: BLE001 - a notification must never break the pipeline
+    except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         log.error("Notification via %s failed (%s); logging it instead.", channel, error)
         LogNotifier().send(notification)
@@ -184,11 +184,17 @@ def _record(notification: Notification, channel: str, error: str | None) -> None
 
         with store.connect() as conn:
             store.record_notification(
-                conn, kind=notification.kind, feed=notification.feed, recipients=notification.recipients,
-                subject=notification.subject, body=notification.body, channel=channel,
-                delivered=error is None, error=error,
+                conn,
+                kind=notification.kind,
+                feed=notification.feed,
+                recipients=notification.recipients,
+                subject=notification.subject,
+                body=notification.body,
+                channel=channel,
+                delivered=error is None,
+                error=error,
             )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.warning("Could not record the notification in ops.notifications: %s", exc)
 
 
@@ -209,8 +215,9 @@ def quarantined(feed: str, outcome: Any) -> Notification:
         f"The report lies beside the file: {where}. "
         f"Please correct the file and drop it again.{note}"
     )
-    return Notification("quarantine", subject, body, recipients, feed,
-                        {"file_id": outcome.file_id, "report_url": outcome.report_url})
+    return Notification(
+        "quarantine", subject, body, recipients, feed, {"file_id": outcome.file_id, "report_url": outcome.report_url}
+    )
 
 
 def partner_late(feed: str, source: str, status: str, age_s: float | None, max_loaded_at: Any) -> Notification:

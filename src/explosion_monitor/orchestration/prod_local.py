@@ -78,7 +78,9 @@ class Ports:
         def port(name: str, default: int) -> int:
             raw = given.get(name, str(default))
             if not raw.isdigit() or not 1024 <= int(raw) <= 65535:
-                raise ProdLocalError(f"EXPLOSION_MONITOR_PROD_{name}_PORT must be a port from 1024 to 65535, not {raw!r}.")
+                raise ProdLocalError(
+                    f"EXPLOSION_MONITOR_PROD_{name}_PORT must be a port from 1024 to 65535, not {raw!r}."
+                )
             return int(raw)
 
         return cls(port("PG", 55436), port("REDIS", 56379), port("S3", 59000), port("API", 58080))
@@ -157,8 +159,14 @@ class Stack:
     def db_url(self, user: str, db: str, scheme: str = "postgresql") -> str:
         if user == "postgres":
             return self.cluster().url(db).replace("postgresql://", f"{scheme}://", 1)
-        password = self.secrets()[{"pipeline": "PIPELINE_DB_PASSWORD", "airflow": "AIRFLOW_DB_PASSWORD",
-                                   "bi_reader": "BI_READER_PASSWORD", "minio_events": "MINIO_EVENTS_DB_PASSWORD"}[user]]
+        password = self.secrets()[
+            {
+                "pipeline": "PIPELINE_DB_PASSWORD",
+                "airflow": "AIRFLOW_DB_PASSWORD",
+                "bi_reader": "BI_READER_PASSWORD",
+                "minio_events": "MINIO_EVENTS_DB_PASSWORD",
+            }[user]
+        ]
         return f"{scheme}://{user}:{quote(password, safe='')}@{HOST}:{self.ports.postgres}/{db}"
 
     def _start_postgres(self) -> None:
@@ -174,7 +182,9 @@ class Stack:
                "PGPORT": str(self.ports.postgres), "PGPASSWORD": cluster.password,
                "PATH": f"{cluster.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
         script = self.settings.root / "docker" / "postgres" / "01-roles-and-databases.sh"
-        result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=120, check=False)
+        result = subprocess.run(
+            ["bash", str(script)], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         if result.returncode != 0:
             raise ProdLocalError(f"The PostgreSQL init script failed: {result.stderr.strip()[-300:]}")
         marker.write_text("ok\n")
@@ -260,7 +270,8 @@ class Stack:
             "AIRFLOW__API_AUTH__JWT_SECRET": s["AIRFLOW_JWT_SECRET"],
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(
-                self.home / "airflow" / "simple_auth_manager_passwords.json.generated"),
+                self.home / "airflow" / "simple_auth_manager_passwords.json.generated"
+            ),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.settings.dags_dir),
             "EXPLOSION_MONITOR_BI_READER_PASSWORD": s["BI_READER_PASSWORD"],
             "EXPLOSION_MONITOR_OPEN_DATA_READER_PASSWORD": s["OPEN_DATA_READER_PASSWORD"],
@@ -274,16 +285,21 @@ class Stack:
             "EXPLOSION_MONITOR_NOTIFIER": s.get("EXPLOSION_MONITOR_NOTIFIER") or "log",
             "EXPLOSION_MONITOR_WEBHOOK_URL": s.get("EXPLOSION_MONITOR_WEBHOOK_URL", ""),
             "EXPLOSION_MONITOR_ALERT_EMAIL": s.get("EXPLOSION_MONITOR_ALERT_EMAIL", ""),
-            **{f"EXPLOSION_MONITOR_CONTACT_{f.upper()}": s.get(f"EXPLOSION_MONITOR_CONTACT_{f.upper()}", "")
-               for f in FEEDS},
+            **{
+                f"EXPLOSION_MONITOR_CONTACT_{f.upper()}": s.get(f"EXPLOSION_MONITOR_CONTACT_{f.upper()}", "")
+                for f in FEEDS
+            },
             "AIRFLOW_CONN_SMTP_DEFAULT": s.get("AIRFLOW_CONN_SMTP_DEFAULT", ""),
         }
 
     def airflow_env(self, worker: str | None = None) -> dict[str, str]:
         from explosion_monitor.orchestration.connections import airflow_connections
 
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("AIRFLOW", "AWS_", "EXPLOSION_MONITOR_", "WAREHOUSE_URL", "PG"))}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW", "AWS_", "EXPLOSION_MONITOR_", "WAREHOUSE_URL", "PG"))
+        }
         env = {**base, **read_env_file(shared_settings_path(self.settings)), **self.host_settings()}
         env["AIRFLOW_HOME"] = str(self.home / "airflow")
         env["AIRFLOW__API__HOST"] = HOST
@@ -368,13 +384,24 @@ class Stack:
         for policy, (access, secret) in users.items():
             for method, action, body, query in (
                 ("PUT", "add-canned-policy", (policies / f"{policy}.json").read_bytes(), {"name": policy}),
-                ("PUT", "add-user", s3admin.madmin_encrypt(s["MINIO_ROOT_PASSWORD"], json.dumps(
-                    {"secretKey": s[secret], "status": "enabled"}).encode()), {"accessKey": s[access]}),
-                ("PUT", "set-user-or-group-policy", b"",
-                 {"policyName": policy, "userOrGroup": s[access], "isGroup": "false"}),
+                (
+                    "PUT",
+                    "add-user",
+                    s3admin.madmin_encrypt(
+                        s["MINIO_ROOT_PASSWORD"], json.dumps({"secretKey": s[secret], "status": "enabled"}).encode()
+                    ),
+                    {"accessKey": s[access]},
+                ),
+                (
+                    "PUT",
+                    "set-user-or-group-policy",
+                    b"",
+                    {"policyName": policy, "userOrGroup": s[access], "isGroup": "false"},
+                ),
             ):
-                status, answer = s3admin.admin_call(endpoint, s["MINIO_ROOT_USER"], s["MINIO_ROOT_PASSWORD"],
-                                                    method, action, body, **query)
+                status, answer = s3admin.admin_call(
+                    endpoint, s["MINIO_ROOT_USER"], s["MINIO_ROOT_PASSWORD"], method, action, body, **query
+                )
                 if status != 200:
                     raise ProdLocalError(f"S3 setup {action} for {policy} failed (HTTP {status}: {answer[:200]!r}).")
 
@@ -408,7 +435,9 @@ class Stack:
             with open(self.log_dir / "airflow-init.log", "ab") as log:
                 result = subprocess.run(args, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=600, check=False)
             if result.returncode != 0:
-                raise ProdLocalError(f"airflow-init step {' '.join(args[1:3])} failed; see {self.log_dir / 'airflow-init.log'}.")
+                raise ProdLocalError(
+                    f"airflow-init step {' '.join(args[1:3])} failed; see {self.log_dir / 'airflow-init.log'}."
+                )
         marker.write_text("ok\n")
 
     def _wait(self, ready: Any, what: str, timeout: float = _START_TIMEOUT_S) -> None:
@@ -517,9 +546,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "start":
             s.start()
-            print(f"prod-local is up: Airflow http://{HOST}:{s.ports.api} (admin, password in "
-                  f"{s.home / 'airflow' / 'simple_auth_manager_passwords.json.generated'}), S3 http://{HOST}:{s.ports.s3}, "
-                  f"PostgreSQL {HOST}:{s.ports.postgres}, Redis {HOST}:{s.ports.redis}; logs in {s.log_dir}")
+            print(
+                f"prod-local is up: Airflow http://{HOST}:{s.ports.api} (admin, password in "
+                f"{s.home / 'airflow' / 'simple_auth_manager_passwords.json.generated'}), S3 http://{HOST}:{s.ports.s3}, "
+                f"PostgreSQL {HOST}:{s.ports.postgres}, Redis {HOST}:{s.ports.redis}; logs in {s.log_dir}"
+            )
         elif command == "stop":
             print("stopped: " + ", ".join([*s.stop(), "postgres"]))
         elif command == "clean":

@@ -48,8 +48,10 @@ class SmokeResult:
 
     def summary(self) -> str:
         steps = ", ".join(f"{k} {v:.0f} s" for k, v in self.timings.items())
-        return (f"prod-smoke passed: {steps}; killed {self.killed}, its task retried on {self.retried_on}; "
-                f"marts 2024: {' -> '.join(map(str, self.national_2024))}")
+        return (
+            f"prod-smoke passed: {steps}; killed {self.killed}, its task retried on {self.retried_on}; "
+            f"marts 2024: {' -> '.join(map(str, self.national_2024))}"
+        )
 
 
 def _wait(what: str, check: Any, timeout: float = _TIMEOUT_S, every: float = 1.0) -> Any:
@@ -112,8 +114,10 @@ def run_smoke(stack: Stack) -> SmokeResult:
 
     status = stack.status()
     if not all(status.values()):
-        raise SmokeFailure(f"prod-local is not fully running ({', '.join(n for n, up in status.items() if not up)} "
-                           "stopped); run `make prod-local` first.")
+        raise SmokeFailure(
+            f"prod-local is not fully running ({', '.join(n for n, up in status.items() if not up)} "
+            "stopped); run `make prod-local` first."
+        )
     warehouse = stack.host_settings()["WAREHOUSE_URL"]
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -122,8 +126,10 @@ def run_smoke(stack: Stack) -> SmokeResult:
     first, revision = [files[i] for i in FIRST], files[REVISION]
     before = _national_2024(warehouse)
     if before is not None:
-        raise SmokeFailure("prod-smoke needs a fresh prod-local (marts already holds figures): run "
-                           "`make prod-local-stop prod-local-clean prod-local` first.")
+        raise SmokeFailure(
+            "prod-smoke needs a fresh prod-local (marts already holds figures): run "
+            "`make prod-local-stop prod-local-clean prod-local` first."
+        )
 
     # 1. uploads with the partners' own keys; a partner cannot write into another partner's bucket
     for f in first:
@@ -141,17 +147,30 @@ def run_smoke(stack: Stack) -> SmokeResult:
     wanted = {(f.feed, f"incoming/{f.name}") for f in first}
 
     def notified() -> bool:
-        rows = _rows(warehouse, "select event_data #>> '{Records,0,s3,bucket,name}', "
-                                "event_data #>> '{Records,0,s3,object,key}' from ops.minio_events")
+        rows = _rows(
+            warehouse,
+            "select event_data #>> '{Records,0,s3,bucket,name}', "
+            "event_data #>> '{Records,0,s3,object,key}' from ops.minio_events",
+        )
         return wanted <= {(b, unquote(k)) for b, k in rows}
 
     _wait("MinIO's bucket notifications in ops.minio_events", notified, timeout=60)
     timings["notified"] = time.monotonic() - started
 
     # 3. ingest on the workers, then the warehouse DAG publishes; marts shows the count
-    _wait("the first deliveries in the ledger", lambda: len(_rows(
-        warehouse, "select 1 from ops.ledger where object_key = any(%s) and finished_at is not null",
-        ([f"incoming/{f.name}" for f in first] + [f.name for f in first],))) >= len(first))
+    _wait(
+        "the first deliveries in the ledger",
+        lambda: (
+            len(
+                _rows(
+                    warehouse,
+                    "select 1 from ops.ledger where object_key = any(%s) and finished_at is not null",
+                    ([f"incoming/{f.name}" for f in first] + [f.name for f in first],),
+                )
+            )
+            >= len(first)
+        ),
+    )
     national = _wait("the warehouse DAG to publish marts", lambda: _national_2024(warehouse))
     if national != 1244:
         raise SmokeFailure(f"marts shows {national} attacks in 2024 after the first police extract, not 1244.")
@@ -174,8 +193,9 @@ def run_smoke(stack: Stack) -> SmokeResult:
 
     def running_try() -> tuple | None:
         tries = _tries(stack, "ingest_politie", "ingest")
-        return next((t for t in tries if t[4] not in runs_before and t[0] == "running" and _worker_of(t[2]) in WORKERS),
-                    None)
+        return next(
+            (t for t in tries if t[4] not in runs_before and t[0] == "running" and _worker_of(t[2]) in WORKERS), None
+        )
 
     victim_try = _wait("the police ingest task to start on a worker", running_try, every=0.1)
     killed = _worker_of(victim_try[2])
@@ -183,27 +203,43 @@ def run_smoke(stack: Stack) -> SmokeResult:
     other = next(w for w in WORKERS if w != killed)
 
     def retried() -> tuple | None:
-        return next((t for t in _tries(stack, "ingest_politie", "ingest")
-                     if t[4] == victim_try[4] and t[0] == "success" and t[1] > victim_try[1]), None)
+        return next(
+            (
+                t
+                for t in _tries(stack, "ingest_politie", "ingest")
+                if t[4] == victim_try[4] and t[0] == "success" and t[1] > victim_try[1]
+            ),
+            None,
+        )
 
     success = _wait("the killed task's retry to succeed", retried, timeout=300)
     if _worker_of(success[2]) != other:
         raise SmokeFailure(f"The retry ran on {success[2]!r}, not on {other}.")
     ran["ingest_politie.ingest"] |= {killed, other}
     timings["killed_and_retried"] = time.monotonic() - kill_started
-    loaded = _rows(warehouse, "select file_id, rows_loaded from ops.ledger where feed = 'politie' and status = 'loaded' "
-                              "and object_key like %s", (f"%{revision.name}",))
+    loaded = _rows(
+        warehouse,
+        "select file_id, rows_loaded from ops.ledger where feed = 'politie' and status = 'loaded' "
+        "and object_key like %s",
+        (f"%{revision.name}",),
+    )
     if len(loaded) != 1:
         raise SmokeFailure(f"The revised police extract is in the ledger as loaded {len(loaded)} times, not once.")
     file_id, rows_loaded = loaded[0]
     in_raw = _rows(warehouse, "select count(*) from raw.politie where _file_id = %s", (file_id,))[0][0]
-    distinct = _rows(warehouse, "select count(distinct _line_number) from raw.politie where _file_id = %s",
-                     (file_id,))[0][0]
+    distinct = _rows(warehouse, "select count(distinct _line_number) from raw.politie where _file_id = %s", (file_id,))[
+        0
+    ][0]
     if not in_raw == distinct == rows_loaded > 0:
-        raise SmokeFailure(f"raw.politie holds {in_raw} rows ({distinct} lines) of file {file_id}, "
-                           f"the ledger {rows_loaded}: loaded twice or partly.")
-    revised = _wait("marts to show the revised 2024 count", lambda: _national_2024(warehouse) if
-                    _national_2024(warehouse) != 1244 else None, timeout=300)
+        raise SmokeFailure(
+            f"raw.politie holds {in_raw} rows ({distinct} lines) of file {file_id}, "
+            f"the ledger {rows_loaded}: loaded twice or partly."
+        )
+    revised = _wait(
+        "marts to show the revised 2024 count",
+        lambda: _national_2024(warehouse) if _national_2024(warehouse) != 1244 else None,
+        timeout=300,
+    )
     if revised != 1543:
         raise SmokeFailure(f"marts shows {revised} attacks in 2024 after the revision, not 1543.")
     timings["revision_published"] = time.monotonic() - kill_started

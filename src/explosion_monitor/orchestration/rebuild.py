@@ -42,10 +42,20 @@ log = logging.getLogger(__name__)
 REBUILD_SUFFIX = "_rebuild"
 #: Columns that may differ between the live warehouse and a rebuild: when things were loaded, built or
 #: published, by which run, and file ids (marts.publicatie's id, run, time and last file id).
-NON_BUSINESS = frozenset({
-    "bijgewerkt_op", "_loaded_at", "_file_id", "_arrived_at", "run_id", "invocation_id",
-    "publicatie_id", "gepubliceerd_op", "tot_en_met_file_id", "analyse_id",
-})
+NON_BUSINESS = frozenset(
+    {
+        "bijgewerkt_op",
+        "_loaded_at",
+        "_file_id",
+        "_arrived_at",
+        "run_id",
+        "invocation_id",
+        "publicatie_id",
+        "gepubliceerd_op",
+        "tot_en_met_file_id",
+        "analyse_id",
+    }
+)
 COMPARED_SCHEMAS = ("marts", "open_data")
 _DIFF_SAMPLE_MAX_ROWS = 50_000
 
@@ -119,8 +129,9 @@ def _stage(source_bucket: Any, url: str, scratch_root: Path, feed: str, name: st
     return scratch, obj
 
 
-def replay(target: str, settings: Settings | None = None, *, run_id: str | None = None,
-           source: str | None = None) -> dict[str, Any]:
+def replay(
+    target: str, settings: Settings | None = None, *, run_id: str | None = None, source: str | None = None
+) -> dict[str, Any]:
     """Ingest every archived file of the live warehouse into the target, in file id order."""
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.ingest.load import ingest_object

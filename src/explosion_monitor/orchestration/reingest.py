@@ -83,8 +83,9 @@ def reingest(feed: str, ref: str | int, *, run_id: str | None = None, settings: 
             raise ReingestError(f"{feed}/{name} is being processed right now; try again in a minute.")
         try:
             restored = bucket.restore_to_incoming(old["final_url"])
-            store.claim(conn, feed, restored.name, restored.size, restored.modified, via="reingest",
-                        by=run_id or "reingest")
+            store.claim(
+                conn, feed, restored.name, restored.size, restored.modified, via="reingest", by=run_id or "reingest"
+            )
             removed = 0
             if replaced:
                 with conn.transaction():
@@ -92,13 +93,21 @@ def reingest(feed: str, ref: str | int, *, run_id: str | None = None, settings: 
                         sql.SQL("delete from raw.{} where _file_id = %s").format(sql.Identifier(feed)),
                         (old["file_id"],),
                     ).rowcount
-                    ledger.set_outcome(conn, old["file_id"], "reingested",
-                                       message=f"reingested by {run_id or 'hand'}; {removed} raw rows removed")
+                    ledger.set_outcome(
+                        conn,
+                        old["file_id"],
+                        "reingested",
+                        message=f"reingested by {run_id or 'hand'}; {removed} raw rows removed",
+                    )
             # The file keeps its original arrival (the pipeline's clock then): newer deliveries still win.
             outcome = ingest_object(conn, bucket, restored, run_id=run_id, seen_at=old["arrived_at"])
             if not replaced and outcome.file_id is not None:
-                ledger.set_outcome(conn, old["file_id"], "reingested",
-                                   message=f"reingested as file {outcome.file_id} ({outcome.status})")
+                ledger.set_outcome(
+                    conn,
+                    old["file_id"],
+                    "reingested",
+                    message=f"reingested as file {outcome.file_id} ({outcome.status})",
+                )
             elif replaced:
                 conn.execute(
                     "update ops.ledger set message = coalesce(message, '') || %s where file_id = %s",

@@ -103,8 +103,15 @@ def ingest_keys(
         seen = {str(p.get("key")): _seen_at(p) for p in payloads or ()}
         for obj in objects:
             outcome = ingest_object(conn, bucket, obj, run_id=run_id, seen_at=seen.get(obj.name))
-            log.info("%s/%s: %s (%d rows, %d errors) %s", feed, obj.name, outcome.status, outcome.rows,
-                     outcome.errors, outcome.message)
+            log.info(
+                "%s/%s: %s (%d rows, %d errors) %s",
+                feed,
+                obj.name,
+                outcome.status,
+                outcome.rows,
+                outcome.errors,
+                outcome.message,
+            )
             if outcome.status == "quarantined" and notify_partner:
                 notify.notify(notify.quarantined(feed, outcome))
             outcomes.append(_outcome_dict(outcome))
@@ -191,8 +198,9 @@ def reconcile(
                     notify.notify(notify.quarantined(feed, outcome))
                 outcomes.append(_outcome_dict(outcome))
             for file_id in record_unrecorded_moves(conn, bucket):
-                log.warning("Recorded the final place of %s file %d: its loader died right after moving it",
-                            feed, file_id)
+                log.warning(
+                    "Recorded the final place of %s file %d: its loader died right after moving it", feed, file_id
+                )
     return outcomes
 
 
@@ -294,13 +302,21 @@ def plan_build(
     if full_refresh:
         return {"select": None, "full_refresh": True, "feeds": feeds, "reason": "full refresh requested"}
     if _purge_pending(settings):
-        return {"select": None, "full_refresh": True, "feeds": feeds,
-                "reason": "a purge removed raw rows the incremental models still hold: full refresh"}
+        return {
+            "select": None,
+            "full_refresh": True,
+            "feeds": feeds,
+            "reason": "a purge removed raw rows the incremental models still hold: full refresh",
+        }
     if not feeds:
         return {"select": None, "full_refresh": False, "feeds": [], "reason": "no raw events: per_levering"}
     if not _build_is_healthy(settings, schema):
-        return {"select": None, "full_refresh": False, "feeds": feeds,
-                "reason": "no complete earlier build: per_levering"}
+        return {
+            "select": None,
+            "full_refresh": False,
+            "feeds": feeds,
+            "reason": "no complete earlier build: per_levering",
+        }
     return {
         "select": [f"source:{feed}+" for feed in feeds],
         "full_refresh": False,
@@ -410,8 +426,11 @@ def record_blocked_checks(
         return None
     gate = quality.gate_from_results([blocking, *([warnings] if warnings else [])])
     if gate.passed:  # unsuccessful without a failed check named: say so rather than log "all passed"
-        gate.failures.append(quality.CheckFailure("gate", "the blocking checks did not succeed", None,
-                                                  "GX reported an unsuccessful result", []))
+        gate.failures.append(
+            quality.CheckFailure(
+                "gate", "the blocking checks did not succeed", None, "GX reported an unsuccessful result", []
+            )
+        )
         gate.passed = False
     result = publish.record_blocked(settings=settings, url=url, run_id=run_id, gate=gate)
     return {
@@ -434,8 +453,7 @@ def check_partner_freshness(*, settings: Settings | None = None, notify_partners
     for source, info in results.items():
         feed = source.split(".", 1)[0]
         status = str(info.get("status"))
-        report[source] = {"status": status, "age_s": info.get("age_s"),
-                          "max_loaded_at": str(info.get("max_loaded_at"))}
+        report[source] = {"status": status, "age_s": info.get("age_s"), "max_loaded_at": str(info.get("max_loaded_at"))}
         if feed in FEEDS and status in ("warn", "error") and notify_partners:
             notify.notify(notify.partner_late(feed, source, status, info.get("age_s"), info.get("max_loaded_at")))
     return report

@@ -58,8 +58,9 @@ def _utcnow() -> dt.datetime:
 class DropScanner:
     """One feed's incoming/ against the claims table; blocking, so the trigger runs it in a thread."""
 
-    def __init__(self, feed: str, buckets: str | None = None, settle_seconds: float | None = None,
-                 via: str = "watcher") -> None:
+    def __init__(
+        self, feed: str, buckets: str | None = None, settle_seconds: float | None = None, via: str = "watcher"
+    ) -> None:
         if feed not in FEEDS:
             raise ValueError(f"Unknown feed {feed!r}; the feeds are {', '.join(FEEDS)}.")
         from explosion_monitor.config import get_settings
@@ -121,8 +122,9 @@ class DropScanner:
             if clock - first < self.settle_seconds:
                 continue  # seen changing, or seen only once: look again on a later scan
             try:
-                claimed = store.claim(self._connection(), self.feed, obj.name, obj.size, obj.modified,
-                                      via=self.via, by=self.by)
+                claimed = store.claim(
+                    self._connection(), self.feed, obj.name, obj.size, obj.modified, via=self.via, by=self.by
+                )
             except Exception:
                 self.close()  # a broken connection is replaced on the next scan
                 raise
@@ -215,7 +217,7 @@ class IncomingFilesTrigger(BaseEventTrigger):
         """One scan; on an error (bucket or database unreachable) log it and report how long to back off."""
         try:
             return await asyncio.to_thread(scanner.scan), 0
-        except Exception as exc:  # noqa: BLE001 - the watcher must survive outages and retry
+        except Exception as exc:
             failures += 1
             self.log.warning("Watching incoming/ of %s failed (attempt %d): %s", self.feed, failures, exc)
             return [], failures
@@ -252,8 +254,9 @@ class IncomingFilesTrigger(BaseEventTrigger):
                         for payload in payloads:
                             self.log.info("New file in %s/incoming: %s", self.feed, payload["key"])
                             yield TriggerEvent(payload)
-                        await self._wait_for_notification(conn, scanner.bucket_name,
-                                                          self._backoff(failures, self.fallback_interval))
+                        await self._wait_for_notification(
+                            conn, scanner.bucket_name, self._backoff(failures, self.fallback_interval)
+                        )
             except (OSError, psycopg.Error) as exc:
                 failures += 1
                 self.log.warning("Listening for bucket notifications failed (attempt %d): %s", failures, exc)

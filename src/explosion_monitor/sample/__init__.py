@@ -101,6 +101,24 @@ class _Generator(PoliceMixin, InsurerMixin, CorporationMixin):
         insurers = self._insurer_files()
         housing = self._corporation_files()
         files = {**police, **insurers, **housing, **measure_files()}
-        order = ["P1", "B1", "C1", "V1", "P2", "B5", "E1", "P3", "B2", "C2", "V2", "B4", "G1", "B3", "C3", "P4",
-                 "G2", "V3"]
+        order = [
+            "P1",
+            "B1",
+            "C1",
+            "V1",
+            "P2",
+            "B5",
+            "E1",
+            "P3",
+            "B2",
+            "C2",
+            "V2",
+            "B4",
+            "G1",
+            "B3",
+            "C3",
+            "P4",
+            "G2",
+            "V3",
+        ]
         return [files[k] for k in order]

@@ -44,8 +44,11 @@ def _centroids(gemeente: str) -> dict[str, tuple[float, float]]:
     if not path.is_file():
         path = SHARED_REFERENCE / "postcode4.csv"
     with open(path, encoding="utf-8", newline="") as fh:
-        return {r["postcode4"]: (float(r["lat"]), float(r["lon"])) for r in csv.DictReader(fh)
-                if r["gemeente_code"] == gemeente}
+        return {
+            r["postcode4"]: (float(r["lat"]), float(r["lon"]))
+            for r in csv.DictReader(fh)
+            if r["gemeente_code"] == gemeente
+        }
 
 
 def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -60,14 +63,17 @@ def plant(gen: Any) -> None:
     pool = set(gen.pc4[CLUSTER_GEMEENTE])
     centroids = {pc: xy for pc, xy in _centroids(CLUSTER_GEMEENTE).items() if pc in pool}
     codes = sorted(centroids)
-    members = [i for i in gen.incidents if i.group == "h2" and i.counted and i.today == CLUSTER_GEMEENTE
-               and i.gm == CLUSTER_GEMEENTE]
+    members = [
+        i
+        for i in gen.incidents
+        if i.group == "h2" and i.counted and i.today == CLUSTER_GEMEENTE and i.gm == CLUSTER_GEMEENTE
+    ]
     members.sort(key=lambda i: (i.date, i.pc4))
     n_chains = min(CHAINS, len(members) // CHAIN_SIZE)
     key = f"politie-sleutel|{gen.seed}".encode()
     span = (LAST_DAY - FIRST_DAY).days
     for c in range(n_chains):
-        chain = members[c * CHAIN_SIZE:(c + 1) * CHAIN_SIZE]
+        chain = members[c * CHAIN_SIZE : (c + 1) * CHAIN_SIZE]
         home = rng.choice(codes)
         neighbour = min((pc for pc in codes if pc != home), key=lambda pc: _km(centroids[home], centroids[pc]))
         start = FIRST_DAY + dt.timedelta(rng.randrange(span))

@@ -41,7 +41,11 @@ INTENDED_AS_OF: dict[str, dict[int, int]] = {
 #: Other published figures the police deliveries are calibrated to (final state).
 INTENDED_H1_2025: dict[str, int] = {"totaal": 678, "afgegaan": 610, "poging": 68}
 INTENDED_DOELWIT_2024: dict[str, int] = {
-    "woning": 1119, "bedrijf": 230, "voertuig": 154, "geldautomaat": 22, "overig": 18,
+    "woning": 1119,
+    "bedrijf": 230,
+    "voertuig": 154,
+    "geldautomaat": 22,
+    "overig": 18,
 }
 #: 2024, final state: Rotterdam, Amsterdam, Den Haag, Almere, 's-Hertogenbosch.
 INTENDED_TOP5_2024: dict[str, int] = {"GM0599": 168, "GM0363": 142, "GM0518": 117, "GM0034": 74, "GM0796": 58}
@@ -50,22 +54,65 @@ INTENDED_ZWAAR_VUURWERK_SHARE = 0.80
 #: Every column of each feed's contract (version 2).
 FEED_COLUMNS: dict[str, tuple[str, ...]] = {
     "politie": (
-        "incident_id", "peildatum", "incident_datum", "gemeente_code", "postcode4", "doelwit",
-        "uitkomst", "explosief", "telt_mee", "gewonden", "doden", "ingetrokken", "adres_pseudoniem",
+        "incident_id",
+        "peildatum",
+        "incident_datum",
+        "gemeente_code",
+        "postcode4",
+        "doelwit",
+        "uitkomst",
+        "explosief",
+        "telt_mee",
+        "gewonden",
+        "doden",
+        "ingetrokken",
+        "adres_pseudoniem",
     ),
     "verzekeraars": (
-        "verzekeraar_code", "claim_id", "peildatum", "schadedatum", "gemeente_code", "postcode4",
-        "branche", "oorzaak", "politie_incident_id", "schade_geraamd_eur", "uitgekeerd_eur", "status",
+        "verzekeraar_code",
+        "claim_id",
+        "peildatum",
+        "schadedatum",
+        "gemeente_code",
+        "postcode4",
+        "branche",
+        "oorzaak",
+        "politie_incident_id",
+        "schade_geraamd_eur",
+        "uitgekeerd_eur",
+        "status",
         "tijdelijke_huisvesting",
     ),
     "corporaties": (
-        "corporatie_code", "melding_id", "peildatum", "incident_datum", "gemeente_code", "postcode4",
-        "politie_incident_id", "woningen_beschadigd", "woningen_onbewoonbaar", "huishoudens_ontheemd",
-        "herstelkosten_eur", "nazorg_aangeboden", "sluiting", "sluiting_start", "sluiting_eind", "terugkeer_datum",
+        "corporatie_code",
+        "melding_id",
+        "peildatum",
+        "incident_datum",
+        "gemeente_code",
+        "postcode4",
+        "politie_incident_id",
+        "woningen_beschadigd",
+        "woningen_onbewoonbaar",
+        "huishoudens_ontheemd",
+        "herstelkosten_eur",
+        "nazorg_aangeboden",
+        "sluiting",
+        "sluiting_start",
+        "sluiting_eind",
+        "terugkeer_datum",
     ),
     "gemeenten": (
-        "gemeente_code", "maatregel_id", "peildatum", "soort", "fase", "postcode4", "start_datum", "eind_datum",
-        "kosten_eur", "omschrijving", "ingetrokken",
+        "gemeente_code",
+        "maatregel_id",
+        "peildatum",
+        "soort",
+        "fase",
+        "postcode4",
+        "start_datum",
+        "eind_datum",
+        "kosten_eur",
+        "omschrijving",
+        "ingetrokken",
     ),
 }
 
@@ -77,7 +124,6 @@ def v1_columns(feed: str) -> tuple[str, ...]:
     return tuple(c for c in FEED_COLUMNS[feed] if c not in V2_COLUMNS.get(feed, ()))
 
 
-
 @dataclass(frozen=True)
 class SampleFile:
     feed: str  # politie | verzekeraars | corporaties | gemeenten
@@ -85,8 +131,6 @@ class SampleFile:
     data: bytes
     expect: str  # "loaded" | "quarantined" | "empty" (header only: accepted, loads nothing)
     why: str  # one line: what this file demonstrates
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,21 +214,45 @@ TOP5_BOOST = {"GM0599": 3.2, "GM0363": 2.0, "GM0518": 2.6, "GM0034": 4.5, "GM079
 WEESP, AMSTERDAM = "GM0457", "GM0363"
 
 POLICE_UNIT = {
-    "Noord-Nederland": 1, "Oost-Nederland": 2, "Midden-Nederland": 3, "Noord-Holland": 4, "Amsterdam": 5,
-    "Den Haag": 6, "Rotterdam": 7, "Zeeland-West-Brabant": 8, "Oost-Brabant": 9, "Limburg": 10,
+    "Noord-Nederland": 1,
+    "Oost-Nederland": 2,
+    "Midden-Nederland": 3,
+    "Noord-Holland": 4,
+    "Amsterdam": 5,
+    "Den Haag": 6,
+    "Rotterdam": 7,
+    "Zeeland-West-Brabant": 8,
+    "Oost-Brabant": 9,
+    "Limburg": 10,
 }
 
 CITY_PC4 = {
-    "GM0599": (3011, 3089), "GM0363": (1011, 1109), "GM0518": (2491, 2597), "GM0034": (1311, 1363),
-    "GM0796": (5211, 5248), "GM0344": (3511, 3585), "GM0457": (1381, 1384), "GM0772": (5611, 5658),
-    "GM0855": (5011, 5049), "GM0014": (9711, 9747), "GM0202": (6811, 6846), "GM0268": (6511, 6546),
+    "GM0599": (3011, 3089),
+    "GM0363": (1011, 1109),
+    "GM0518": (2491, 2597),
+    "GM0034": (1311, 1363),
+    "GM0796": (5211, 5248),
+    "GM0344": (3511, 3585),
+    "GM0457": (1381, 1384),
+    "GM0772": (5611, 5658),
+    "GM0855": (5011, 5049),
+    "GM0014": (9711, 9747),
+    "GM0202": (6811, 6846),
+    "GM0268": (6511, 6546),
 }
 _PROVINCE_PC4 = {
-    "Groningen": [(9350, 9999)], "Fryslân": [(8400, 9299)], "Drenthe": [(7730, 7999), (9400, 9599)],
-    "Overijssel": [(7400, 7699), (8000, 8299)], "Flevoland": [(8200, 8319)],
-    "Gelderland": [(6500, 7399), (3770, 3899), (4000, 4199)], "Utrecht": [(3400, 3999)],
-    "Noord-Holland": [(1000, 2199)], "Zuid-Holland": [(2200, 3399)], "Zeeland": [(4300, 4599)],
-    "Noord-Brabant": [(4600, 5799)], "Limburg": [(5800, 6499)],
+    "Groningen": [(9350, 9999)],
+    "Fryslân": [(8400, 9299)],
+    "Drenthe": [(7730, 7999), (9400, 9599)],
+    "Overijssel": [(7400, 7699), (8000, 8299)],
+    "Flevoland": [(8200, 8319)],
+    "Gelderland": [(6500, 7399), (3770, 3899), (4000, 4199)],
+    "Utrecht": [(3400, 3999)],
+    "Noord-Holland": [(1000, 2199)],
+    "Zuid-Holland": [(2200, 3399)],
+    "Zeeland": [(4300, 4599)],
+    "Noord-Brabant": [(4600, 5799)],
+    "Limburg": [(5800, 6499)],
 }
 
 
@@ -326,4 +394,3 @@ PDF_BYTES = (
     b"4 0 obj\n<< /Length 58 >>\nstream\nBT /F1 12 Tf 72 770 Td (Meldingen explosies Q3 2025) Tj ET\nendstream\nendobj\n"
     b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
 )
-

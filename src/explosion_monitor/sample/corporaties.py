@@ -33,11 +33,27 @@ class CorporationMixin(LinkMixin):
     boosted: Picker
     incidents: list[Inc]
 
-    _CORP_CITY: ClassVar[dict[str, list[str]]] = {"GM0599": ["L1801", "L1833"], "GM0363": ["L0560", "L0581"], "GM0518": ["L2104"],
-                  "GM0034": ["L0742"], "GM0796": ["L1290"]}
-    _CORP_REGION: ClassVar[dict[str, str]] = {"Groningen": "L0655", "Fryslân": "L0655", "Drenthe": "L0655", "Overijssel": "L1417",
-                    "Gelderland": "L1417", "Flevoland": "L1417", "Utrecht": "L0930", "Noord-Holland": "L0930",
-                    "Zuid-Holland": "L0930", "Zeeland": "L2220", "Noord-Brabant": "L2220", "Limburg": "L2220"}
+    _CORP_CITY: ClassVar[dict[str, list[str]]] = {
+        "GM0599": ["L1801", "L1833"],
+        "GM0363": ["L0560", "L0581"],
+        "GM0518": ["L2104"],
+        "GM0034": ["L0742"],
+        "GM0796": ["L1290"],
+    }
+    _CORP_REGION: ClassVar[dict[str, str]] = {
+        "Groningen": "L0655",
+        "Fryslân": "L0655",
+        "Drenthe": "L0655",
+        "Overijssel": "L1417",
+        "Gelderland": "L1417",
+        "Flevoland": "L1417",
+        "Utrecht": "L0930",
+        "Noord-Holland": "L0930",
+        "Zuid-Holland": "L0930",
+        "Zeeland": "L2220",
+        "Noord-Brabant": "L2220",
+        "Limburg": "L2220",
+    }
 
     def _corp_for(self, gm: str) -> str:
         if gm in self._CORP_CITY:
@@ -68,13 +84,23 @@ class CorporationMixin(LinkMixin):
             sluiting = rng.choices([None, "geen", "art174a_gemeentewet", "art13b_opiumwet"], [55, 30, 11, 4])[0]
             start = link["date"] + dt.timedelta(rng.randint(2, 21)) if sluiting not in (None, "geen") else None
             end = start + dt.timedelta(rng.choice([90, 91, 182, 183, 365])) if start else None
-            reports.append({
-                "corporatie_code": code, "melding_id": melding_id(code), "incident_datum": link["date"],
-                "gemeente_code": link["gm"], "postcode4": link["pc4"], "politie_incident_id": link["pid"],
-                "woningen_beschadigd": damaged, "woningen_onbewoonbaar": unfit, "huishoudens_ontheemd": moved,
-                "herstelkosten_eur": round(damaged * rng.lognormvariate(8.6, 0.7), 2),
-                "nazorg_aangeboden": rng.random() < 0.85, "_sluiting": (sluiting, start, end), "_first": first,
-            })
+            reports.append(
+                {
+                    "corporatie_code": code,
+                    "melding_id": melding_id(code),
+                    "incident_datum": link["date"],
+                    "gemeente_code": link["gm"],
+                    "postcode4": link["pc4"],
+                    "politie_incident_id": link["pid"],
+                    "woningen_beschadigd": damaged,
+                    "woningen_onbewoonbaar": unfit,
+                    "huishoudens_ontheemd": moved,
+                    "herstelkosten_eur": round(damaged * rng.lognormvariate(8.6, 0.7), 2),
+                    "nazorg_aangeboden": rng.random() < 0.85,
+                    "_sluiting": (sluiting, start, end),
+                    "_first": first,
+                }
+            )
 
         for inc in self.incidents:
             if inc.date.year < 2024 or inc.doelwit != "woning":
@@ -135,20 +161,24 @@ class CorporationMixin(LinkMixin):
         rng = self.rng
         self._reports()
         cols = v1_columns("corporaties")
-        c1, c2, c3 = (sorted(r, key=lambda r: (r["corporatie_code"], r["incident_datum"], r["melding_id"]))
-                      for r in self.report_rows)
+        c1, c2, c3 = (
+            sorted(r, key=lambda r: (r["corporatie_code"], r["incident_datum"], r["melding_id"]))
+            for r in self.report_rows
+        )
         v2 = FEED_COLUMNS["corporaties"]
         c2, c3 = self._with_return_date(c2), self._with_return_date(c3)
         out: dict[str, SampleFile] = {}
         out["C1"] = SampleFile(
-            "corporaties", "aedes_explosiemeldingen_2025-03.csv",
+            "corporaties",
+            "aedes_explosiemeldingen_2025-03.csv",
             to_csv_bytes(Style(";", "utf-8-sig", "\r\n", "iso", ("ja", "nee")), cols, c1),
             "loaded",
             f"First housing delivery at peildatum 2025-03-03 ({len(c1)} reports): UTF-8 with BOM, ';', decimal "
             "comma, ja/nee; repair costs still empty for recent reports.",
         )
         out["C2"] = SampleFile(
-            "corporaties", "corporaties_meldingen_2025-09-01.xlsx",
+            "corporaties",
+            "corporaties_meldingen_2025-09-01.xlsx",
             to_xlsx_bytes(v2, c2, self.report_peils[1], "Aedes", "Meldingen"),
             "loaded",
             f"XLSX with typed cells at peildatum 2025-09-01 ({len(c2)} rows): new reports and revisions "
@@ -156,7 +186,8 @@ class CorporationMixin(LinkMixin):
             "contract v2 column terugkeer_datum.",
         )
         out["C3"] = SampleFile(
-            "corporaties", "meldingen_2026-01-12.csv",
+            "corporaties",
+            "meldingen_2026-01-12.csv",
             to_csv_bytes(Style(",", "utf-8", "\n", "nl", ("j", "n")), v2, c3),
             "loaded",
             f"New and revised reports at peildatum 2026-01-12 ({len(c3)} rows): UTF-8 LF, Dutch dates, j/n, "
@@ -173,23 +204,36 @@ class CorporationMixin(LinkMixin):
                     self.report_ids.add(("L0930", mid))
                     break
             damaged = rng.randint(1, 3)
-            rows.append({
-                "corporatie_code": "L0930", "melding_id": mid, "peildatum": peil, "incident_datum": day,
-                "gemeente_code": gm, "postcode4": rng.choice(self.pc4[gm]), "politie_incident_id": None,
-                "woningen_beschadigd": damaged, "woningen_onbewoonbaar": damaged + 1 if k == 2 else 0,
-                "huishoudens_ontheemd": 0, "herstelkosten_eur": float(rng.randrange(1500, 20000, 50)),
-                "nazorg_aangeboden": True, "sluiting": "geen",
-            })
+            rows.append(
+                {
+                    "corporatie_code": "L0930",
+                    "melding_id": mid,
+                    "peildatum": peil,
+                    "incident_datum": day,
+                    "gemeente_code": gm,
+                    "postcode4": rng.choice(self.pc4[gm]),
+                    "politie_incident_id": None,
+                    "woningen_beschadigd": damaged,
+                    "woningen_onbewoonbaar": damaged + 1 if k == 2 else 0,
+                    "huishoudens_ontheemd": 0,
+                    "herstelkosten_eur": float(rng.randrange(1500, 20000, 50)),
+                    "nazorg_aangeboden": True,
+                    "sluiting": "geen",
+                }
+            )
         out["B2"] = SampleFile(
-            "corporaties", "L0930_meldingen_aug2025.csv",
+            "corporaties",
+            "L0930_meldingen_aug2025.csv",
             to_csv_bytes(Style(";", "utf-8", "\r\n", "nl", ("ja", "nee")), cols, rows),
             "quarantined",
             f"Data row 3 has woningen_onbewoonbaar {rows[2]['woningen_onbewoonbaar']} greater than woningen_beschadigd "
             f"{rows[2]['woningen_beschadigd']}.",
         )
         out["B4"] = SampleFile(
-            "corporaties", "meldingen_Q3_2025.csv", PDF_BYTES, "quarantined",
+            "corporaties",
+            "meldingen_Q3_2025.csv",
+            PDF_BYTES,
+            "quarantined",
             "A PDF document (starts with %PDF-) renamed to .csv: not an accepted format.",
         )
         return out
-

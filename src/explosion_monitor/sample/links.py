@@ -32,8 +32,12 @@ class LinkMixin:
         # no usable link: no police id, and either no postcode or a date well after the incident
         if rng.random() < 0.5:
             return {"gm": inc.gm, "pc4": "", "date": inc.date, "pid": None}
-        return {"gm": inc.gm, "pc4": inc.pc4, "date": min(inc.date + dt.timedelta(rng.randint(3, 9)), peil_last),
-                "pid": None}
+        return {
+            "gm": inc.gm,
+            "pc4": inc.pc4,
+            "date": min(inc.date + dt.timedelta(rng.randint(3, 9)), peil_last),
+            "pid": None,
+        }
 
     def _unambiguous(self) -> set[str]:
         """Counted incidents whose (municipality, postcode4, date ±2) is unique: inferable links."""
@@ -41,10 +45,7 @@ class LinkMixin:
         counted = [i for i in self.incidents if i.counted and i.pc4]
         for i in counted:
             by_place[(i.gm, i.pc4)].append(i.date)
-        return {
-            i.id for i in counted
-            if sum(abs((d - i.date).days) <= 2 for d in by_place[(i.gm, i.pc4)]) == 1
-        }
+        return {i.id for i in counted if sum(abs((d - i.date).days) <= 2 for d in by_place[(i.gm, i.pc4)]) == 1}
 
     def _link_mode(self, inc: Inc, p_id: float, p_infer: float, inferable: set[str]) -> str:
         x = self.rng.random()
@@ -55,4 +56,3 @@ class LinkMixin:
         if x < p_id + p_infer:
             return "id"
         return "none"
-

@@ -32,7 +32,18 @@ if TYPE_CHECKING:  # the generator lives in explosion_monitor.sample, which call
 PEILDATA_2026: tuple[dt.date, ...] = (dt.date(2026, 4, 15), dt.date(2026, 7, 15), dt.date(2026, 10, 15))
 #: The planted truth: counted attacks per month of 2026 once every registration is in.
 PLANTED_MONTHS_2026: dict[int, int] = {
-    1: 260, 2: 115, 3: 105, 4: 100, 5: 100, 6: 100, 7: 105, 8: 105, 9: 110, 10: 115, 11: 135, 12: 250,
+    1: 260,
+    2: 115,
+    3: 105,
+    4: 100,
+    5: 100,
+    6: 100,
+    7: 105,
+    8: 105,
+    9: 110,
+    10: 115,
+    11: 135,
+    12: 250,
 }
 PLANTED_FINAL_2026 = sum(PLANTED_MONTHS_2026.values())  # 1,600
 #: Share of a month's attacks registered in a delivery `lag` whole months after the month ended.
@@ -72,18 +83,26 @@ INTENDED_COUNT_2026 = INTENDED_2026_AS_OF[PEILDATA_2026[-1].isoformat()]
 def _month_days(month: int, first: int, last: int | None = None) -> list[dt.date]:
     start = dt.date(2026, month, 1)
     end = (dt.date(2026, month + 1, 1) if month < 12 else dt.date(2027, 1, 1)) - dt.timedelta(days=1)
-    return [d for d in (start + dt.timedelta(n) for n in range((end - start).days + 1))
-            if d.day >= first and (last is None or d.day <= last)]
+    return [
+        d
+        for d in (start + dt.timedelta(n) for n in range((end - start).days + 1))
+        if d.day >= first and (last is None or d.day <= last)
+    ]
 
 
 def running_year_deliveries(gen: Any) -> list[SampleFile]:
     """The three 2026 police deliveries, from the generator that made 2021-2025 (its reference data and pools)."""
     from explosion_monitor.sample import common, politie
 
-    class s:  # noqa: N801 - the names this module borrows from the generator's modules
+    class s:
         FEED_COLUMNS, SampleFile, POLICE_UNIT, Picker, Style, to_csv_bytes = (
-            common.FEED_COLUMNS, common.SampleFile, common.POLICE_UNIT, common.Picker, common.Style,
-            common.to_csv_bytes)
+            common.FEED_COLUMNS,
+            common.SampleFile,
+            common.POLICE_UNIT,
+            common.Picker,
+            common.Style,
+            common.to_csv_bytes,
+        )
         DOELWIT_W, EXPLOSIEF_REST_W, UITKOMST_W = politie.DOELWIT_W, politie.EXPLOSIEF_REST_W, politie.UITKOMST_W
 
     rng = Random(f"2026|{gen.rng.random()}")
@@ -91,8 +110,9 @@ def running_year_deliveries(gen: Any) -> list[SampleFile]:
     units: dict[str, list[str]] = {}
     for code, g in sorted(ref.gemeenten.items()):
         units.setdefault(g.politie_eenheid, []).append(code)
-    per_unit_2025 = Counter(ref.gemeenten[i.today].politie_eenheid for i in gen.incidents
-                            if i.counted and i.date.year == 2025)
+    per_unit_2025 = Counter(
+        ref.gemeenten[i.today].politie_eenheid for i in gen.incidents if i.counted and i.date.year == 2025
+    )
     unit_names = sorted(units)
     unit_weights = [per_unit_2025[u] * (0.5 if u == PLANTED_HALVED_UNIT else 1.0) + 1 for u in unit_names]
     pickers = {u: s.Picker(units[u], [ref.gemeenten[c].inwoners ** 1.1 for c in units[u]]) for u in unit_names}
@@ -110,8 +130,10 @@ def running_year_deliveries(gen: Any) -> list[SampleFile]:
         running = next((p for p in PEILDATA_2026 if p.month == month), None)
         if running is not None:  # the first half (up to the 15th) holds exactly what can be known then
             half = round(final * 0.5)
-            days = [*rng.choices(_month_days(month, 1, running.day), k=half),
-                    *rng.choices(_month_days(month, running.day + 1), k=final - half)]
+            days = [
+                *rng.choices(_month_days(month, 1, running.day), k=half),
+                *rng.choices(_month_days(month, running.day + 1), k=final - half),
+            ]
         else:
             days = rng.choices(_month_days(month, 1), k=final)
         days.sort()
@@ -125,7 +147,7 @@ def running_year_deliveries(gen: Any) -> list[SampleFile]:
             rng.shuffle(order)
         arrival: list[int | None] = [None] * final
         for k in range(len(PEILDATA_2026)):
-            for idx in order[first_known[k]:first_known[k + 1]]:
+            for idx in order[first_known[k] : first_known[k + 1]]:
                 arrival[idx] = k
         for idx, day in enumerate(days):
             incidents.append({"day": day, "first": arrival[idx], "counted": True})
@@ -142,29 +164,44 @@ def running_year_deliveries(gen: Any) -> list[SampleFile]:
         serial += rng.randint(1, 9)
         unit = s.POLICE_UNIT.get(ref.gemeenten[code].politie_eenheid, 0)
         counted = inc["counted"]
-        inc.update({
-            "incident_id": f"PL{unit:02d}00-2026{serial:06d}", "incident_datum": inc["day"], "gemeente_code": code,
-            "postcode4": pc4,
-            "doelwit": rng.choices(list(s.DOELWIT_W), list(s.DOELWIT_W.values()))[0] if counted
-            else rng.choice(["woning", "bedrijf", "overig"]),
-            "uitkomst": rng.choices(list(s.UITKOMST_W), list(s.UITKOMST_W.values()))[0] if counted else "afgegaan",
-            "explosief": ("zwaar_vuurwerk" if rng.random() < 0.8 else rng.choice(list(s.EXPLOSIEF_REST_W)))
-            if counted else rng.choice(["overig", "onbekend"]),
-            "telt_mee": counted, "gewonden": rng.choices([0, 1, 2], [94, 5, 1])[0], "doden": 0, "ingetrokken": False,
-        })
+        inc.update(
+            {
+                "incident_id": f"PL{unit:02d}00-2026{serial:06d}",
+                "incident_datum": inc["day"],
+                "gemeente_code": code,
+                "postcode4": pc4,
+                "doelwit": rng.choices(list(s.DOELWIT_W), list(s.DOELWIT_W.values()))[0]
+                if counted
+                else rng.choice(["woning", "bedrijf", "overig"]),
+                "uitkomst": rng.choices(list(s.UITKOMST_W), list(s.UITKOMST_W.values()))[0] if counted else "afgegaan",
+                "explosief": ("zwaar_vuurwerk" if rng.random() < 0.8 else rng.choice(list(s.EXPLOSIEF_REST_W)))
+                if counted
+                else rng.choice(["overig", "onbekend"]),
+                "telt_mee": counted,
+                "gewonden": rng.choices([0, 1, 2], [94, 5, 1])[0],
+                "doden": 0,
+                "ingetrokken": False,
+            }
+        )
 
     cols = common.v1_columns("politie")  # version-1 extracts (no adres_pseudoniem)
     out = []
     for k, peil in enumerate(PEILDATA_2026):
-        rows = [{c: i[c] for c in cols if c != "peildatum"} | {"peildatum": peil}
-                for i in incidents if i["first"] is not None and i["first"] <= k]
+        rows = [
+            {c: i[c] for c in cols if c != "peildatum"} | {"peildatum": peil}
+            for i in incidents
+            if i["first"] is not None and i["first"] <= k
+        ]
         rows.sort(key=lambda r: (r["incident_datum"], r["incident_id"]))
         n = INTENDED_2026_AS_OF[peil.isoformat()]
-        out.append(s.SampleFile(
-            "politie", f"politie_extract_{peil.isoformat()}.csv",
-            s.to_csv_bytes(s.Style(",", "utf-8", "\n", "iso", ("true", "false")), cols, rows),
-            "loaded",
-            f"Full 2026 extract at peildatum {peil.isoformat()} ({len(rows)} rows; 2026 counts {n:,} so far): "
-            "late registrations revise the earlier months of 2026 upward.",
-        ))
+        out.append(
+            s.SampleFile(
+                "politie",
+                f"politie_extract_{peil.isoformat()}.csv",
+                s.to_csv_bytes(s.Style(",", "utf-8", "\n", "iso", ("true", "false")), cols, rows),
+                "loaded",
+                f"Full 2026 extract at peildatum {peil.isoformat()} ({len(rows)} rows; 2026 counts {n:,} so far): "
+                "late registrations revise the earlier months of 2026 upward.",
+            )
+        )
     return out

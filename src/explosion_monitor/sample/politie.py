@@ -72,10 +72,19 @@ class Inc:
 
     def row(self, peil: dt.date) -> dict:
         r = {
-            "incident_id": self.id, "peildatum": peil, "incident_datum": self.date, "gemeente_code": self.gm,
-            "postcode4": self.pc4, "doelwit": self.doelwit, "uitkomst": self.uitkomst,
-            "explosief": self.explosief, "telt_mee": self.telt_mee, "gewonden": self.gewonden,
-            "doden": self.doden, "ingetrokken": self.ingetrokken, "adres_pseudoniem": self.pseudoniem,
+            "incident_id": self.id,
+            "peildatum": peil,
+            "incident_datum": self.date,
+            "gemeente_code": self.gm,
+            "postcode4": self.pc4,
+            "doelwit": self.doelwit,
+            "uitkomst": self.uitkomst,
+            "explosief": self.explosief,
+            "telt_mee": self.telt_mee,
+            "gewonden": self.gewonden,
+            "doden": self.doden,
+            "ingetrokken": self.ingetrokken,
+            "adres_pseudoniem": self.pseudoniem,
         }
         r.update(self.versions[peil])
         return r
@@ -95,8 +104,16 @@ class PoliceMixin:
 
     # -- building blocks ------------------------------------------------------------------------
 
-    def _group(self, name: str, n: int, start: str, end: str, versions: dict[dt.date, dict],
-               late_bias: float = 0.0, **final: object) -> list[Inc]:
+    def _group(
+        self,
+        name: str,
+        n: int,
+        start: str,
+        end: str,
+        versions: dict[dt.date, dict],
+        late_bias: float = 0.0,
+        **final: object,
+    ) -> list[Inc]:
         out = []
         for day in spread_dates(self.rng, as_date(start), as_date(end), n, late_bias):
             inc = Inc(date=day, group=name, versions={p: dict(o) for p, o in versions.items()})
@@ -166,8 +183,7 @@ class PoliceMixin:
         # 2025: April knows Jan..early April, July has the full first half, January 2026 the full year.
         v234 = {P2: {}, P3: {}, P4: {}}
         self._group("h1a", 297, "2025-01-01", "2025-04-08", v234)
-        self._group("x3", 3, "2025-01-01", "2025-04-08",
-                    {P2: {"ingetrokken": False}, P3: {}, P4: {}}, ingetrokken=True)
+        self._group("x3", 3, "2025-01-01", "2025-04-08", {P2: {"ingetrokken": False}, P3: {}, P4: {}}, ingetrokken=True)
         self._group("nc25a", 6, "2025-01-01", "2025-04-08", v234, telt_mee=False)
         self._group("h1b", 60, "2025-01-01", "2025-04-08", {P3: {}, P4: {}})
         self._group("h1c", 321, "2025-04-09", "2025-06-30", {P3: {}, P4: {}})
@@ -203,7 +219,7 @@ class PoliceMixin:
             rest = rng.choices(list(EXPLOSIEF_REST_W), list(EXPLOSIEF_REST_W.values()), k=len(counted) - n_zw)
             kinds = ["zwaar_vuurwerk"] * n_zw + rest
             rng.shuffle(kinds)
-            for inc, kind in zip(counted, kinds):
+            for inc, kind in zip(counted, kinds, strict=False):
                 inc.explosief = kind
         for inc in g("w24") + g("x3") + g("jw25"):
             inc.explosief = rng.choices(["zwaar_vuurwerk", "onbekend"], [80, 20])[0]
@@ -211,13 +227,13 @@ class PoliceMixin:
         s24 = g("k24") + g("fup24") + g("a24")
         targets = [k for k, n in INTENDED_DOELWIT_2024.items() for _ in range(n)]
         rng.shuffle(targets)
-        for inc, t in zip(s24, targets):
+        for inc, t in zip(s24, targets, strict=False):
             inc.doelwit = t
         # First half of 2025 by outcome, exact.
         h1 = g("h1a") + g("h1b") + g("h1c")
         outcomes = ["afgegaan"] * INTENDED_H1_2025["afgegaan"] + ["poging"] * INTENDED_H1_2025["poging"]
         rng.shuffle(outcomes)
-        for inc, u in zip(h1, outcomes):
+        for inc, u in zip(h1, outcomes, strict=False):
             inc.uitkomst = u
 
     def _police_places(self) -> None:
@@ -235,7 +251,7 @@ class PoliceMixin:
                 seen[code] += 1
                 places.append(code)
         rng.shuffle(places)
-        for inc, code in zip(s24, places):
+        for inc, code in zip(s24, places, strict=False):
             self._place(inc, code)  # 2024: no merger after 2023-01-01, every code is valid
         for inc in incs:
             if not inc.gm:
@@ -245,9 +261,12 @@ class PoliceMixin:
         for inc in weesp:
             inc.today, inc.gm = AMSTERDAM, WEESP
             inc.pc4 = rng.choice(self.pc4[WEESP])
-        for inc, today in zip(rng.sample([i for i in g("c21") if i.gm == i.today], 2) +
-                              rng.sample([i for i in g("c22") if i.gm == i.today], 1),
-                              ["GM1980", "GM1982", "GM1992"]):
+        for inc, today in zip(
+            rng.sample([i for i in g("c21") if i.gm == i.today], 2)
+            + rng.sample([i for i in g("c22") if i.gm == i.today], 1),
+            ["GM1980", "GM1982", "GM1992"],
+            strict=False,
+        ):
             self._place(inc, today)
 
     def _police_revisions(self) -> None:
@@ -294,8 +313,14 @@ class PoliceMixin:
             inc.notes[P2] = "Heronderzoek: toch opzet"
         for inc in g("nc24b"):
             inc.notes[P2] = "Ongeval; geen opzet"
-        phrases = ["Late registratie", "Voordeur woning beschadigd; bewoners ongedeerd", "Schade aan café",
-                   "Gevel en ruiten beschadigd", "Schade ± € 5.000 (schatting)", "Auto uitgebrand"]
+        phrases = [
+            "Late registratie",
+            "Voordeur woning beschadigd; bewoners ongedeerd",
+            "Schade aan café",
+            "Gevel en ruiten beschadigd",
+            "Schade ± € 5.000 (schatting)",
+            "Auto uitgebrand",
+        ]
         for inc in rng.sample(g("a24"), 40) + rng.sample(g("h1a"), 25):
             inc.notes[P2] = rng.choice(phrases)
         for inc in g("h1a") + g("x3") + g("nc25a"):
@@ -313,7 +338,7 @@ class PoliceMixin:
                 serial += rng.randint(1, 40)
                 unit = POLICE_UNIT.get(self.ref.gemeenten[inc.today].politie_eenheid, 0)
                 inc.id = f"PL{unit:02d}00-{year}{serial:06d}"
-        self.next_serial = {year: 900_000 for year in range(2021, 2026)}
+        self.next_serial = dict.fromkeys(range(2021, 2026), 900000)
 
     def _police_addresses(self) -> None:
         """Address pseudonyms for 2025 (contract v2): an HMAC of a made-up BAG id under the police's key.
@@ -354,7 +379,8 @@ class PoliceMixin:
 
         rows = self._police_rows(P1)
         out["P1"] = SampleFile(
-            "politie", "politie_extract_2025-01-15.csv",
+            "politie",
+            "politie_extract_2025-01-15.csv",
             to_csv_bytes(Style(",", "utf-8-sig", "\r\n", "iso", ("true", "false")), cols, rows),
             "loaded",
             f"Full extract 2021-2024 at peildatum 2025-01-15 ({len(rows)} rows; 2024 counts 1,244); "
@@ -368,10 +394,19 @@ class PoliceMixin:
         order = list(cols) + ["toelichting"]
         rng.shuffle(order)
         header = {c: c for c in order}
-        header.update({"incident_id": " Incident_ID ", "peildatum": "PEILDATUM", "incident_datum": "Incident_Datum",
-                       "gemeente_code": "Gemeente_Code ", "telt_mee": "Telt_Mee", "toelichting": "Toelichting"})
+        header.update(
+            {
+                "incident_id": " Incident_ID ",
+                "peildatum": "PEILDATUM",
+                "incident_datum": "Incident_Datum",
+                "gemeente_code": "Gemeente_Code ",
+                "telt_mee": "Telt_Mee",
+                "toelichting": "Toelichting",
+            }
+        )
         out["P2"] = SampleFile(
-            "politie", "Explosies export april 2025.csv",
+            "politie",
+            "Explosies export april 2025.csv",
             to_csv_bytes(Style(";", "cp1252", "\r\n", "nl", ("ja", "nee")), order, rows, header),
             "loaded",
             f"Changes-only extract at peildatum 2025-04-15 ({len(rows)} rows): 2024 revised from 1,244 to 1,543 "
@@ -381,7 +416,8 @@ class PoliceMixin:
         )
 
         out["E1"] = SampleFile(
-            "politie", "politie_extract_2025-05-15.csv",
+            "politie",
+            "politie_extract_2025-05-15.csv",
             to_csv_bytes(Style(), cols, []),
             "empty",
             "Header only: an empty delivery is accepted and loads nothing.",
@@ -390,7 +426,8 @@ class PoliceMixin:
         rows = self._police_rows(P3)
         v2 = (*cols, "adres_pseudoniem")
         out["P3"] = SampleFile(
-            "politie", "incidenten_2025_tm_juli.csv",
+            "politie",
+            "incidenten_2025_tm_juli.csv",
             to_csv_bytes(Style(",", "utf-8", "\n", "iso", ("j", "n")), v2, rows),
             "loaded",
             f"Full 2025 extract at peildatum 2025-07-15 ({len(rows)} rows): first half 678 (610 afgegaan, 68 poging), "
@@ -404,7 +441,8 @@ class PoliceMixin:
                 r["ingetrokken"] = None
             r["adres_pseudoniem"] = r["adres_pseudoniem"].upper()  # hex compares without regard to case
         out["P4"] = SampleFile(
-            "politie", "politie_extract_2026-01-15.csv",
+            "politie",
+            "politie_extract_2026-01-15.csv",
             to_csv_bytes(Style(",", "utf-8", "\n", "nl", ("1", "0")), v2, rows),
             "loaded",
             f"Full 2025 extract at peildatum 2026-01-15 ({len(rows)} rows): 2025 counts 1,525 after withdrawals; "
@@ -417,19 +455,29 @@ class PoliceMixin:
         for k, day in enumerate(sorted(spread_dates(rng, as_date("2024-10-01"), as_date("2024-12-31"), 5))):
             today = WEESP if k == 3 else self.boosted.pick(rng)
             owner = AMSTERDAM if today == WEESP else today
-            bad.append({
-                "incident_id": self._fresh_police_id(2024, owner), "peildatum": peil, "incident_datum": day,
-                "gemeente_code": today, "postcode4": rng.choice(self.pc4[today]),
-                "doelwit": "woning", "uitkomst": "afgegaan", "explosief": "zwaar_vuurwerk",
-                "telt_mee": True, "gewonden": 0, "doden": 0, "ingetrokken": False,
-            })
+            bad.append(
+                {
+                    "incident_id": self._fresh_police_id(2024, owner),
+                    "peildatum": peil,
+                    "incident_datum": day,
+                    "gemeente_code": today,
+                    "postcode4": rng.choice(self.pc4[today]),
+                    "doelwit": "woning",
+                    "uitkomst": "afgegaan",
+                    "explosief": "zwaar_vuurwerk",
+                    "telt_mee": True,
+                    "gewonden": 0,
+                    "doden": 0,
+                    "ingetrokken": False,
+                }
+            )
         self.bad_weesp = bad[3]
         out["B1"] = SampleFile(
-            "politie", "politie_aanvulling_2025-02-03.csv",
+            "politie",
+            "politie_aanvulling_2025-02-03.csv",
             to_csv_bytes(Style(), cols, bad),
             "quarantined",
             f"Data row 4 uses gemeente_code GM0457 (Weesp) for an incident on {bad[3]['incident_datum'].isoformat()}; "
             "Weesp is part of Amsterdam (GM0363) since 2022-03-24, so the code is invalid on that date.",
         )
         return out
-
