@@ -42,7 +42,7 @@ def configure() -> dict[str, str]:
 
     if "airflow" in sys.modules and "AIRFLOW_TEST_CONFIGURED" not in os.environ:
         raise RuntimeError("airflow was imported before tests/airflow_harness.configure(); import it inside tests")
-    admin = warehouse.start(get_settings())
+    admin = warehouse.admin_url(get_settings())
     url = _ensure_database(admin)
     home = Path(tempfile.mkdtemp(prefix="airflow-home-"))
     atexit.register(shutil.rmtree, home, ignore_errors=True)

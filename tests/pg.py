@@ -26,7 +26,8 @@ def with_db(url: str, db: str) -> str:
 
 
 def admin_url() -> str:
-    return warehouse.start(get_settings())
+    """The embedded server's superuser: tests create and drop databases across the cluster."""
+    return warehouse.admin_url(get_settings())
 
 
 def make_template(url: str) -> None:

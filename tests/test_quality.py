@@ -184,13 +184,15 @@ print("RESULT " + json.dumps({ti.task_id: str(ti.state) for ti in run.get_task_i
 @pytest.fixture(scope="module")
 def airflow_env(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> dict[str, str]:
     """Environment for an Airflow process: its own home and DAG folder, metadata in `airflow_test_quality`."""
-    from explosion_monitor import warehouse
+    from explosion_monitor import db
 
     name = "airflow_test_quality"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
             conn.execute(f'create database "{name}"')
-    sync, async_ = (u.rsplit("/", 1)[0] + f"/{name}" for u in warehouse.airflow_urls(wap.REAL_SETTINGS))
+    # the database is the superuser's (made above), so Airflow uses the superuser's URL for it
+    sync = db.sqlalchemy_url(db.database_url(pg_admin_url, name))
+    async_ = db.sqlalchemy_url(sync, "psycopg_async")
     home = tmp_path_factory.mktemp("airflow")
     (home / "dags").mkdir()
     (home / "dags" / "quality_gate_test.py").write_text(textwrap.dedent(DAG_FILE))

@@ -90,20 +90,25 @@ def url(server: Settings) -> str:
 def test_start_answers_on_loopback_with_a_password(server: Settings, url: str) -> None:
     parts = urlsplit(url)
     assert (parts.hostname, parts.port, parts.path) == ("127.0.0.1", server.pg_port, "/explosion_monitor")
-    assert parts.username == "postgres" and parts.password
+    assert parts.username == "pipeline" and parts.password  # the pipeline's login, no superuser (issue 12)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+        dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    with psycopg.connect(warehouse.admin_url(server)) as conn:  # these two settings are for superusers only
         assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
         assert conn.execute("SHOW unix_socket_directories").fetchone() == ("",)
-        dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
     assert {"explosion_monitor", "airflow"} <= dbs
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(host="127.0.0.1", port=server.pg_port, user="postgres", password="wrong", dbname="postgres")
     secrets_file = server.data_dir / "secrets.json"
     assert secrets_file.stat().st_mode & 0o777 == 0o600
-    assert warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET] == parts.password
+    assert warehouse.load_secrets(server)["pipeline_password"] == parts.password
+    admin = urlsplit(warehouse.admin_url(server))
+    assert (admin.username, admin.port) == ("postgres", server.pg_port)
+    assert warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET] == admin.password
     st = warehouse.status(server)
     assert st["running"] and st["port"] == server.pg_port and parts.password not in st["url"]
+    assert admin.password not in st["admin_url"]
     assert (server.data_dir / "pgdata-location").read_text().strip() == st["data_dir"]
 
 
@@ -132,23 +137,24 @@ def test_lost_secrets_file_keeps_the_data_with_a_new_password(server: Settings, 
         conn.execute("INSERT INTO kept_after_reset VALUES (7)")
         conn.execute("CREATE ROLE bi_reader LOGIN PASSWORD 'from-the-lost-file'")
     old_password = warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET]
+    old_admin = warehouse.admin_url(server)
     (server.data_dir / "secrets.json").unlink()
     new_url = warehouse.start(server)
     assert warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET] != old_password
+    assert urlsplit(new_url).password != urlsplit(url).password  # the pipeline login's password is new too
     with psycopg.connect(new_url) as conn:
         assert conn.execute("SELECT n FROM kept_after_reset").fetchone() == (7,)
         conn.execute("DROP TABLE kept_after_reset")
     # The BI login got a new password too, stored in the new secrets file.
     bi_password = warehouse.load_secrets(server)["bi_reader_password"]
-    bi_url = new_url.replace(
-        f"postgres:{warehouse.load_secrets(server)[warehouse.SUPERUSER_SECRET]}@", f"bi_reader:{bi_password}@"
-    )
+    bi_url = new_url.replace(f"pipeline:{urlsplit(new_url).password}@", f"bi_reader:{bi_password}@")
     with psycopg.connect(bi_url) as conn:
         assert conn.execute("select current_user").fetchone() == ("bi_reader",)
     with psycopg.connect(new_url) as conn:
         conn.execute("DROP ROLE bi_reader")
-    with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(url, connect_timeout=5)
+    for stale in (url, old_admin):
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(stale, connect_timeout=5)
 
 
 def test_port_taken_by_another_program(server: Settings, url: str) -> None:
@@ -254,7 +260,8 @@ def test_checkout_in_private_folder_as_root() -> None:
         assert warehouse.status(settings)["data_dir"] == str(expected)
         assert (settings.data_dir / "pgdata-location").read_text().strip() == str(expected)
         assert private.stat().st_mode & 0o777 == 0o700  # we did not loosen the user's folder
-        with psycopg.connect(url) as conn:
+        assert urlsplit(url).username == "pipeline"
+        with psycopg.connect(warehouse.admin_url(settings)) as conn:  # data_directory: for superusers only
             assert conn.execute("SELECT current_setting('data_directory')").fetchone() == (str(expected),)
     finally:
         _cleanup(settings)

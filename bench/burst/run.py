@@ -283,7 +283,7 @@ def main() -> int:
 
     drops, warm_up = make_drops(args.drops)
     settings = get_settings()
-    admin = libpq_url(warehouse.start(settings))
+    admin = libpq_url(warehouse.admin_url(settings))
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "airflow").mkdir(parents=True)
     buckets = (OUT / "buckets").as_uri()

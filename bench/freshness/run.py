@@ -115,7 +115,7 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = get_settings()
-    admin = libpq_url(warehouse.start(settings))
+    admin = libpq_url(warehouse.admin_url(settings))
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "airflow").mkdir(parents=True)
     buckets = (OUT / "buckets").as_uri()

