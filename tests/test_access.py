@@ -214,8 +214,9 @@ def test_the_embedded_server_reserves_connections_for_the_pipeline() -> None:
     with psycopg.connect(warehouse.start(settings), autocommit=True) as conn:
         assert conn.execute("show reserved_connections").fetchone()[0] == str(warehouse.RESERVED_CONNECTIONS)
         # sql.Identifier keeps ruff quiet about the import; the check is the ACL itself
-        acl = conn.execute(sql.SQL("select datacl::text from pg_database where datname = {}").format(
-            sql.Literal("postgres"))).fetchone()[0]
+        acl = conn.execute(
+            sql.SQL("select datacl::text from pg_database where datname = {}").format(sql.Literal("postgres"))
+        ).fetchone()[0]
     # PUBLIC (the entry with no grantee before "=") has neither TEMP nor CONNECT; the pipeline login has CONNECT
     entries = acl.strip("{}").split(",") if acl else []
     assert entries and not [e for e in entries if e.startswith("=")], acl
