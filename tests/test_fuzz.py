@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from fuzz_strategies import (
     ARRIVED_AT,
     Drop,
@@ -91,6 +92,7 @@ def test_one_bad_cell_is_named(record_property):
     record_property("fuzz_cases", cases)
 
 
+@pytest.mark.slow  # over 50 s: make test-slow (CI keeps make test under 30 min)
 def test_real_loader_agrees(warehouse_url, db, tmp_path, record_property):
     """Drops through a real bucket and the real loader into PostgreSQL: every outcome is accounted for,
     the partner's bytes are kept, and the verdict and report are the ones check_file gives."""

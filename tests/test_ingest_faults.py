@@ -380,6 +380,7 @@ def _big_file() -> bytes:
     return big_police_file(KILL_ROWS)
 
 
+@pytest.mark.slow  # over 50 s: make test-slow (CI keeps make test under 30 min)
 @pytest.mark.timeout(600)
 def test_kill_nine_at_random_points_of_a_large_load(pg_admin_url, tmp_path, record_property):
     """kill -9 of the loader at 20 random points (plus four pinned ones) of a 200,000-row load.

@@ -354,6 +354,7 @@ def test_the_audit_agrees_with_linear_programming(published: dict[int, Cells]) -
     assert len(found) >= 5 and derivable_lp(naive) == found
 
 
+@pytest.mark.slow  # over 50 s: make test-slow (CI keeps make test under 30 min)
 def test_every_suppressed_count_keeps_three_possible_values(published: dict[int, Cells]) -> None:
     """Judged by linear programming over all sums at once: each suppressed count can take at least three values."""
     for jaar, cells in published.items():

@@ -361,6 +361,7 @@ def test_reingest_after_a_fix(warehouse_url, local_buckets):
         reingest.reingest("politie", result["outcome"]["file_id"])  # now 'reingested' itself
 
 
+@pytest.mark.slow  # over 50 s: make test-slow (CI keeps make test under 30 min)
 def test_rebuild_replays_the_archive_and_equals_the_marts(
     warehouse_url, local_buckets, publish_module, pg_admin_url, record_property
 ):

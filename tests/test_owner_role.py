@@ -35,6 +35,7 @@ def _url(admin_url: str, user: str, password: str, db: str) -> str:
     )
 
 
+@pytest.mark.slow  # over 50 s: make test-slow (CI keeps make test under 30 min)
 def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
     pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,6 +76,7 @@ def test_targets_follow_the_seed_with_floor_rounding(published):
         assert r["doel_basisjaar"] == r["jaar"] - 1
 
 
+@pytest.mark.slow  # over 50 s: make test-slow (CI keeps make test under 30 min)
 def test_a_changed_seed_changes_the_published_target_without_code(published, tmp_path):
     settings, url = published
     root = tmp_path / "checkout"

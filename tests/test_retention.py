@@ -518,6 +518,7 @@ def _figures(url: str) -> dict[str, set]:
         }
 
 
+@pytest.mark.slow  # over 50 s: make test-slow (CI keeps make test under 30 min)
 def test_purge_then_full_build_keeps_the_figures_of_the_period_and_equals_a_rebuild(
     scenario: Scenario, pg_admin_url: str, local_buckets: str
 ) -> None:

@@ -195,6 +195,7 @@ def run_secrets(warehouse_url: str) -> dict[str, str]:
     return values
 
 
+@pytest.mark.slow  # over 50 s: make test-slow (CI keeps make test under 30 min)
 def test_a_failing_pipeline_run_leaves_no_secret_anywhere(
     warehouse_url: str,
     local_buckets: str,
