@@ -36,30 +36,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workbook import write_xlsx  # noqa: E402
+# The police columns the rows fill (workbook.COLUMNS): contract version 1's, so that runs before and after a
+# contract change (version 2 added the optional adres_pseudoniem) measure the same file.
+from workbook import CODES, COLUMNS, DOELWIT, write_xlsx  # noqa: E402
 
 from explosion_monitor import warehouse  # noqa: E402
 from explosion_monitor.contracts import get_contract  # noqa: E402
 from explosion_monitor.db.ready import recreate_database as fresh_db  # noqa: E402
-
-CODES = ["GM0363", "GM0599", "GM0518", "GM0344", "GM0034", "GM0796", "GM0014", "GM0080"]
-DOELWIT = ["woning", "bedrijf", "voertuig", "geldautomaat", "overig"]
-# The police columns the rows below fill: contract version 1's, so that runs before and after a contract
-# change (version 2 added the optional adres_pseudoniem) measure the same file.
-COLUMNS = (
-    "incident_id",
-    "peildatum",
-    "incident_datum",
-    "gemeente_code",
-    "postcode4",
-    "doelwit",
-    "uitkomst",
-    "explosief",
-    "telt_mee",
-    "gewonden",
-    "doden",
-    "ingetrokken",
-)
 
 
 def write_csv(path: Path, rows: int, seed: int = 1, dutch: bool = False) -> None:
