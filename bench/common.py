@@ -321,3 +321,30 @@ def breakdown_table(per_drop: list[dict]) -> tuple[str, dict[str, float]]:
         medians[key] = statistics.median(values)
         lines.append(f"{key:<13} {medians[key]:>8.2f}  {len(values):>3}  {what}")
     return "\n".join(lines), medians
+
+
+def prepare_warehouse(out: Path, bench_db: str, airflow_db: str) -> tuple[str, str, str, str, Any]:
+    """A fresh warehouse database and Airflow metadata database of the benchmark's own (made as the superuser),
+    a bucket folder under `out`, the schema set up and the dbt manifest built; the process's settings point at
+    them. Returns (superuser URL, warehouse URL, metadata URL, buckets URL, settings)."""
+    import shutil
+
+    from explosion_monitor import warehouse
+    from explosion_monitor.db import libpq_url
+    from explosion_monitor.db.ready import connect_ready, recreate_database
+    from explosion_monitor.orchestration.manifest import build_manifest, manifest_path
+
+    admin = libpq_url(warehouse.admin_url(get_settings()))
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "airflow").mkdir(parents=True)
+    buckets = (out / "buckets").as_uri()
+    target = recreate_database(admin, bench_db, setup=False)
+    meta = recreate_database(admin, airflow_db, setup=False)
+    os.environ["WAREHOUSE_URL"] = target
+    os.environ["EXPLOSION_MONITOR_BUCKETS"] = buckets
+    settings = get_settings()
+    with connect_ready(settings):
+        pass
+    if not manifest_path(settings).is_file():
+        build_manifest(settings)
+    return admin, target, meta, buckets, settings

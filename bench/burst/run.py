@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -40,16 +38,14 @@ from common import (
     free_port,
     healthy,
     percentile,
+    prepare_warehouse,
     start_standalone,
     stop,
     wait_for,
     watchers_running,
 )
 
-from explosion_monitor import warehouse
-from explosion_monitor.config import FEEDS, get_settings
-from explosion_monitor.db import libpq_url
-from explosion_monitor.db.ready import recreate_database
+from explosion_monitor.config import FEEDS
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench" / "out" / "burst"
@@ -282,25 +278,10 @@ def main() -> int:
     args = parser.parse_args()
 
     drops, warm_up = make_drops(args.drops)
-    settings = get_settings()
-    admin = libpq_url(warehouse.admin_url(settings))
-    shutil.rmtree(OUT, ignore_errors=True)
-    (OUT / "airflow").mkdir(parents=True)
-    buckets = (OUT / "buckets").as_uri()
-    target = recreate_database(admin, BENCH_DB, setup=False)
-    meta = recreate_database(admin, AIRFLOW_DB, setup=False)
-    os.environ["WAREHOUSE_URL"] = target
-    os.environ["EXPLOSION_MONITOR_BUCKETS"] = buckets
-    settings = get_settings()
+    admin, target, meta, buckets, settings = prepare_warehouse(OUT, BENCH_DB, AIRFLOW_DB)
 
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.db.ready import connect_ready
-    from explosion_monitor.orchestration.manifest import build_manifest, manifest_path
 
-    with connect_ready(settings):
-        pass
-    if not manifest_path(settings).is_file():
-        build_manifest(settings)
     bucket = {feed: get_bucket(feed, settings) for feed in FEEDS}
     for b in bucket.values():
         b.ensure()

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -39,6 +37,7 @@ from common import (
     healthy,
     measure_parse,
     percentile,
+    prepare_warehouse,
     start_standalone,
     stop,
     wait_for,
@@ -53,11 +52,6 @@ AIRFLOW_DB = "airflow_bench_freshness"
 CODES = ["GM0363", "GM0599", "GM0518", "GM0344", "GM0034", "GM0796", "GM0014", "GM0080"]
 DOELWIT = ["woning", "bedrijf", "voertuig", "geldautomaat", "overig"]
 YEAR = 2025
-
-from explosion_monitor import warehouse  # noqa: E402
-from explosion_monitor.config import get_settings  # noqa: E402
-from explosion_monitor.db import libpq_url  # noqa: E402
-from explosion_monitor.db.ready import recreate_database  # noqa: E402
 
 
 def police_file(drop: int, rows: int) -> bytes:
@@ -114,25 +108,10 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench databases and folders")
     args = parser.parse_args()
 
-    settings = get_settings()
-    admin = libpq_url(warehouse.admin_url(settings))
-    shutil.rmtree(OUT, ignore_errors=True)
-    (OUT / "airflow").mkdir(parents=True)
-    buckets = (OUT / "buckets").as_uri()
-    target = recreate_database(admin, BENCH_DB, setup=False)
-    meta = recreate_database(admin, AIRFLOW_DB, setup=False)
-    os.environ["WAREHOUSE_URL"] = target
-    os.environ["EXPLOSION_MONITOR_BUCKETS"] = buckets
-    settings = get_settings()
+    admin, target, meta, buckets, settings = prepare_warehouse(OUT, BENCH_DB, AIRFLOW_DB)
 
     from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.db.ready import connect_ready
-    from explosion_monitor.orchestration.manifest import build_manifest, manifest_path
 
-    with connect_ready(settings):
-        pass
-    if not manifest_path(settings).is_file():
-        build_manifest(settings)
     bucket = get_bucket("politie", settings)
     bucket.ensure()
 
