@@ -434,3 +434,36 @@ def test_planted_forecasts_cover_the_truth():
         inside += row["verwacht_laag"] <= truth <= row["verwacht_hoog"]
         assert row["verwacht_laag"] >= known * 0.95 and row["status"] == "op_koers"
     assert inside >= 32, f"the planted final count was inside the 90% interval in {inside} of 40 histories"
+
+
+def test_a_warehouse_with_one_year_publishes_its_analysis(pg_admin_url: str, tmp_path):
+    """Only 2025 delivered (no previous year to compare): the running year still has its row, too short a history
+    to forecast, and the analysis publishes instead of blocking on 'exactly one running year'."""
+    url = _pg.fresh_database(pg_admin_url, prefix="em_test_een_jaar")
+    try:
+        settings = dataclasses.replace(get_settings(), warehouse_url=url, buckets=(tmp_path / "b").as_uri())
+        header = "incident_id,peildatum,incident_datum,gemeente_code,postcode4,doelwit,uitkomst,explosief,telt_mee"
+        lines = [
+            f"EEN-{i:04d},2025-06-30,2025-{i % 5 + 1:02d}-{i % 27 + 1:02d},GM0363,1012,woning,afgegaan,"
+            "zwaar_vuurwerk,true"
+            for i in range(300)
+        ]
+        get_bucket("politie", settings).put_incoming("politie_2025.csv", "\n".join([header, *lines, ""]).encode())
+        ingest_pending(settings=settings)
+        transform.build(settings, url=url, target_dir=tmp_path / "dbt_target")
+        publish.gate_and_publish(settings, url=url)
+        result = runner.run_analysis(settings, url=url)
+        assert result.outcome == "published", result.message
+        land = rows(url, "select * from marts.doel_prognose where niveau = 'land' and is_lopend_jaar")
+        assert [(r["jaar"], r["peildatum"], r["maanden_compleet"], r["aanslagen_tot_nu"]) for r in land] == [
+            (2025, dt.date(2025, 6, 30), 6, 300)
+        ]
+        assert (land[0]["status"], land[0]["verwacht_jaar"], land[0]["zelfde_periode_vorig_jaar"]) == (
+            "te_weinig_gegevens",
+            None,
+            0,
+        )
+        # the only earlier year with data is the running year itself: nothing is compared for 2024
+        assert not rows(url, "select 1 from marts.doel_prognose where jaar < 2025")
+    finally:
+        _pg.drop_database(pg_admin_url, url)

@@ -65,10 +65,14 @@ standen as (
             values (cast(extract(year from p.peildatum) as integer)),
             (cast(extract(year from p.peildatum) as integer) - 1)
         ) as j (jaar)
-    where j.jaar > (
-        select min(m.jaar) from maanden as m
-        where m.niveau = 'land'
-    )
+    -- a year without its previous year in the data has no comparison, except the running year: the analysis
+    -- (and the report) always have one, te_weinig_gegevens while the history is too short
+    where
+        j.jaar > (
+            select min(m.jaar) from maanden as m
+            where m.niveau = 'land'
+        )
+        or (p.peildatum = n.peildatum and j.jaar = extract(year from n.peildatum))
 
 ),
 
