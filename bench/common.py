@@ -259,12 +259,14 @@ def drop_stages(meta: str, target: str, feed: str, key: str, dropped: float, pub
             ):
                 tis[task_id] = (_epoch(start), _epoch(end))
             row = conn.execute(
-                "select start_date, end_date from dag_run where dag_id = 'analysis' and queued_at >= "
+                "select start_date, end_date, state from dag_run where dag_id = 'analysis' and queued_at >= "
                 "(select start_date from task_instance where dag_id = 'warehouse' and run_id = %s "
                 "and task_id = 'publish') order by queued_at limit 1",
                 (wh_run_id,),
             ).fetchone()
-            t["analysis_start"], t["analysis_end"] = (_epoch(row[0]), _epoch(row[1])) if row else (None, None)
+            # only a successful run published the analysis marts
+            ok = row is not None and row[2] == "success"
+            t["analysis_start"], t["analysis_end"] = (_epoch(row[0]), _epoch(row[1])) if ok else (None, None)
     del ingest_run_pk
     t["dbt_start"], t["dbt_end"] = tis.get("dbt_build", (None, None))
     checks = [tis.get(k) for k in ("blocking_checks", "warning_checks")]
