@@ -21,6 +21,7 @@ from pathlib import Path
 from random import Random
 
 from explosion_monitor.config import project_root
+from explosion_monitor.contracts import all_contracts
 
 # ---------------------------------------------------------------------------------------------
 # Public API
@@ -51,70 +52,8 @@ INTENDED_DOELWIT_2024: dict[str, int] = {
 INTENDED_TOP5_2024: dict[str, int] = {"GM0599": 168, "GM0363": 142, "GM0518": 117, "GM0034": 74, "GM0796": 58}
 INTENDED_ZWAAR_VUURWERK_SHARE = 0.80
 
-#: Every column of each feed's contract (version 2).
-FEED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "politie": (
-        "incident_id",
-        "peildatum",
-        "incident_datum",
-        "gemeente_code",
-        "postcode4",
-        "doelwit",
-        "uitkomst",
-        "explosief",
-        "telt_mee",
-        "gewonden",
-        "doden",
-        "ingetrokken",
-        "adres_pseudoniem",
-    ),
-    "verzekeraars": (
-        "verzekeraar_code",
-        "claim_id",
-        "peildatum",
-        "schadedatum",
-        "gemeente_code",
-        "postcode4",
-        "branche",
-        "oorzaak",
-        "politie_incident_id",
-        "schade_geraamd_eur",
-        "uitgekeerd_eur",
-        "status",
-        "tijdelijke_huisvesting",
-    ),
-    "corporaties": (
-        "corporatie_code",
-        "melding_id",
-        "peildatum",
-        "incident_datum",
-        "gemeente_code",
-        "postcode4",
-        "politie_incident_id",
-        "woningen_beschadigd",
-        "woningen_onbewoonbaar",
-        "huishoudens_ontheemd",
-        "herstelkosten_eur",
-        "nazorg_aangeboden",
-        "sluiting",
-        "sluiting_start",
-        "sluiting_eind",
-        "terugkeer_datum",
-    ),
-    "gemeenten": (
-        "gemeente_code",
-        "maatregel_id",
-        "peildatum",
-        "soort",
-        "fase",
-        "postcode4",
-        "start_datum",
-        "eind_datum",
-        "kosten_eur",
-        "omschrijving",
-        "ingetrokken",
-    ),
-}
+#: Every column of each feed's contract (version 2), in the contract's order: the generator writes what it says.
+FEED_COLUMNS: dict[str, tuple[str, ...]] = {feed: c.column_names for feed, c in all_contracts().items()}
 
 #: The optional columns contract version 2 added: files without them are version-1 files, still valid.
 V2_COLUMNS: dict[str, tuple[str, ...]] = {"politie": ("adres_pseudoniem",), "corporaties": ("terugkeer_datum",)}
