@@ -286,6 +286,18 @@ def _save(fig: Any, path: Path) -> None:
     fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
 
 
+def _save_month_chart(fig: Any, ax: Any, path: Path, ylabel: str, title: str) -> None:
+    """January to December along the x axis, counts from 0, the house style and the legend below; saved."""
+    ax.set_xticks(range(1, 13), MAANDEN)
+    ax.set_xlim(0.5, 12.5)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    _style(ax)
+    _legend_below(ax)
+    _save(fig, path)
+
+
 def _chart_national_monthly(c: Cijfers, path: Path) -> None:
     fig = _figure(9, 5.0)
     ax = fig.add_subplot()
@@ -306,14 +318,7 @@ def _chart_national_monthly(c: Cijfers, path: Path) -> None:
             linewidth=1.8,
             label=f"Doel {c.doeljaar}: gemiddeld max. {getal(doel / 12, 1)} per maand ({getal(doel)} ÷ 12)",
         )
-    ax.set_xticks(range(1, 13), MAANDEN)
-    ax.set_xlim(0.5, 12.5)
-    ax.set_ylim(bottom=0)
-    ax.set_ylabel("Aanslagen per maand")
-    ax.set_title("Aanslagen met explosieven per maand, heel Nederland")
-    _style(ax)
-    _legend_below(ax)
-    _save(fig, path)
+    _save_month_chart(fig, ax, path, "Aanslagen per maand", "Aanslagen met explosieven per maand, heel Nederland")
 
 
 def _chart_national_cumulative(c: Cijfers, path: Path) -> None:
@@ -333,14 +338,7 @@ def _chart_national_cumulative(c: Cijfers, path: Path) -> None:
             linewidth=1.8,
             label=f"Doel {c.doeljaar} naar rato: max. {getal(doel)} aan het eind van het jaar",
         )
-    ax.set_xticks(range(1, 13), MAANDEN)
-    ax.set_xlim(0.5, 12.5)
-    ax.set_ylim(bottom=0)
-    ax.set_ylabel("Aanslagen sinds 1 januari")
-    ax.set_title("Cumulatief aantal aanslagen tegen het doel")
-    _style(ax)
-    _legend_below(ax)
-    _save(fig, path)
+    _save_month_chart(fig, ax, path, "Aanslagen sinds 1 januari", "Cumulatief aantal aanslagen tegen het doel")
 
 
 def _chart_bars_two_years(
