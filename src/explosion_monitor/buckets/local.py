@@ -226,8 +226,26 @@ class LocalBucket(Bucket):
 
     def put_incoming(self, name: str, data: bytes) -> DropObject:
         rel = safe_name(name)
-        target = self._path(f"incoming/{rel}")
-        parent = self._makedirs(os.path.dirname(f"incoming/{rel}"))
+        parent = self._write_whole(f"incoming/{rel}", data, f"Cannot write {rel!r} into incoming/ of {self.feed}")
+        fsync_dir(parent)
+        dropped = self.stat_incoming(rel)
+        if dropped is None:  # pragma: no cover - only under a concurrent delete
+            raise BucketError(f"Wrote {rel!r} into incoming/ of {self.feed}, but it disappeared.")
+        return dropped
+
+    def _exists(self, rel: str) -> bool:
+        return os.path.lexists(self._path(rel))
+
+    def _write_report(self, rel: str, text: str) -> None:
+        self._write_whole(
+            rel, text.encode("utf-8", "backslashreplace"), f"Cannot write the report {rel!r} of {self.feed}"
+        )
+
+    def _write_whole(self, rel: str, data: bytes, failure: str) -> str:
+        """Write `data` to `rel` all at once (a private temporary file, fsynced, renamed over it); returns the
+        folder. Raises BucketError(`failure`: the reason)."""
+        target = self._path(rel)
+        parent = self._makedirs(os.path.dirname(rel))
         tmp = os.path.join(parent, TEMP_PREFIX + uuid.uuid4().hex)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -239,31 +257,8 @@ class LocalBucket(Bucket):
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise BucketError(f"Cannot write {rel!r} into incoming/ of {self.feed}: {describe(exc)}.") from exc
-        fsync_dir(parent)
-        dropped = self.stat_incoming(rel)
-        if dropped is None:  # pragma: no cover - only under a concurrent delete
-            raise BucketError(f"Wrote {rel!r} into incoming/ of {self.feed}, but it disappeared.")
-        return dropped
-
-    def _exists(self, rel: str) -> bool:
-        return os.path.lexists(self._path(rel))
-
-    def _write_report(self, rel: str, text: str) -> None:
-        target = self._path(rel)
-        parent = self._makedirs(os.path.dirname(rel))
-        tmp = os.path.join(parent, TEMP_PREFIX + uuid.uuid4().hex)
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(text.encode("utf-8", "backslashreplace"))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise BucketError(f"Cannot write the report {rel!r} of {self.feed}: {describe(exc)}.") from exc
+            raise BucketError(f"{failure}: {describe(exc)}.") from exc
+        return parent
 
     def _remove_own(self, rel: str) -> None:
         os.unlink(self._path(rel))
