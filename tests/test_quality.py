@@ -8,7 +8,6 @@ import dataclasses
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -258,22 +257,24 @@ def test_airflow_gx_operator_fails_blocking_suites_only(built_db: str, airflow_e
         assert list((docs / "validations" / suite).rglob("*.html")), suite
 
 
-def test_gate_setup_writes_the_gx_config_once_with_every_data_source(tmp_path: Path) -> None:
+def test_gate_setup_writes_the_gx_config_once_with_every_data_source(tmp_path: Path, pg_admin_url: str) -> None:
     """The gate defers GX's rewrite of great_expectations.yml (one per data source change) to one write at the
-    end of its set-up; a context loaded afterwards from disk has every data source."""
+    end of its set-up; a context loaded afterwards from disk has every data source. The data sources are the
+    gate's own kind: PostgreSQL, the URL in an environment variable."""
     import great_expectations as gx
 
     from explosion_monitor.config import get_settings
     from explosion_monitor.quality.checkpoints import _one_config_save
+    from explosion_monitor.quality.context import connection_env
 
     context = gx.get_context(mode="file", project_root_dir=str(tmp_path))
     config = tmp_path / "gx" / "great_expectations.yml"
     before = config.read_text()
     with _one_config_save(context, get_settings()):
         for n in range(3):
-            db = tmp_path / f"s{n}.db"
-            sqlite3.connect(db).close()
-            context.data_sources.add_or_update_sqlite(name=f"bron_{n}", connection_string=f"sqlite:///{db}")
+            context.data_sources.add_or_update_postgres(
+                name=f"bron_{n}", connection_string="${" + connection_env(pg_admin_url) + "}"
+            )
         assert config.read_text() == before  # nothing written yet
     assert type(context)._save_project_config is not None and "_save_project_config" not in vars(context)
     reloaded = gx.get_context(mode="file", project_root_dir=str(tmp_path))
