@@ -86,17 +86,6 @@ def _owners(conn: psycopg.Connection, schemas: tuple[str, ...]) -> set[str]:
     }
 
 
-def _deliver(files: list) -> list:
-    from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest.pending import ingest_pending
-
-    for f in files:
-        bucket = get_bucket(f.feed)
-        bucket.ensure()
-        bucket.put_incoming(f.name, f.data)
-    return ingest_pending()
-
-
 def _fresh_start(settings: Settings) -> str:
     """Start the checkout's own server; check the login, the superuser's URL and the grants; return the URL."""
     url = warehouse.start()
@@ -137,7 +126,7 @@ def test_a_new_embedded_warehouse_bootstraps_and_loads_as_a_login_without_superu
             ).fetchall()
         )
         assert all("temp_file_limit" in (config or "") for config in limits.values()), limits
-    outcomes = _deliver(wap.sample_files()[:1])
+    outcomes = wap.put_and_ingest(wap.sample_files()[:1])
     assert [o.status for o in outcomes] == ["loaded"], outcomes
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("select count(*) from raw.politie").fetchone()[0] > 0
@@ -154,7 +143,7 @@ def test_dbt_and_publication_run_as_the_embedded_login(checkout: Settings) -> No
     from explosion_monitor import publish, transform
 
     url = _fresh_start(checkout)
-    outcomes = _deliver(wap.sample_files()[: wap.FIRST_DROPS])
+    outcomes = wap.put_and_ingest(wap.sample_files()[: wap.FIRST_DROPS])
     assert [o.status for o in outcomes].count("loaded") == 3, outcomes
     transform.build()
     assert publish.gate_and_publish(run_id="pipeline-login").outcome == "published"
@@ -217,5 +206,5 @@ def test_a_data_folder_made_before_is_handed_to_the_pipeline_login(checkout: Set
         # it altered the roles the superuser made: limits set again, no second (prefixed) set of roles
         conn.execute("alter role bi_reader connection limit 3")
         assert conn.execute("select count(*) from pg_roles where rolname like '%bi\\_reader'").fetchone() == (1,)
-    outcomes = _deliver(wap.sample_files()[:1])
+    outcomes = wap.put_and_ingest(wap.sample_files()[:1])
     assert [o.status for o in outcomes] == ["loaded"], outcomes

@@ -86,7 +86,7 @@ def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
                 )
             }
         # load (COPY as <prefix>em_loader), dbt (as <prefix>em_transformer), gate, publish twice, roll back
-        outcomes = _deliver(wap.sample_files()[: wap.FIRST_DROPS])
+        outcomes = wap.put_and_ingest(wap.sample_files()[: wap.FIRST_DROPS])
         assert [o.status for o in outcomes].count("loaded") == 3, outcomes
         assert transform.transform_role(url) == prefix + "em_transformer"
         transform.build(url=url)
@@ -138,14 +138,3 @@ def test_the_whole_pipeline_runs_as_a_non_superuser_owner(
             ] + [owner]:
                 with contextlib.suppress(psycopg.Error):
                     conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
-
-
-def _deliver(files: list) -> list:
-    from explosion_monitor.buckets import get_bucket
-    from explosion_monitor.ingest.pending import ingest_pending
-
-    for f in files:
-        bucket = get_bucket(f.feed)
-        bucket.ensure()
-        bucket.put_incoming(f.name, f.data)
-    return ingest_pending()

@@ -111,18 +111,23 @@ def _drop_all() -> None:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
-def deliver(url: str, files: list) -> list:
-    """Drop `files` into fresh local buckets and ingest them into the database at `url`."""
+def put_and_ingest(files: list) -> list:
+    """Drop `files` into the configured buckets and ingest them into the configured warehouse; the outcomes."""
     from explosion_monitor.buckets import get_bucket
     from explosion_monitor.ingest.pending import ingest_pending
 
+    for f in files:
+        bucket = get_bucket(f.feed)
+        bucket.ensure()
+        bucket.put_incoming(f.name, f.data)
+    return ingest_pending()
+
+
+def deliver(url: str, files: list) -> list:
+    """Drop `files` into fresh local buckets and ingest them into the database at `url`."""
     buckets = _temporary_folder("em-wap-buckets-").as_uri()
     with environment(WAREHOUSE_URL=url, EXPLOSION_MONITOR_BUCKETS=buckets, **_REAL_HOME):
-        for f in files:
-            bucket = get_bucket(f.feed)
-            bucket.ensure()
-            bucket.put_incoming(f.name, f.data)
-        return ingest_pending()
+        return put_and_ingest(files)
 
 
 def build(url: str) -> None:
