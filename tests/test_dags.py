@@ -155,6 +155,7 @@ def test_warehouse_is_one_build_then_gx_checks_then_publish(dagbag):
         "warning_checks",
         "publish",
         "record_blocked",
+        "data_docs",
     }
     assert dag.get_task("dbt_build").downstream_task_ids == {"blocking_checks", "warning_checks"}
     for task_id in ("blocking_checks", "warning_checks"):
@@ -163,6 +164,11 @@ def test_warehouse_is_one_build_then_gx_checks_then_publish(dagbag):
         assert gx_task.downstream_task_ids == {"publish", "record_blocked"}
     assert str(dag.get_task("record_blocked").trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
     assert [a.name for a in dag.get_task("publish").outlets] == ["marts"]
+    # Data Docs are rendered last, whatever the gate decided, so that rendering never delays the publication;
+    # a teardown, so that its outcome never decides the run's.
+    docs = dag.get_task("data_docs")
+    assert docs.upstream_task_ids == {"publish", "record_blocked"} and not docs.downstream_task_ids
+    assert docs.is_teardown and not docs.on_failure_fail_dagrun
 
 
 def test_nightly_dag_is_cosmos_watcher_from_the_manifest(dagbag):

@@ -155,10 +155,11 @@ def test_warehouse_restarts_between_tasks_and_the_run_completes(local_buckets, m
             "warning_checks": [(1, "success")],
             "publish": [(1, "success")],
             "record_blocked": [(1, "skipped")],
+            "data_docs": [(1, "success")],
         }
         # A real restart after each task: a new server process every time, the data kept.
-        assert restarts.after[0] == "ingest" and len(restarts.after) == 5, restarts.after
-        assert len(set(restarts.pids)) == len(restarts.pids) == 6
+        assert restarts.after[0] == "ingest" and len(restarts.after) == 6, restarts.after
+        assert len(set(restarts.pids)) == len(restarts.pids) == 7
         assert _rows(url, "select status, rows_loaded from ops.ledger") == [("loaded", 30)]
         [(count,)] = _rows(url, "select aanslagen from marts.target_progress where niveau = 'land' and jaar = 2024")
         assert count == 30

@@ -260,7 +260,15 @@ def test_warehouse_dag_builds_gates_and_publishes(warehouse_url, local_buckets, 
         "warning_checks": "success",
         "publish": "success",
         "record_blocked": "skipped",
+        "data_docs": "success",
     }
+    # The GX tasks leave their Data Docs to the last task: this run's results of both levels are rendered there.
+    from explosion_monitor import quality
+    from explosion_monitor.config import get_settings
+
+    site = quality.gx_root(get_settings()) / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations"
+    for suite in ("target_progress", "reconciliatie_landelijk"):
+        assert list((site / suite).rglob("*.html")), suite
     [(outcome, through)] = _rows(
         warehouse_url,
         "select l.outcome, p.tot_en_met_file_id from ops.publication_log l "
@@ -313,6 +321,7 @@ def test_warehouse_dag_blocked_gate_keeps_marts_and_notifies(warehouse_url, publ
         "warning_checks": "success",
         "publish": "upstream_failed",
         "record_blocked": "success",
+        "data_docs": "success",
     }
     failures = _rows(warehouse_url, "select task_id, kind, message from ops.pipeline_failures order by failure_id")
     assert failures[0][:2] == ("blocking_checks", "publication_failed")

@@ -25,7 +25,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetAlias, AssetAny, AssetWatcher, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, Asset, AssetAlias, AssetAny, AssetWatcher, CronTriggerTimetable, Param, task, teardown
 
 from explosion_monitor.config import FEEDS, Settings, get_settings
 from explosion_monitor.orchestration.manifest import manifest_path
@@ -53,6 +53,7 @@ RETRIES = {
     "blocking_checks": 0,  # a failed blocking check does not pass on a retry
     "warning_checks": 1,
     "record_blocked": 1,
+    "data_docs": 1,
     "check_freshness": 2,
     "reingest": 0,
     "prepare": 0,
@@ -283,13 +284,13 @@ def _gx_file_context() -> Any:
 def _blocking_checkpoint(context: Any) -> Any:
     from explosion_monitor import quality
 
-    return quality.checkpoint_factory(level=quality.BLOCKING)(context)
+    return quality.checkpoint_factory(level=quality.BLOCKING, render_docs=False)(context)
 
 
 def _warning_checkpoint(context: Any) -> Any:
     from explosion_monitor import quality
 
-    return quality.checkpoint_factory(level=quality.WARNING)(context)
+    return quality.checkpoint_factory(level=quality.WARNING, render_docs=False)(context)
 
 
 def warehouse_dag() -> DAG:
@@ -314,7 +315,8 @@ suite) and fails with GXValidationFailed when one fails; `{WARNING_TASK}` runs t
 fails. When both succeed, `publish` swaps the marts and open_data in in one transaction, records the
 warnings in `ops.publication_log` and emits the `marts` asset. When the blocking checks failed,
 `record_blocked` logs the blocked run (failed checks with sample rows) in `ops.publication_log`; the marts
-stay as they were and the engineers are notified.
+stay as they were and the engineers are notified. Last, `data_docs` renders both tasks' results into the GX
+Data Docs (after the publication, so that rendering never delays it).
 """
     with project_dag(
         "warehouse",
@@ -370,9 +372,20 @@ stay as they were and the engineers are notified.
                 raise AirflowSkipException("The blocking checks did not block this run.")
             return result
 
+        # A teardown: it runs whatever the gate decided, and its outcome never decides the run's (a blocked gate
+        # still fails the run through publish, a leaf).
+        @teardown
+        @task(task_id="data_docs", retries=RETRIES["data_docs"])
+        def data_docs():
+            from explosion_monitor.orchestration import steps
+
+            return steps.render_gate_docs()
+
         dbt_build() >> [blocking, warnings]
-        [blocking, warnings] >> publish()
-        [blocking, warnings] >> record_blocked()
+        ends = [publish(), record_blocked()]
+        [blocking, warnings] >> ends[0]
+        [blocking, warnings] >> ends[1]
+        ends >> data_docs()
     return dag
 
 

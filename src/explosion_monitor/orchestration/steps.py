@@ -456,6 +456,16 @@ def publish_checked(
     }
 
 
+def render_gate_docs(settings: Settings | None = None) -> str:
+    """The Data Docs of the gate's suites (both levels), rendered after the publication instead of inside the
+    GX tasks, where they cost each of them most of a second before the publication could start."""
+    from explosion_monitor import quality
+
+    settings = settings or get_settings()
+    suites = [*quality.blocking_suites(settings), *quality.warning_suites(settings)]
+    return str(quality.update_newest_docs(settings, suites))
+
+
 def record_blocked_checks(
     run_id: str | None,
     blocking: Mapping[str, Any] | None,

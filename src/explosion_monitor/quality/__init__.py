@@ -38,6 +38,7 @@ from explosion_monitor.quality.context import (
     file_context,
     gx_lock,
     gx_root,
+    update_newest_docs,
 )
 from explosion_monitor.quality.suites import (
     BLOCKING,
@@ -90,5 +91,6 @@ __all__ = [
     "load_suite",
     "load_suites",
     "run_gate",
+    "update_newest_docs",
     "warning_suites",
 ]

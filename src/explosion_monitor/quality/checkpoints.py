@@ -173,6 +173,7 @@ def checkpoint_factory(
     url: str | None = None,
     *,
     level: str | None = None,
+    render_docs: bool = True,
 ) -> Callable[[Any], SuiteCheckpoint | UnrunnableSuite | GateCheckpoint]:
     """`configure_checkpoint=` for GXValidateCheckpointOperator; suites are read and built when the task runs.
 
@@ -180,7 +181,8 @@ def checkpoint_factory(
     validation definition per suite); `level=` (blocking or warning) instead names every suite of that level
     in expectations/, resolved when the task runs. A failed blocking suite makes the result unsuccessful (the
     operator raises GXValidationFailed); a warning suite's result is always successful, its failures are logged
-    as warnings (no traceback).
+    as warnings (no traceback). `render_docs=False` leaves the Data Docs of a list or level of suites to a
+    later step (`update_newest_docs`), so that rendering them does not delay the publication.
     """
     if (suites is None) == (level is None):
         raise ValueError("checkpoint_factory needs either suites or level.")
@@ -200,7 +202,9 @@ def checkpoint_factory(
             raise SuiteError(f"There is no suite {', '.join(map(repr, unknown))} in {settings.expectations_dir}.")
         if single:
             return _prepare(context, specs[names[0]], schema=schema, url=url, window=None, settings=settings)
-        return _gate_checkpoint(context, [specs[n] for n in names], schema=schema, url=url, settings=settings)
+        return _gate_checkpoint(
+            context, [specs[n] for n in names], schema=schema, url=url, settings=settings, render_docs=render_docs
+        )
 
     label = suites if single else (level or "gate")
     configure_checkpoint.__name__ = f"configure_{label}_checkpoint"
@@ -408,9 +412,15 @@ class SuiteCheckpoint:
 
 
 def _gate_checkpoint(
-    context: Any, specs: Sequence[SuiteSpec], *, schema: str, url: str | None, settings: Settings
+    context: Any,
+    specs: Sequence[SuiteSpec],
+    *,
+    schema: str,
+    url: str | None,
+    settings: Settings,
+    render_docs: bool = True,
 ) -> GateCheckpoint:
-    """Several suites as one checkpoint: one window, one Data Docs update for all of them."""
+    """Several suites as one checkpoint: one window, one Data Docs update for all of them (or none)."""
     target = ready.warehouse_url(settings, url)
     window = delivery_window(target)
     ordered = sorted(specs, key=lambda s: (LEVELS.index(s.level), s.name))
@@ -419,7 +429,7 @@ def _gate_checkpoint(
             _prepare(context, spec, schema=schema, url=target, window=window, settings=settings, update_docs=False)
             for spec in ordered
         ]
-    return GateCheckpoint(context, checkpoints, settings=settings, window=window)
+    return GateCheckpoint(context, checkpoints, settings=settings, window=window, render_docs=render_docs)
 
 
 @contextlib.contextmanager
@@ -489,11 +499,13 @@ class GateCheckpoint:
         *,
         settings: Settings,
         window: Window,
+        render_docs: bool = True,
     ) -> None:
         self.context = context
         self.checkpoints = list(checkpoints)
         self.settings = settings
         self.window = window
+        self.render_docs = render_docs
         self.name = "gate_" + "_".join(c.name for c in self.checkpoints)[:80]
 
     @property
@@ -514,6 +526,8 @@ class GateCheckpoint:
         finally:
             dispose_engines(self.context)
         docs: Path | None = None
+        if not self.render_docs:
+            return GateRun(results, self.window, docs)
         try:
             docs = update_data_docs(self.context, self.settings, rendered, [c.name for c in self.checkpoints])
         except Exception as exc:

@@ -116,6 +116,18 @@ def update_data_docs(context: Any, settings: Settings, results: list[Any], suite
     return data_docs_index(settings)
 
 
+def update_newest_docs(settings: Settings, suites: list[str]) -> Path:
+    """Render the newest validation result of each of `suites` into Data Docs: a gate that left its rendering
+    to a later task (the warehouse DAG's `data_docs`, after the publication) has its pages made here."""
+    context = file_context(settings)
+    newest: dict[str, Any] = {}
+    for key in context.validation_results_store.list_keys():
+        name = key.expectation_suite_identifier.name
+        if name in suites and (name not in newest or key.run_id.run_time > newest[name].run_id.run_time):
+            newest[name] = key
+    return update_data_docs(context, settings, list(newest.values()), suites)
+
+
 def dispose_engines(context: Any) -> None:
     """Close the connections GX pooled, so nothing lingers on the warehouse after the gate."""
     with contextlib.suppress(Exception):
