@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import wap
 
-from explosion_monitor import erasure, publish
+from explosion_monitor import erasure, publish, quality
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -314,3 +314,49 @@ def test_cli_publish_fails_loudly_and_rolls_back(published_db: str) -> None:
         again = runner.invoke(cli.app, ["publish", "--rollback"], env={"WAREHOUSE_URL": published_db})
         assert again.exit_code == 0, again.output
         assert wap.national(conn, "marts")[2024] == 1244
+
+
+# --- the delivery window is fixed when the build starts ------------------------------------------------
+
+
+def test_a_file_loaded_while_the_build_ran_waits_whole_for_the_next_build(published_db: str) -> None:
+    """A file loaded after a build started is not in that build, is not named as published by it, and is in
+    the next gate's window, so that the raw checks see it before it is published."""
+    files = wap.sample_files()
+    assert [o.status for o in wap.deliver(published_db, [files[wap.REVISION_DROP]])] == ["loaded"]
+    with connect(published_db) as conn:
+        before = conn.execute("select max(tot_en_met_file_id) from marts.publicatie").fetchone()[0]
+    wap.build(published_db)
+    late = files[7]  # a police extract that arrives while the build runs (after its window was fixed)
+    assert late.feed == "politie" and [o.status for o in wap.deliver(published_db, [late])] == ["loaded"]
+    with connect(published_db) as conn:
+        in_build, late_id = conn.execute("select max(file_id) - 1, max(file_id) from ops.ledger").fetchone()
+        assert conn.execute("select count(*) from raw.politie where _file_id = %s", (late_id,)).fetchone()[0] > 0
+        assert conn.execute(
+            "select count(*) from build_staging.stg_politie__incident_versies where file_id = %s", (late_id,)
+        ).fetchone() == (0,)
+    assert quality.delivery_window(published_db) == quality.Window(before, in_build)
+
+    first = publish.gate_and_publish(url=published_db, run_id="tijdens-de-build")
+
+    assert first.outcome == "published"
+    with connect(published_db) as conn:
+        assert conn.execute("select max(tot_en_met_file_id) from marts.publicatie").fetchone() == (in_build,)
+        assert steps_unpublished(published_db) == {"politie"}
+    wap.build(published_db)
+    assert quality.delivery_window(published_db) == quality.Window(in_build, late_id)
+    second = publish.gate_and_publish(url=published_db, run_id="daarna")
+    assert second.outcome == "published"
+    with connect(published_db) as conn:
+        assert conn.execute("select max(tot_en_met_file_id) from marts.publicatie").fetchone() == (late_id,)
+        assert conn.execute(
+            "select count(*) > 0 from build_intermediate.int_politie__incident_versies where file_id = %s", (late_id,)
+        ).fetchone() == (True,)
+
+
+def steps_unpublished(url: str) -> set[str]:
+    """The feeds the warehouse DAG would add to its next build (files loaded after the publication)."""
+    from explosion_monitor.orchestration import steps
+
+    with wap.environment(WAREHOUSE_URL=url):
+        return steps.unpublished_feeds()

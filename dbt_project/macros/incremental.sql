@@ -73,3 +73,11 @@
     end
     $$
 {%- endmacro %}
+
+{#
+    A staging model's filter on raw (or ledger) rows: only files up to the build's delivery window
+    (stg_ops__leveringsvenster), so that one build sees one set of files, however long it runs.
+#}
+{% macro binnen_leveringsvenster(kolom='_file_id') -%}
+    {{ kolom }} <= (select v.tot_en_met_file_id from {{ ref('stg_ops__leveringsvenster') }} as v)
+{%- endmacro %}

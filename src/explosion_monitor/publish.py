@@ -386,7 +386,7 @@ def _published(
                         warnings = audit.warnings
                         through_file_id = audit.window.tot_en_met_file_id if audit.window else None
                     if through_file_id is None:
-                        through_file_id = quality.delivery_window(url).tot_en_met_file_id
+                        through_file_id = quality.delivery_window(url, build).tot_en_met_file_id
                     role = publisher_role(stage_conn, relations)
                     _stage(
                         stage_conn,

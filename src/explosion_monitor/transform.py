@@ -33,6 +33,15 @@ DEFAULT_SCHEMA = "build"
 # What the pipeline builds after every drop: everything except the data tests over the whole police
 # history (tag volledige_historie); see dbt_project/selectors.yml.
 PER_DROP_SELECTOR = "per_levering"
+# The build's delivery window (a one-row dbt model): the newest file id in the ledger when the build started.
+# Staging reads raw up to it; the gate and the publication take their window from it (quality.delivery_window).
+WINDOW_MODEL = "stg_ops__leveringsvenster"
+
+
+def window_relation(schema: str = DEFAULT_SCHEMA) -> tuple[str, str]:
+    """(schema, table) of the delivery window of a build into `schema` (staging models land in <schema>_staging)."""
+    return f"{schema}_staging", WINDOW_MODEL
+
 
 _ENV_LOCK = threading.Lock()  # dbt reads os.environ; one invocation at a time per process
 

@@ -390,7 +390,8 @@ def run_build(plan: Mapping[str, Any], *, settings: Settings | None = None, url:
         # transform.build passes `select` after --select. Left out after a drop: the tests over the whole police
         # history, and the unit tests (they check model logic, which a drop cannot change); both run in the
         # full builds (a first or repairing build here, and the nightly warehouse_full).
-        select = [*select, "--exclude", f"tag:{FULL_HISTORY_TAG}", "test_type:unit"]
+        # The delivery window is selected in every build: it fixes which files this build reads.
+        select = [*select, transform.WINDOW_MODEL, "--exclude", f"tag:{FULL_HISTORY_TAG}", "test_type:unit"]
     version = project_version(settings)
     full_refresh = bool(plan.get("full_refresh"))
     if full_refresh:  # the purges before this moment are reflected once it succeeds

@@ -224,7 +224,7 @@ def _prepare(
     """The suite's checkpoint; a warning suite that cannot even be set up becomes a warning, not an error."""
     try:
         target = ready.warehouse_url(settings, url)
-        window = window or delivery_window(target)
+        window = window or delivery_window(target, schema)
         return _checkpoint(
             context, spec, schema=schema, url=target, window=window, settings=settings, update_docs=update_docs
         )
@@ -422,7 +422,7 @@ def _gate_checkpoint(
 ) -> GateCheckpoint:
     """Several suites as one checkpoint: one window, one Data Docs update for all of them (or none)."""
     target = ready.warehouse_url(settings, url)
-    window = delivery_window(target)
+    window = delivery_window(target, schema)
     ordered = sorted(specs, key=lambda s: (LEVELS.index(s.level), s.name))
     with _one_config_save(context, settings):
         checkpoints = [
@@ -556,7 +556,7 @@ def run_gate(
     if tables is not None:
         specs = {name: spec for name, spec in specs.items() if spec.table in set(tables)}
     ordered = sorted(specs.values(), key=lambda s: (LEVELS.index(s.level), s.name))
-    window = delivery_window(url)
+    window = delivery_window(url, schema)
     context = file_context(settings)
     failures: list[CheckFailure] = []
     warnings: list[CheckFailure] = []

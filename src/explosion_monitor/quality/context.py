@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from explosion_monitor import db
+from psycopg import sql
+
+from explosion_monitor import db, transform
 from explosion_monitor.config import Settings, get_settings
 from explosion_monitor.locks import file_lock
-from explosion_monitor.quality.suites import KEEP_RESULTS_PER_SUITE, Window
+from explosion_monitor.quality.suites import DEFAULT_SCHEMA, KEEP_RESULTS_PER_SUITE, Window
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +31,24 @@ def connection_env(url: str) -> str:
     return key
 
 
-def delivery_window(url: str) -> Window:
-    """From the last published delivery (marts.publicatie) to the newest file in the ledger."""
+def delivery_window(url: str, schema: str = DEFAULT_SCHEMA) -> Window:
+    """From the last published delivery (marts.publicatie) to the build's own window (transform.WINDOW_MODEL,
+    fixed when the build in `schema` started), so that a file loaded while the build ran is neither published
+    nor checked before a build has read it. Without that table (no build yet), the newest file in the ledger."""
+    window_schema, window_table = transform.window_relation(schema)
     with db.connect(url, autocommit=True) as conn:
         vanaf = 0
         if conn.execute("select to_regclass('marts.publicatie') is not null").fetchone()[0]:
             vanaf = conn.execute("select coalesce(max(tot_en_met_file_id), 0) from marts.publicatie").fetchone()[0]
-        tot = conn.execute("select coalesce(max(file_id), 0) from ops.ledger").fetchone()[0]
+        tot = None
+        exists = "select to_regclass(format('%%I.%%I', %s::text, %s::text)) is not null"
+        if conn.execute(exists, (window_schema, window_table)).fetchone()[0]:
+            query = sql.SQL("select max(tot_en_met_file_id) from {}.{}").format(
+                sql.Identifier(window_schema), sql.Identifier(window_table)
+            )
+            tot = conn.execute(query).fetchone()[0]
+        if tot is None:
+            tot = conn.execute("select coalesce(max(file_id), 0) from ops.ledger").fetchone()[0]
     return Window(int(vanaf), int(max(tot, vanaf)))
 
 

@@ -4,6 +4,7 @@ with
 source as (
 
     select * from {{ source('corporaties', 'meldingen') }}
+    where {{ binnen_leveringsvenster() }}
 
 ),
 

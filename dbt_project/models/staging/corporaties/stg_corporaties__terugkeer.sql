@@ -5,6 +5,7 @@ with
 source as (
 
     select * from {{ source('corporaties', 'meldingen') }}
+    where {{ binnen_leveringsvenster() }}
 
 ),
 

@@ -6,6 +6,7 @@ with
 source as (
 
     select * from {{ source('gemeenten', 'maatregelen') }}
+    where {{ binnen_leveringsvenster() }}
 
 ),
 

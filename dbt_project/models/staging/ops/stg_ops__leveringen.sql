@@ -1,9 +1,11 @@
--- One row per levering from the loader's ledger: which file ids exist per feed and whether they loaded.
+-- One row per levering from the loader's ledger: which file ids exist per feed and whether they loaded, up to
+-- the build's delivery window (stg_ops__leveringsvenster).
 with
 
 source as (
 
     select * from {{ source('ops', 'ledger') }}
+    where {{ binnen_leveringsvenster('file_id') }}
 
 ),
 

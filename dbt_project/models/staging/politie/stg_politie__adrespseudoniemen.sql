@@ -5,6 +5,7 @@ with
 source as (
 
     select * from {{ source('politie', 'incidenten') }}
+    where {{ binnen_leveringsvenster() }}
 
 ),
 

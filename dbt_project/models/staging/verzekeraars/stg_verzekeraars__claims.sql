@@ -4,6 +4,7 @@ with
 source as (
 
     select * from {{ source('verzekeraars', 'claims') }}
+    where {{ binnen_leveringsvenster() }}
 
 ),
 
