@@ -152,6 +152,50 @@ def test_raw_suites_check_every_delivery_since_the_last_publication(built_db: st
         wap.drop(pg_admin_url, published)
 
 
+def test_a_window_without_rows_of_a_feed_skips_its_row_wise_suite(pg_admin_url: str) -> None:
+    """After a police drop, the raw suites of the other feeds have no rows in the window: every check of theirs
+    is per row, so they are recorded as skipped without GX; the police rows are still checked, and a bad one
+    still blocks."""
+    specs = quality.load_suites()
+    assert all(specs[f"raw_{feed}"].row_wise for feed in ("politie", "verzekeraars", "corporaties", "gemeenten"))
+    counted = dataclasses.replace(
+        specs["raw_politie"],
+        expectations=(
+            *specs["raw_politie"].expectations,
+            {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}, "description": "rows"},
+        ),
+    )
+    assert not counted.row_wise, "a table-level check is not row-wise: it must run on an empty window"
+
+    url = wap.clone(pg_admin_url, wap.published_template(pg_admin_url))
+    try:
+        assert [o.status for o in wap.deliver(url, [wap.sample_files()[wap.REVISION_DROP]])] == ["loaded"]
+        wap.build(url)
+        with wap.gx_isolated():
+            gate = quality.run_gate(url=url)
+        assert gate.passed, gate.report()
+        assert {
+            name: gate.suites[f"raw_{name}"] for name in ("politie", "verzekeraars", "corporaties", "gemeenten")
+        } == {
+            "politie": "passed",
+            "verzekeraars": "skipped",
+            "corporaties": "skipped",
+            "gemeenten": "skipped",
+        }
+        assert gate.suites["raw_leveringen"] == "passed"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "update raw.politie set doelwit = 'raket' where ctid = (select min(ctid) from raw.politie "
+                "where _file_id = (select max(_file_id) from raw.politie))"
+            )
+        with wap.gx_isolated():
+            blocked = quality.run_gate(url=url)
+        assert not blocked.passed and blocked.suites["raw_politie"] == "failed"
+        assert blocked.suites["raw_corporaties"] == "skipped"
+    finally:
+        wap.drop(pg_admin_url, url)
+
+
 # --- Airflow: GXValidateCheckpointOperator with a file data context ------------------------------
 
 DAG_FILE = """

@@ -25,6 +25,7 @@ from explosion_monitor.quality.context import (
     dispose_engines,
     file_context,
     gx_lock,
+    has_rows,
     missing_relations,
     prune_results,
     update_data_docs,
@@ -174,7 +175,7 @@ def checkpoint_factory(
     *,
     level: str | None = None,
     render_docs: bool = True,
-) -> Callable[[Any], SuiteCheckpoint | UnrunnableSuite | GateCheckpoint]:
+) -> Callable[[Any], SuiteCheckpoint | UnrunnableSuite | SkippedSuite | GateCheckpoint]:
     """`configure_checkpoint=` for GXValidateCheckpointOperator; suites are read and built when the task runs.
 
     `suites` is one suite (a SuiteCheckpoint, as before) or a list of suites (one GateCheckpoint with a
@@ -190,7 +191,7 @@ def checkpoint_factory(
         raise ValueError(f"level must be blocking or warning, not {level!r}")
     single = isinstance(suites, str)
 
-    def configure_checkpoint(context: Any) -> SuiteCheckpoint | UnrunnableSuite | GateCheckpoint:
+    def configure_checkpoint(context: Any) -> SuiteCheckpoint | UnrunnableSuite | SkippedSuite | GateCheckpoint:
         settings = get_settings()
         specs = load_suites(settings)
         if level is not None:
@@ -220,11 +221,16 @@ def _prepare(
     window: Window | None,
     settings: Settings,
     update_docs: bool = True,
-) -> SuiteCheckpoint | UnrunnableSuite:
+) -> SuiteCheckpoint | UnrunnableSuite | SkippedSuite:
     """The suite's checkpoint; a warning suite that cannot even be set up becomes a warning, not an error."""
     try:
         target = ready.warehouse_url(settings, url)
         window = window or delivery_window(target, schema)
+        if spec.query and spec.row_wise:
+            query = fill(spec.query, spec.values(window, schema), spec, allow_batch=False).strip().rstrip(";")
+            if not has_rows(target, schema, query):
+                # No GX set-up or validation: every check is per row, and there is no row to check.
+                return SkippedSuite(spec, window, f"no rows in its window ({window.files()})")
         return _checkpoint(
             context, spec, schema=schema, url=target, window=window, settings=settings, update_docs=update_docs
         )
@@ -290,6 +296,20 @@ class UnrunnableSuite:
 
     def run(self, *args: Any, **kwargs: Any) -> SuiteResult:
         return _could_not_run(self.spec, self.error, self.window)
+
+
+class SkippedSuite:
+    """A suite with nothing to validate (a window without rows for row-wise checks): it passes, as skipped."""
+
+    def __init__(self, spec: SuiteSpec, window: Window, reason: str) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.window = window
+        self.reason = reason
+
+    def run(self, *args: Any, **kwargs: Any) -> SuiteResult:
+        log.info("Suite %s (%s) skipped: %s.", self.spec.name, self.spec.level, self.reason)
+        return SuiteResult(self.spec.name, self.spec.level, [], None, self.window, skipped=self.reason)
 
 
 def _could_not_run(spec: SuiteSpec, error: BaseException, window: Window) -> SuiteResult:
@@ -495,7 +515,7 @@ class GateCheckpoint:
     def __init__(
         self,
         context: Any,
-        checkpoints: Sequence[SuiteCheckpoint | UnrunnableSuite],
+        checkpoints: Sequence[SuiteCheckpoint | UnrunnableSuite | SkippedSuite],
         *,
         settings: Settings,
         window: Window,

@@ -52,6 +52,13 @@ def delivery_window(url: str, schema: str = DEFAULT_SCHEMA) -> Window:
     return Window(int(vanaf), int(max(tot, vanaf)))
 
 
+def has_rows(url: str, schema: str, query: str) -> bool:
+    """Whether `query` (a suite's filled-in asset query, tables resolved in `schema`) returns any row."""
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("set search_path = {}").format(sql.Identifier(schema)))
+        return bool(conn.execute(f"select exists (select from ({query}) as rijen)").fetchone()[0])
+
+
 def missing_relations(url: str, names: Sequence[str]) -> list[str]:
     if not names:
         return []
