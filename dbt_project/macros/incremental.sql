@@ -75,9 +75,10 @@
 {%- endmacro %}
 
 {#
-    A staging model's filter on raw (or ledger) rows: only files up to the build's delivery window
-    (stg_ops__leveringsvenster), so that one build sees one set of files, however long it runs.
+    The ledger's filter (stg_ops__leveringen): only files up to the build's delivery window
+    (stg_ops__leveringsvenster), so that the incremental models, which take their new files from the ledger,
+    see one set of files however long the build runs.
 #}
 {% macro binnen_leveringsvenster(kolom='_file_id') -%}
-    {{ kolom }} <= (select v.tot_en_met_file_id from {{ ref('stg_ops__leveringsvenster') }} as v)
+    {{ kolom }} <= (select max(v.tot_en_met_file_id) from {{ ref('stg_ops__leveringsvenster') }} as v)
 {%- endmacro %}

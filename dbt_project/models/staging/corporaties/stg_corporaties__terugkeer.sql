@@ -5,7 +5,6 @@ with
 source as (
 
     select * from {{ source('corporaties', 'meldingen') }}
-    where {{ binnen_leveringsvenster() }}
 
 ),
 

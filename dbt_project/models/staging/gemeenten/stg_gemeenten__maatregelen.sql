@@ -6,7 +6,6 @@ with
 source as (
 
     select * from {{ source('gemeenten', 'maatregelen') }}
-    where {{ binnen_leveringsvenster() }}
 
 ),
 

@@ -1,18 +1,20 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='venster'
+        incremental_strategy='append',
+        on_schema_change='sync_all_columns',
+        pre_hook="{% if is_incremental() %}delete from {{ this }}{% endif %}"
     )
 }}
 
 -- The build's delivery window, fixed when the build starts: the newest file id in the ledger at that moment.
--- Every staging model reads raw rows (and ledger rows) up to it and no further, so a file loaded while the
--- build runs is left whole to the next build; the quality gate checks the raw rows up to it, and the
--- publication records it as marts.publicatie.tot_en_met_file_id.
--- One row, built first in every build (run_build selects it), so that the whole build sees one value.
--- Incremental (delete+insert of its one row), never re-created: the staging views depend on it, and
--- re-creating a table drops its dependent views, also those of feeds a partial build does not select.
+-- stg_ops__leveringen lists ledger rows up to it, so the incremental models, which take their new files from
+-- the ledger, leave a file loaded while the build runs whole to the next build. The quality gate checks the
+-- raw rows of the files since the last publication up to it, and the publication records it as
+-- marts.publicatie.tot_en_met_file_id.
+-- One row, built in every build (run_build selects it). Incremental (its one row deleted and inserted in
+-- one transaction), never re-created: the ledger view depends on it, and re-creating a table drops its
+-- dependent views.
 with
 
 source as (
@@ -25,7 +27,6 @@ venster as (
 
     select
         ---------- ids
-        1 as venster,
         coalesce(max(file_id), 0)::bigint as tot_en_met_file_id,
 
         ---------- timestamps

@@ -5,7 +5,6 @@ with
 source as (
 
     select * from {{ source('politie', 'incidenten') }}
-    where {{ binnen_leveringsvenster() }}
 
 ),
 

@@ -4,7 +4,6 @@ with
 source as (
 
     select * from {{ source('verzekeraars', 'claims') }}
-    where {{ binnen_leveringsvenster() }}
 
 ),
 
