@@ -3,8 +3,10 @@
 dbt runs in-process (`dbtRunner`) on the project in `settings.dbt_project_dir`, with its target/ and
 logs/ folders inside that project (both git-ignored) and without any network access. The connection
 comes from the environment variables profiles.yml reads (EM_DB_*), which `dbt_env` derives from a
-PostgreSQL URL. After every build, target/run_results.json is loaded into ops.dbt_run_results, so
-"what ran and what failed" is a query.
+PostgreSQL URL. After every build, its node results are written into ops.dbt_run_results, so "what ran and
+what failed" is a query. Builds run with --no-write-json: dbt would otherwise write manifest.json twice and
+run_results.json once per build (about half a second of a per-drop build); the results come from dbt's
+result object instead.
 
 When the warehouse has the role em_transformer with the rights to build (see schema._grant), dbt sets
 that role after connecting: it can read raw, ops and ref and write only its own build schemas.
@@ -33,6 +35,8 @@ DEFAULT_SCHEMA = "build"
 # What the pipeline builds after every drop: everything except the data tests over the whole police
 # history (tag volledige_historie); see dbt_project/selectors.yml.
 PER_DROP_SELECTOR = "per_levering"
+#: dbt commands that run nodes: their results are kept (ops.dbt_run_results), no JSON artefacts written.
+RUNS_NODES = ("build", "run", "test", "seed", "snapshot")
 # The build's delivery window (a one-row dbt model): the newest file id in the ledger when the build started.
 # Staging reads raw up to it; the gate and the publication take their window from it (quality.delivery_window).
 WINDOW_MODEL = "stg_ops__leveringsvenster"
@@ -69,6 +73,7 @@ class DbtResult:
     elapsed_s: float
     nodes: list[NodeResult] = field(default_factory=list)
     role: str | None = None
+    generated_at: dt.datetime | None = None
 
     @property
     def failed(self) -> list[NodeResult]:
@@ -188,8 +193,11 @@ def run_dbt(
     project = settings.dbt_project_dir
     target_dir = target_dir or project / "target"
     started = time.monotonic()
+    runs_nodes = command[0] in RUNS_NODES
     with _environment(dbt_env(url, schema=schema, role=chosen)):
-        res = dbtRunner().invoke(_dbt_args(command, project, target_dir))
+        res = dbtRunner().invoke(
+            _dbt_args([*command, *(["--no-write-json"] if runs_nodes else [])], project, target_dir)
+        )
         invocation_id = get_invocation_id()
     result = DbtResult(
         command=" ".join(command),
@@ -198,45 +206,37 @@ def run_dbt(
         elapsed_s=time.monotonic() - started,
         role=chosen,
     )
-    results_file = target_dir / "run_results.json"
-    if command[0] in ("build", "run", "test", "seed", "snapshot") and results_file.is_file():
-        doc = json.loads(results_file.read_text(encoding="utf-8"))
-        if doc.get("metadata", {}).get("invocation_id") == invocation_id:
-            result.nodes = [_node(r) for r in doc.get("results", [])]
+    if runs_nodes and res.result is not None:
+        result.generated_at = res.result.generated_at.replace(tzinfo=dt.UTC)
+        result.nodes = [_node(r) for r in res.result.results]
     if res.exception is not None and not result.nodes:
         result.success = False
     return res, result
 
 
-def _node(r: dict) -> NodeResult:
-    unique_id = r["unique_id"]
-    rows = (r.get("adapter_response") or {}).get("rows_affected")
+def _node(r: Any) -> NodeResult:
+    """One node of dbt's RunExecutionResult."""
+    rows = (r.adapter_response or {}).get("rows_affected")
+    unique_id = r.node.unique_id
     return NodeResult(
         unique_id=unique_id,
         resource_type=unique_id.split(".", 1)[0],
-        status=str(r.get("status")),
-        execution_time_s=float(r.get("execution_time") or 0.0),
+        status=str(r.status),
+        execution_time_s=float(r.execution_time or 0.0),
         rows_affected=int(rows) if isinstance(rows, int) and rows >= 0 else None,
-        message=r.get("message"),
-        failures=r.get("failures"),
+        message=r.message,
+        failures=r.failures,
     )
 
 
-def load_run_results(url: str, target_dir: Path) -> int:
-    """Load <target_dir>/run_results.json into ops.dbt_run_results (idempotent); returns the rows inserted."""
-    path = target_dir / "run_results.json"
-    if not path.is_file():
-        return 0
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    meta = doc.get("metadata", {})
-    invocation_id = meta.get("invocation_id")
-    generated_at = meta.get("generated_at")
+def record_run_results(url: str, result: DbtResult) -> int:
+    """Write a run's node results into ops.dbt_run_results (idempotent); returns the rows inserted."""
     rows = [
-        (invocation_id, n.unique_id, n.resource_type, n.status, n.execution_time_s, n.rows_affected,
-         n.message, n.failures, generated_at)
-        for n in (_node(r) for r in doc.get("results", []))
+        (result.invocation_id, n.unique_id, n.resource_type, n.status, n.execution_time_s, n.rows_affected,
+         n.message, n.failures, result.generated_at)
+        for n in result.nodes
     ]  # fmt: skip
-    if not rows or not invocation_id:
+    if not rows or not result.invocation_id:
         return 0
     with db.connect(url, autocommit=True) as conn, conn.cursor() as cur:
         cur.executemany(
@@ -291,7 +291,7 @@ def build(
     target_dir = target_dir or settings.dbt_project_dir / "target"
     res, result = run_dbt(command, settings, url, schema=schema, role=role, target_dir=target_dir)
     if result.nodes:
-        load_run_results(url, target_dir)
+        record_run_results(url, result)
     if not result.success:
         raise TransformError(_failure_sentence(result, res.exception))
     return result
