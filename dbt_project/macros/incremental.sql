@@ -73,12 +73,3 @@
     end
     $$
 {%- endmacro %}
-
-{#
-    The ledger's filter (stg_ops__leveringen): only files up to the build's delivery window
-    (stg_ops__leveringsvenster), so that the incremental models, which take their new files from the ledger,
-    see one set of files however long the build runs.
-#}
-{% macro binnen_leveringsvenster(kolom='_file_id') -%}
-    {{ kolom }} <= (select max(v.tot_en_met_file_id) from {{ ref('stg_ops__leveringsvenster') }} as v)
-{%- endmacro %}

@@ -5,7 +5,7 @@ with
 source as (
 
     select * from {{ source('ops', 'ledger') }}
-    where {{ binnen_leveringsvenster('file_id') }}
+    where file_id <= (select max(v.tot_en_met_file_id) from {{ ref('stg_ops__leveringsvenster') }} as v)
 
 ),
 
