@@ -38,7 +38,7 @@ PER_DROP_SELECTOR = "per_levering"
 #: dbt commands that run nodes: their results are kept (ops.dbt_run_results), no JSON artefacts written.
 RUNS_NODES = ("build", "run", "test", "seed", "snapshot")
 # The build's delivery window (a one-row dbt model): the newest file id in the ledger when the build started.
-# Staging reads raw up to it; the gate and the publication take their window from it (quality.delivery_window).
+# The ledger view stops at it; the gate and the publication take their window from it (quality.delivery_window).
 WINDOW_MODEL = "stg_ops__leveringsvenster"
 
 

@@ -381,11 +381,11 @@ Data Docs (after the publication, so that rendering never delays it).
 
             return steps.render_gate_docs()
 
+        published, blocked = publish(), record_blocked()
         dbt_build() >> [blocking, warnings]
-        ends = [publish(), record_blocked()]
-        [blocking, warnings] >> ends[0]
-        [blocking, warnings] >> ends[1]
-        ends >> data_docs()
+        [blocking, warnings] >> published
+        [blocking, warnings] >> blocked
+        [published, blocked] >> data_docs()
     return dag
 
 

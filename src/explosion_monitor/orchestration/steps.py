@@ -390,7 +390,7 @@ def run_build(plan: Mapping[str, Any], *, settings: Settings | None = None, url:
         # transform.build passes `select` after --select. Left out after a drop: the tests over the whole police
         # history, and the unit tests (they check model logic, which a drop cannot change); both run in the
         # full builds (a first or repairing build here, and the nightly warehouse_full).
-        # The delivery window is selected in every build: it fixes which files this build reads.
+        # The delivery window is selected in every build: it fixes which ledger files the build takes in.
         select = [*select, transform.WINDOW_MODEL, "--exclude", f"tag:{FULL_HISTORY_TAG}", "test_type:unit"]
     version = project_version(settings)
     full_refresh = bool(plan.get("full_refresh"))
@@ -463,8 +463,7 @@ def render_gate_docs(settings: Settings | None = None) -> str:
     from explosion_monitor import quality
 
     settings = settings or get_settings()
-    suites = [*quality.blocking_suites(settings), *quality.warning_suites(settings)]
-    return str(quality.update_newest_docs(settings, suites))
+    return str(quality.update_newest_docs(settings, list(quality.load_suites(settings))))
 
 
 def record_blocked_checks(

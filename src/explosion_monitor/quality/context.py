@@ -33,8 +33,8 @@ def connection_env(url: str) -> str:
 
 def delivery_window(url: str, schema: str = DEFAULT_SCHEMA) -> Window:
     """From the last published delivery (marts.publicatie) to the build's own window (transform.WINDOW_MODEL,
-    fixed when the build in `schema` started), so that a file loaded while the build ran is neither published
-    nor checked before a build has read it. Without that table (no build yet), the newest file in the ledger."""
+    fixed when the build in `schema` started), so that a file loaded while the build ran is named and checked by
+    the next publication, not this one. Without that table (no build yet), the newest file in the ledger."""
     window_schema, window_table = transform.window_relation(schema)
     with db.connect(url, autocommit=True) as conn:
         vanaf = 0
