@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -516,10 +516,31 @@ def test_source_freshness(builds: Builds) -> None:
 def test_failed_build_raises_a_clear_error(builds: Builds) -> None:
     # the last test on this database: a code the reference data does not know breaks a relationships test
     deliver(builds.url, "politie", [inc("I2025-9", "2025-05-15", "2025-05-01", "GM9999")], "2025-05-16T08:00:00")
-    with pytest.raises(transform.TransformError, match=r"failed in \d+ node\(s\): .*relationships"):
+    with (
+        dbt_log() as written,
+        pytest.raises(transform.TransformError, match=r"failed in \d+ node\(s\): .*relationships"),
+    ):
         transform.build(url=builds.url)
     failed = query(builds.url, "select count(*) from ops.dbt_run_results where status = 'fail'")
     assert failed[0][0] >= 1
+    # dbt.log keeps warnings and errors (transform.LOG_DEFAULTS): the failure is there, the statements are not
+    lines = written()
+    assert any("[error]" in line and "relationships" in line for line in lines), lines[-20:]
+    assert not [line for line in lines if "[debug]" in line or "[info ]" in line]
+
+
+@contextlib.contextmanager
+def dbt_log() -> Iterator[Callable[[], list[str]]]:
+    """The lines dbt.log gained inside the block (other test workers may add theirs: it is shared)."""
+    log = get_settings().dbt_project_dir / "logs" / "dbt.log"
+    start = log.stat().st_size if log.exists() else 0
+
+    def written() -> list[str]:
+        with open(log, "rb") as fh:
+            fh.seek(start if fh.seek(0, 2) >= start else 0)  # rotated: the new file holds the block's lines
+            return fh.read().decode("utf-8", "replace").splitlines()
+
+    yield written
 
 
 # --- the sample drops -------------------------------------------------------------------------------------
