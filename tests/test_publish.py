@@ -356,6 +356,41 @@ def test_a_file_loaded_while_the_build_ran_waits_whole_for_the_next_build(publis
         ).fetchone() == (True,)
 
 
+def test_a_file_of_any_feed_loaded_after_the_window_was_fixed_reaches_none_of_the_builds_models(
+    published_db: str,
+) -> None:
+    """The staging views that read a raw table whole stop at the build's delivery window too (a literal, read
+    when each view is built), so an insurer file loaded after the window was fixed is in none of the build's
+    models; the next build takes it in."""
+    from explosion_monitor import transform
+    from explosion_monitor.orchestration import steps
+
+    late = wap.sample_files()[10]
+    assert late.feed == "verzekeraars"
+    home = str(wap.REAL_SETTINGS.root)
+    impact = "select * from build.schade_en_woningimpact_per_gemeente order by gemeente_code, jaar"
+    with connect(published_db) as conn:
+        before = conn.execute(impact).fetchall()
+    assert [o.status for o in wap.deliver(published_db, [late])] == ["loaded"]
+    with connect(published_db) as conn:
+        late_id = conn.execute("select max(file_id) from ops.ledger").fetchone()[0]
+    # the rest of a build whose window was fixed before the file was loaded: its window model is not rebuilt
+    with wap.environment(WAREHOUSE_URL=published_db, EXPLOSION_MONITOR_HOME=home):
+        transform.build(url=published_db, select=["source:verzekeraars+", "--exclude", transform.WINDOW_MODEL])
+    with connect(published_db) as conn:
+        assert conn.execute(
+            "select count(*) from build_staging.stg_verzekeraars__claims where file_id = %s", (late_id,)
+        ).fetchone() == (0,)
+        assert conn.execute(impact).fetchall() == before
+    with wap.environment(WAREHOUSE_URL=published_db, EXPLOSION_MONITOR_HOME=home):
+        steps.run_build({"select": ["source:verzekeraars+"], "feeds": ["verzekeraars"]})
+    with connect(published_db) as conn:
+        assert conn.execute(
+            "select count(*) > 0 from build_staging.stg_verzekeraars__claims where file_id = %s", (late_id,)
+        ).fetchone() == (True,)
+        assert conn.execute(impact).fetchall() != before
+
+
 def partial_build(url: str) -> None:
     """The warehouse DAG's build after a police drop: the police lineage and the window, nothing else. The
     staging views must survive it (the ledger's depends on the window, which is never re-created)."""

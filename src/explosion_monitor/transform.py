@@ -38,7 +38,8 @@ PER_DROP_SELECTOR = "per_levering"
 #: dbt commands that run nodes: their results are kept (ops.dbt_run_results), no JSON artefacts written.
 RUNS_NODES = ("build", "run", "test", "seed", "snapshot")
 # The build's delivery window (a one-row dbt model): the newest file id in the ledger when the build started.
-# The ledger view stops at it; the gate and the publication take their window from it (quality.delivery_window).
+# The ledger view and the staging views over raw tables stop at it (macro binnen_leveringsvenster); the gate and
+# the publication take their window from it (quality.delivery_window).
 WINDOW_MODEL = "stg_ops__leveringsvenster"
 
 
