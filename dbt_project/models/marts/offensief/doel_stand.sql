@@ -76,8 +76,9 @@ standen as (
 
 ),
 
--- per month of the previous year to compare: the delivery it is compared at
-vergelijk as (
+-- per month of the previous year to compare: the delivery it is compared at. Materialized: inlined, the
+-- planner evaluated the two lookups for every pair of month rows it joined (57 s on 5M incidents, not 2 s)
+vergelijk as materialized (
 
     select
         s.peildatum,
