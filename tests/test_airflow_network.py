@@ -7,6 +7,7 @@ kernel (psutil), and the files it wrote (the admin password file, the logs) are 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -76,6 +77,8 @@ def _healthy(port: int) -> bool:
 
 
 def _stop(proc: subprocess.Popen) -> None:
+    """Stop the whole process group: the scheduler can outlive the leader, hung in its own shutdown after the
+    SIGTERM (a make test run left one behind, with its executor's workers), so what is left of the group is killed."""
     for sig, grace in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
         try:
             os.killpg(proc.pid, sig)
@@ -83,9 +86,22 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         try:
             proc.wait(timeout=grace)
-            return
+            break
         except subprocess.TimeoutExpired:
             continue
+    deadline = time.monotonic() + 20
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _modes(top: Path) -> dict[str, str]:
