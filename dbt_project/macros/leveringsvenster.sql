@@ -5,8 +5,9 @@
     left whole to the next build, whose window the gate checks and the publication names).
 
     The value is read when the model runs and written as a literal: PostgreSQL then estimates the rows from its
-    statistics (with a subquery it assumed a third of the rows and chose slower joins). The model must name its
-    dependency, so that the window is built first: `-- depends_on: {{ ref('stg_ops__leveringsvenster') }}`.
+    statistics (with a subquery it assumed a third of the rows and chose slower joins). The macro's ref, made
+    whatever the branch, gives the model its dependency on the window, so that the window is built first.
+    (The ledger view, stg_ops__leveringen, keeps a subquery: partial builds do not rebuild it.)
     A unit test gives the window as an input and gets it as a subquery. Before the first build, and while the
     project is parsed, there is no window: every row counts.
 #}

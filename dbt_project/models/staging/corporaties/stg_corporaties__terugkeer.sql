@@ -5,7 +5,6 @@ with
 source as (
 
     -- the rows of the files up to the build's delivery window
-    -- depends_on: {{ ref('stg_ops__leveringsvenster') }}
     select * from {{ source('corporaties', 'meldingen') }}
     where {{ binnen_leveringsvenster() }}
 

@@ -6,7 +6,6 @@ with
 source as (
 
     -- the rows of the files up to the build's delivery window
-    -- depends_on: {{ ref('stg_ops__leveringsvenster') }}
     select * from {{ source('gemeenten', 'maatregelen') }}
     where {{ binnen_leveringsvenster() }}
 
