@@ -103,18 +103,18 @@ POLITIE_P1 = [
     inc("I2021-NC", P1, "2021-04-04", "GM0599", telt_mee=False),  # gas leak
     inc("I2023-1", P1, "2023-02-02", "GM0014"),
     inc("I2024-1", P1, "2024-01-01", "GM0599", postcode4="3011"),
-    inc("I2024-2", P1, "2024-02-02", "GM0599", postcode4="3012", doelwit="bedrijf"),
+    inc("I2024-2", P1, "2024-02-02", "GM0599", postcode4="3012", doelwit="bedrijf", adres_pseudoniem="2A" * 32),
     inc("I2024-3", P1, "2024-03-03", "GM0518"),
-    inc("I2024-4", P1, "2024-04-04", "GM0344"),
+    inc("I2024-4", P1, "2024-04-04", "GM0344", adres_pseudoniem="4A" * 32),  # upper case: the same address
     inc("I2024-5", P1, "2024-05-05", "GM0772", telt_mee=False),
-    inc("I2024-6", P1, "2024-06-06", "GM1992"),
+    inc("I2024-6", P1, "2024-06-06", "GM1992", adres_pseudoniem="6a" * 32),
 ]
 # April 2025: changed records only; revisions, withdrawals, late registrations and 2025 so far.
 POLITIE_P2 = [
     inc("I2024-2", P2, "2024-02-02", "GM0599", postcode4="3012", doelwit="bedrijf", telt_mee=False),
     inc("I2024-3", P2, "2024-03-03", "GM0518", ingetrokken=True),
-    inc("I2024-4", P2, "2024-04-04", "GM0344", doelwit="bedrijf"),
-    inc("I2024-5", P2, "2024-05-05", "GM0772", telt_mee=True),
+    inc("I2024-4", P2, "2024-04-04", "GM0344", doelwit="bedrijf", adres_pseudoniem="4b" * 32),  # address corrected
+    inc("I2024-5", P2, "2024-05-05", "GM0772", telt_mee=True, adres_pseudoniem=" 5A" + "5a" * 31),
     inc("I2024-7", P2, "2024-12-31", "GM0363", postcode4="1011"),
     inc("I2024-8", P2, "2024-11-11", "GM0599"),
     inc("I2025-1", P2, "2025-01-01", "GM0599", postcode4="3011"),
@@ -246,6 +246,7 @@ SNAPSHOT_TABLES = (
             "int_politie__leveringen",
             "int_politie__aanslagen_per_dag",
             "int_politie__maandstanden",
+            "int_buurt__aanslagen",
         )
     ),
 )
@@ -448,6 +449,38 @@ def test_reconciliation_flags_deviation(builds: Builds) -> None:
     }
     assert rows[2024] == (5, 1543, True)
     assert rows[2021] == (2, None, None)
+
+
+def test_neighbourhood_incidents_follow_every_revision_incrementally(builds: Builds) -> None:
+    """int_buurt__aanslagen after the per-drop builds: the pseudonym of the newest version, in lower case; an
+    incident that stopped counting (I2024-2 in April, I2024-6 by the late extract) is gone; one that started
+    counting (I2024-5) is in. The full-suite check against a recomputation passes on the incremental table."""
+    rows = dict(
+        query(
+            builds.url,
+            f"select incident_id, adres_pseudoniem from {SCHEMA}_intermediate.int_buurt__aanslagen "
+            "where incident_id like 'I2024-%%'",
+        )
+    )
+    assert rows == {"I2024-1": None, "I2024-4": "4b" * 32, "I2024-5": "5a" * 32, "I2024-7": None, "I2024-8": None}
+    _res, result = transform.run_dbt(["test", "--select", "assert_buurt_aanslagen_gelijk_aan_staging"], url=builds.url)
+    assert result.success
+    assert [n.status for n in result.nodes if n.unique_id.startswith("test.")] == ["pass"]
+
+
+def test_a_neighbourhood_table_from_before_its_watermark_is_rewritten_whole(builds: Builds) -> None:
+    """The release before this one built int_buurt__aanslagen as a plain table, without bijgewerkt_op. The next
+    per-drop build adds the column and, finding no watermark, rewrites every row: same rows, all stamped."""
+    table = f"{SCHEMA}_intermediate.int_buurt__aanslagen"
+    before = snapshot(builds.url)[table]
+    with psycopg.connect(builds.url, autocommit=True) as conn:
+        conn.execute(f"alter table {table} drop column bijgewerkt_op")  # drops its index too
+        conn.execute(f"drop index {SCHEMA}_intermediate.int_buurt__aanslagen_incident_id")
+    assert transform.build(url=builds.url).success
+    assert snapshot(builds.url)[table] == before
+    assert query(builds.url, f"select count(*) from {table} where bijgewerkt_op is null") == [(0,)]
+    indexes = query(builds.url, "select indexname from pg_indexes where tablename = 'int_buurt__aanslagen'")
+    assert sorted(indexes) == [("int_buurt__aanslagen_bijgewerkt_op",), ("int_buurt__aanslagen_incident_id",)]
 
 
 def test_incremental_equals_full_refresh(builds: Builds) -> None:

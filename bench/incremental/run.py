@@ -138,10 +138,13 @@ def add_drop(url: str, k: int, history_size: int) -> None:
                 "+ (n %% 28)::int",
                 telt_mee="n %% 2 = 0",
                 ingetrokken="n %% 3 = 0",
-            ).replace(
+            )
+            .replace(
                 "generate_series(%(first)s::bigint, %(last)s::bigint) as n",
                 f"(select {k} + g::bigint * {step} as n from generate_series(0, {DROP_REVISIONS - 1}) as g) as s(n)",
-            ),
+            )
+            # their lines follow the new incidents' in the same file
+            .replace("row_number() over (order by n) + 1", f"row_number() over (order by n) + {new + 1}"),
             {"peildatum": peildatum, "file_id": file_id, "arrived": arrived},
         )
 

@@ -6,20 +6,3 @@
         'herstelkosten_eur', 'nazorg_aangeboden', 'is_gesloten', 'sluiting', 'sluiting_start', 'sluiting_eind',
     ]) }}
 {%- endmacro %}
-
-{#
-    Pre-hook of fct_explosie_incidenten: remove the incidents that changed since the last run and no longer
-    count (withdrawn, or telt_mee turned false). The model's delete+insert replaces only incidents that are
-    in its new rows, and an incident that stopped counting has none.
-#}
-{% macro fct_incidenten_opruimen() %}
-    {% if is_incremental() %}
-        delete from {{ this }}
-        where incident_id = any(array(
-            select incident_id
-            from {{ ref('int_politie__incidenten_actueel') }}
-            where bijgewerkt_op > {{ watermerk() }}
-              and not telt_voor_doel
-        ))
-    {% endif %}
-{% endmacro %}

@@ -12,15 +12,19 @@
     cast('{{ run_started_at }}' as timestamptz)
 {%- endmacro %}
 
-{# The newest value of `kolom` in `relatie` (default: this model) as a SQL literal; -infinity when empty. #}
+{#
+    The newest value of `kolom` in `relatie` (default: this model) as a SQL literal; -infinity when empty, or when
+    the table is from before the column existed (then everything counts as changed and is rewritten once).
+#}
 {% macro watermerk(kolom='bijgewerkt_op', relatie=none) -%}
     {%- set relatie = relatie if relatie is not none else this -%}
-    {%- if execute -%}
-        {%- set result = run_query("select coalesce(max(" ~ kolom ~ "), '-infinity'::timestamptz)::text from " ~ relatie) -%}
-        cast('{{ result.columns[0].values()[0] }}' as timestamptz)
-    {%- else -%}
-        cast('-infinity' as timestamptz)
+    {%- set waarde = '-infinity' -%}
+    {%- if execute and kolom in adapter.get_columns_in_relation(relatie) | map(attribute='name') | list -%}
+        {%- set sql = "select coalesce(max(" ~ kolom ~ "), '-infinity'::timestamptz)::text from " ~ relatie -%}
+        {%- set result = run_query(sql) -%}
+        {%- set waarde = result.columns[0].values()[0] -%}
     {%- endif -%}
+    cast('{{ waarde }}' as timestamptz)
 {%- endmacro %}
 
 {#
@@ -73,3 +77,22 @@
     end
     $$
 {%- endmacro %}
+
+{#
+    Pre-hook of the incremental models with one row per counted incident (fct_explosie_incidenten,
+    int_buurt__aanslagen): remove the incidents that changed since the model last ran and no longer count
+    (withdrawn, or telt_mee turned false). delete+insert replaces only the incidents in the new rows, and an
+    incident that stopped counting has none.
+#}
+{% macro niet_meer_getelde_opruimen() %}
+    {% if is_incremental() %}
+        -- a join, not `= any(array(...))`: without a watermark (a table from before bijgewerkt_op) every
+        -- incident that does not count is looked up, and an array that long is searched linearly per row
+        delete from {{ this }} as t
+        using {{ ref('int_politie__incidenten_actueel') }} as a
+        where
+            a.incident_id = t.incident_id
+            and a.bijgewerkt_op > {{ watermerk() }}
+            and not a.telt_voor_doel
+    {% endif %}
+{% endmacro %}

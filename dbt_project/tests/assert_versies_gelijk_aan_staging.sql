@@ -23,25 +23,7 @@ volledig as (
 
 verschil as (
 
-    (select
-        'alleen_incrementeel' as waar,
-        *
-    from incrementeel
-    except
-    select
-        'alleen_incrementeel',
-        *
-    from volledig)
-    union all
-    (select
-        'alleen_volledig' as waar,
-        *
-    from volledig
-    except
-    select
-        'alleen_volledig',
-        *
-    from incrementeel)
+    {{ verschil_beide_kanten('incrementeel', 'volledig') }}
 
 )
 

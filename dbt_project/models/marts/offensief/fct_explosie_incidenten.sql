@@ -8,7 +8,7 @@
             {'columns': ['bijgewerkt_op']},
             {'columns': ['gemeente_code', 'incident_datum']},
         ],
-        pre_hook="{{ fct_incidenten_opruimen() }}",
+        pre_hook="{{ niet_meer_getelde_opruimen() }}",
         post_hook=[
             "{{ analyseer_als_nieuw() }}",
             {

@@ -24,6 +24,8 @@ renamed as (
         doelwit,
         uitkomst,
         explosief,
+        -- contract v2: the keyed hash is hexadecimal, compared without regard to case; empty is none
+        nullif(lower(trim(adres_pseudoniem)), '') as adres_pseudoniem,
 
         ---------- numerics
         gewonden,

@@ -1,5 +1,6 @@
 -- One row per police incident: the newest delivered version (newest peildatum; for the same peildatum the
--- file that arrived later, then the higher file id). The renaming lives in stg_politie__incident_versies.
+-- file that arrived later, then the higher file id), with that version's address pseudonym. The renaming lives in
+-- stg_politie__incident_versies.
 with
 
 versies as (
@@ -14,5 +15,7 @@ newest as (
 
 )
 
-select {{ incident_versie_kolommen() }}
+select
+    {{ incident_versie_kolommen() }},
+    adres_pseudoniem
 from newest
