@@ -237,6 +237,7 @@ SNAPSHOT_TABLES = (
             "doel_stand",
             "telling_per_definitie",
             "reconciliatie_per_definitie",
+            "aanslagen_per_postcode4",
         )
     ),
     *(
@@ -454,7 +455,8 @@ def test_reconciliation_flags_deviation(builds: Builds) -> None:
 def test_neighbourhood_incidents_follow_every_revision_incrementally(builds: Builds) -> None:
     """int_buurt__aanslagen after the per-drop builds: the pseudonym of the newest version, in lower case; an
     incident that stopped counting (I2024-2 in April, I2024-6 by the late extract) is gone; one that started
-    counting (I2024-5) is in. The full-suite check against a recomputation passes on the incremental table."""
+    counting (I2024-5) is in. The full-suite checks against a recomputation pass on it and on the incrementally
+    recounted aanslagen_per_postcode4."""
     rows = dict(
         query(
             builds.url,
@@ -463,9 +465,17 @@ def test_neighbourhood_incidents_follow_every_revision_incrementally(builds: Bui
         )
     )
     assert rows == {"I2024-1": None, "I2024-4": "4b" * 32, "I2024-5": "5a" * 32, "I2024-7": None, "I2024-8": None}
-    _res, result = transform.run_dbt(["test", "--select", "assert_buurt_aanslagen_gelijk_aan_staging"], url=builds.url)
+    checks = ["assert_buurt_aanslagen_gelijk_aan_staging", "assert_postcode4_gelijk_aan_herberekening"]
+    _res, result = transform.run_dbt(["test", "--select", *checks], url=builds.url)
     assert result.success
-    assert [n.status for n in result.nodes if n.unique_id.startswith("test.")] == ["pass"]
+    assert [n.status for n in result.nodes if n.unique_id.startswith("test.")] == ["pass", "pass"]
+    # the recount of changed pairs: I2024-2 (3012) stopped counting, I2025-1 joined I2024-1 in 3011
+    per_postcode = query(
+        builds.url,
+        f"select postcode4, maand::text, aanslagen from {SCHEMA}.aanslagen_per_postcode4 "
+        "where gemeente_code = 'GM0599' and postcode4 in ('3011', '3012') order by maand",
+    )
+    assert per_postcode == [("3011", "2024-01-01", 1), ("3011", "2025-01-01", 1)]
 
 
 def test_a_neighbourhood_table_from_before_its_watermark_is_rewritten_whole(builds: Builds) -> None:
@@ -480,7 +490,11 @@ def test_a_neighbourhood_table_from_before_its_watermark_is_rewritten_whole(buil
     assert snapshot(builds.url)[table] == before
     assert query(builds.url, f"select count(*) from {table} where bijgewerkt_op is null") == [(0,)]
     indexes = query(builds.url, "select indexname from pg_indexes where tablename = 'int_buurt__aanslagen'")
-    assert sorted(indexes) == [("int_buurt__aanslagen_bijgewerkt_op",), ("int_buurt__aanslagen_incident_id",)]
+    assert sorted(indexes) == [
+        ("int_buurt__aanslagen_bijgewerkt_op",),
+        ("int_buurt__aanslagen_incident_id",),
+        ("int_buurt__aanslagen_paar",),
+    ]
 
 
 def test_incremental_equals_full_refresh(builds: Builds) -> None:

@@ -14,6 +14,10 @@
             {
                 "sql": "create index if not exists int_buurt__aanslagen_bijgewerkt_op on {{ this }} (bijgewerkt_op)",
                 "transaction": false
+            },
+            {
+                "sql": "create index if not exists int_buurt__aanslagen_paar on {{ this }} (gemeente_code, coalesce(postcode4, ''))",
+                "transaction": false
             }
         ]
     )
@@ -28,7 +32,8 @@
 -- version's own row (its file and line), found through the BRIN index on raw.politie's file id, so a drop never
 -- orders the versions of the whole history again. A table from before this column existed has no bijgewerkt_op
 -- (sync_all_columns adds it empty): its watermark is -infinity, so its next run replaces every row. The indexes
--- are post-hooks, not `indexes=`, which dbt creates only with a new table: an upgraded one gets them too.
+-- are post-hooks, not `indexes=`, which dbt creates only with a new table: an upgraded one gets them too. The
+-- one on (gemeente_code, postcode4 key) serves aanslagen_per_postcode4's recount of changed pairs.
 
 {% set incrementeel = is_incremental() %}
 
