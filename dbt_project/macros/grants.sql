@@ -20,11 +20,14 @@
 {% endmacro %}
 
 {#
-    on-run-start: models renamed in a release leave their old views behind in existing warehouses (dbt drops
-    nothing it no longer knows). Drop them, so nothing reads or keeps alive a relation the project no longer has.
+    on-run-start: models renamed or removed in a release leave their old views behind in existing warehouses (dbt
+    drops nothing it no longer knows). Drop them, so nothing reads or keeps alive a relation the project no longer
+    has (stg_politie__adrespseudoniemen held every incident's address pseudonym).
 #}
 {% macro verwijder_hernoemde_modellen() %}
-    {% set hernoemd = {'staging': ['stg_politie__incidentversies', 'stg_ops__bestanden']} %}
+    {% set hernoemd = {
+        'staging': ['stg_politie__incidentversies', 'stg_ops__bestanden', 'stg_politie__adrespseudoniemen'],
+    } %}
     {% for schema, namen in hernoemd.items() %}
         {% for naam in namen %}
             drop view if exists {{ adapter.quote(target.schema ~ '_' ~ schema) }}.{{ adapter.quote(naam) }};
