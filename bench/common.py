@@ -8,11 +8,9 @@ checkout (each checkout has its own embedded PostgreSQL server).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -28,6 +26,7 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from explosion_monitor.airflow_env import stop_process_group as stop  # noqa: E402,F401  (used by the benches)
 from explosion_monitor.config import get_settings  # noqa: E402
 from explosion_monitor.db import database_url as with_db  # noqa: E402
 
@@ -139,22 +138,6 @@ def start_standalone(env: dict[str, str], log_path: Path) -> subprocess.Popen:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop the standalone we started: its whole process group (it was started in a session of its own)."""
-    for sig, grace in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=grace)
-            time.sleep(1)  # children of the group exit after the leader
-        except subprocess.TimeoutExpired:
-            continue
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group, if any
 
 
 def drop_databases(admin: str, names: Iterable[str]) -> None:

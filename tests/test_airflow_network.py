@@ -7,10 +7,8 @@ kernel (psutil), and the files it wrote (the admin password file, the logs) are 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import stat
 import subprocess
@@ -22,7 +20,13 @@ from pathlib import Path
 import airflow_harness
 import pytest
 
-from explosion_monitor.airflow_env import SKIP_SERVE_LOGS, airflow_command, airflow_environment, without_log_servers
+from explosion_monitor.airflow_env import (
+    SKIP_SERVE_LOGS,
+    airflow_command,
+    airflow_environment,
+    stop_process_group,
+    without_log_servers,
+)
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
@@ -74,34 +78,6 @@ def _healthy(port: int) -> bool:
     except OSError:
         return False
     return all(body.get(c, {}).get("status") == "healthy" for c in ("metadatabase", "scheduler", "triggerer"))
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the whole process group: the scheduler can outlive the leader, hung in its own shutdown after the
-    SIGTERM (a make test run left one behind, with its executor's workers), so what is left of the group is killed."""
-    for sig, grace in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    deadline = time.monotonic() + 20
-    while _group_alive(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _modes(top: Path) -> dict[str, str]:
@@ -163,4 +139,4 @@ def test_standalone_listens_on_loopback_only_and_writes_private_files(tmp_path: 
         assert loose == {}, loose
         assert oct(stat.S_IMODE(home.stat().st_mode)) == "0o700"
     finally:
-        _stop(proc)
+        stop_process_group(proc)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from explosion_monitor.config import Settings, get_settings
@@ -88,6 +92,36 @@ def exec_airflow(args: list[str], settings: Settings | None = None) -> None:
     settings.airflow_home.mkdir(mode=0o700, parents=True, exist_ok=True)
     command = airflow_command(args)
     os.execve(command[0], command, env)
+
+
+def stop_process_group(proc: subprocess.Popen, grace_s: float = 60, stragglers_s: float = 20) -> None:
+    """End a process started in a session of its own (`airflow standalone` for the tests and benchmarks) and its
+    whole group: SIGTERM, then SIGKILL to the leader after `grace_s`. The scheduler can outlive the leader, hung
+    in its own shutdown (a make test run once left one behind with its executor's workers), so what is left of
+    the group gets `stragglers_s` more and is then killed."""
+    for sig, grace in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    deadline = time.monotonic() + stragglers_s
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _standalone(args: list[str]) -> None:
