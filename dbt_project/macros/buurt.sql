@@ -6,7 +6,7 @@
 {% macro postcode4_paren_gewijzigd() -%}
     select distinct
         v.gemeente_code_actueel as gemeente_code,
-        coalesce(nullif(trim(v.postcode4), ''), '') as postcode4_sleutel
+        coalesce(trim(v.postcode4), '') as postcode4_sleutel
     from {{ ref('int_politie__incident_versies') }} as v
     where v.bijgewerkt_op > {{ watermerk() }}
 {%- endmacro %}
